@@ -1,0 +1,1 @@
+"""Model -> troposphere Template, one function per stack kind."""

@@ -1,0 +1,160 @@
+"""IAM building blocks with awacs: trust policies, statements, and KMS key policies.
+
+No statement here uses a "*" action. `Resource: "*"` appears only where an API has no
+resource-level permissions, and the caller says which API that is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from awacs import kms
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnEquals,
+    ArnLike,
+    Bool,
+    Condition,
+    Deny,
+    ForAnyValueStringEquals,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from awacs.sts import AssumeRole
+from troposphere import Sub, iam
+
+from pipelines import naming
+
+Resource = Any  # a string ARN or a troposphere intrinsic (Sub, GetAtt, Ref)
+
+
+def allow(actions: Sequence[Action], resources: Sequence[Resource], **condition: Any) -> Statement:
+    """An Allow statement. `condition` maps a condition operator class name to its body."""
+    kwargs: dict[str, Any] = {"Effect": Allow, "Action": list(actions), "Resource": list(resources)}
+    if condition:
+        kwargs["Condition"] = Condition([_OPERATORS[op](body) for op, body in condition.items()])
+    return Statement(**kwargs)
+
+
+def document(*statements: Statement) -> PolicyDocument:
+    return PolicyDocument(Version="2012-10-17", Statement=list(statements))
+
+
+def service_trust(service: str, source_account: str | None = None) -> PolicyDocument:
+    """Trust an AWS service. The principal is a plain string (moto rejects a one-item list)."""
+    kwargs: dict[str, Any] = {
+        "Effect": Allow,
+        "Action": [AssumeRole],
+        "Principal": Principal("Service", service),
+    }
+    if source_account:
+        # Confused-deputy guard: only this account's use of the service may assume the role.
+        kwargs["Condition"] = Condition(StringEquals("aws:SourceAccount", source_account))
+    return document(Statement(**kwargs))
+
+
+def principals_trust(partition: str, principal_arns: Sequence[str]) -> PolicyDocument:
+    """Trust specific principals, possibly in other accounts, by account and principal ARN.
+
+    Trusting `arn:...:root` with an `aws:PrincipalArn` condition, rather than naming the role as
+    the principal, lets the trusting and the trusted stack be created in either order: IAM
+    refuses a principal that does not exist yet.
+    """
+    accounts = sorted({a.split(":")[4] for a in principal_arns})
+    statement = Statement(
+        Effect=Allow,
+        Action=[AssumeRole],
+        Principal=Principal("AWS", [naming.account_root(partition, a) for a in accounts]),
+        Condition=Condition(ArnEquals("aws:PrincipalArn", sorted(principal_arns))),
+    )
+    return document(statement)
+
+
+# checkov reads an account root principal as "any principal of that account"; the trust above
+# narrows it to the named principals with aws:PrincipalArn.
+ACCOUNT_ROOT_TRUST_REASON = {
+    "CKV_AWS_61": "the account root principal is narrowed to named principals by an "
+    "aws:PrincipalArn condition, so the trust can be created before those principals exist",
+}
+
+
+def role_policy(name: str, *statements: Statement) -> iam.Policy:
+    """An inline policy for a troposphere Role."""
+    return iam.Policy(PolicyName=name, PolicyDocument=document(*statements))
+
+
+def deny_insecure_transport(resources: Sequence[Resource]) -> Statement:
+    return Statement(
+        Sid="DenyInsecureTransport",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=[Action("s3", "*")],
+        Resource=list(resources),
+        Condition=Condition(Bool("aws:SecureTransport", "false")),
+    )
+
+
+# KMS key policies -----------------------------------------------------------------------------
+
+KEY_ADMIN_ACTIONS = [
+    kms.CancelKeyDeletion,
+    kms.CreateAlias,
+    kms.CreateGrant,
+    kms.DeleteAlias,
+    kms.DescribeKey,
+    kms.DisableKey,
+    kms.DisableKeyRotation,
+    kms.EnableKey,
+    kms.EnableKeyRotation,
+    kms.GetKeyPolicy,
+    kms.GetKeyRotationStatus,
+    kms.ListAliases,
+    kms.ListGrants,
+    kms.ListKeyPolicies,
+    kms.ListResourceTags,
+    kms.PutKeyPolicy,
+    kms.RetireGrant,
+    kms.RevokeGrant,
+    kms.ScheduleKeyDeletion,
+    kms.TagResource,
+    kms.UntagResource,
+    kms.UpdateAlias,
+    kms.UpdateKeyDescription,
+]
+
+KEY_USE_ACTIONS = [
+    kms.Decrypt,
+    kms.DescribeKey,
+    kms.Encrypt,
+    kms.GenerateDataKey,
+    kms.ReEncryptFrom,
+    kms.ReEncryptTo,
+]
+
+
+def key_owner_statement(partition: str) -> Statement:
+    """The key's own account administers and uses it through IAM policies.
+
+    The actions are listed rather than "kms:*" (no wildcard actions anywhere), and include
+    PutKeyPolicy so the account can never lock itself out of the key.
+    """
+    return Statement(
+        Sid="AccountAdministersKey",
+        Effect=Allow,
+        Principal=Principal("AWS", Sub(f"arn:{partition}:iam::${{AWS::AccountId}}:root")),
+        Action=sorted({*KEY_ADMIN_ACTIONS, *KEY_USE_ACTIONS}, key=lambda a: a.JSONrepr()),
+        Resource=["*"],  # in a key policy "*" means this key
+    )
+
+
+_OPERATORS = {
+    "ArnEquals": ArnEquals,
+    "ArnLike": ArnLike,
+    "Bool": Bool,
+    "StringEquals": StringEquals,
+    "ForAnyValue:StringEquals": ForAnyValueStringEquals,
+}

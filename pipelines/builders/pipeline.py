@@ -1,0 +1,348 @@
+"""<app>-pipeline: the release pipeline and what it needs in the toolchain account.
+
+The ReleasePlan says what happens in which order; this module only says how CodePipeline V2
+expresses it. Every environment stack receives the pushed image by digest, never by tag.
+"""
+
+from __future__ import annotations
+
+import json
+
+from awacs import codepipeline as codepipeline_actions
+from awacs import ecr as ecr_actions
+from awacs import kms, s3, sns
+from awacs import sts as sts_actions
+from troposphere import GetAtt, Output, Ref, Template, codepipeline, events, iam
+from troposphere import sns as sns_resources
+
+from pipelines import naming
+from pipelines.builders.artifacts import ARTIFACT_BUCKET, ARTIFACT_KEY, add_artifact_store
+from pipelines.builders.iam import allow, role_policy, service_trust
+from pipelines.builders.template import new_template
+from pipelines.config.aws_facts import partition_of
+from pipelines.config.models import Environment, Project
+from pipelines.release.plan import ReleasePlan, Stage, Step, StepKind
+
+CAPABILITIES = "CAPABILITY_NAMED_IAM"
+DIGEST_VARIABLE = f"#{{{naming.SOURCE_NAMESPACE}.ImageDigest}}"
+EXECUTION_VARIABLE = "#{codepipeline.PipelineExecutionId}"
+
+
+def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
+    app = project.app
+    template = new_template(
+        f"{app}: release pipeline. A push of {project.image.repository}:"
+        f"{project.image.release_tag} deploys to {project.environments[0].name} and is "
+        "promoted through each later environment."
+    )
+    add_artifact_store(template, project, project.toolchain.region)
+    topic = template.add_resource(
+        sns_resources.Topic(
+            "ApprovalTopic",
+            TopicName=naming.approvals_topic(app),
+            DisplayName=f"{app} release approvals",
+            KmsMasterKeyId=GetAtt(ARTIFACT_KEY, "Arn"),
+        )
+    )
+    for i, email in enumerate(sorted(project.notifications.approvals), start=1):
+        template.add_resource(
+            sns_resources.SubscriptionResource(
+                f"ApprovalSubscription{i}", Protocol="email", Endpoint=email, TopicArn=Ref(topic)
+            )
+        )
+    role = template.add_resource(_pipeline_role(project))
+    pipeline = template.add_resource(
+        codepipeline.Pipeline(
+            "Pipeline",
+            Name=naming.pipeline_name(app),
+            RoleArn=GetAtt(role, "Arn"),
+            PipelineType="V2",
+            # One execution per stage at a time, in push order: an approval always belongs to
+            # the execution the console shows, and a later push never overtakes an earlier one.
+            ExecutionMode="QUEUED",
+            RestartExecutionOnUpdate=False,
+            Stages=[_stage(project, stage) for stage in plan.stages],
+            **_artifact_stores(project),
+        )
+    )
+    _add_trigger(template, project)
+    template.add_output(Output("PipelineName", Value=Ref(pipeline)))
+    template.add_output(Output("ArtifactBucketName", Value=Ref(ARTIFACT_BUCKET)))
+    template.add_output(Output("ArtifactKeyArn", Value=GetAtt(ARTIFACT_KEY, "Arn")))
+    template.add_output(Output("ApprovalTopicArn", Value=Ref(topic)))
+    return template
+
+
+def image_uri_expression(project: Project) -> str:
+    """The released image as the pipeline sees it: repository@digest, never a tag."""
+    registry = naming.image_registry(project.toolchain.account, project.toolchain.region)
+    return f"{registry}/{project.image.repository}@{DIGEST_VARIABLE}"
+
+
+def parameter_overrides(project: Project) -> str:
+    return json.dumps({naming.IMAGE_URI_PARAMETER: image_uri_expression(project)})
+
+
+def _artifact_stores(project: Project) -> dict[str, object]:
+    def store(region: str) -> codepipeline.ArtifactStore:
+        if region == project.toolchain.region:
+            location, key = Ref(ARTIFACT_BUCKET), GetAtt(ARTIFACT_KEY, "Arn")
+        else:
+            location = naming.artifact_bucket(project.app, project.toolchain.account, region)
+            key = naming.arn(
+                partition_of(region),
+                "kms",
+                region,
+                project.toolchain.account,
+                naming.artifact_key_alias(project.app),
+            )
+        return codepipeline.ArtifactStore(
+            Type="S3",
+            Location=location,
+            EncryptionKey=codepipeline.EncryptionKey(Id=key, Type="KMS"),
+        )
+
+    if len(project.regions) == 1:
+        return {"ArtifactStore": store(project.toolchain.region)}
+    return {
+        "ArtifactStores": [
+            codepipeline.ArtifactStoreMap(Region=region, ArtifactStore=store(region))
+            for region in project.regions
+        ]
+    }
+
+
+def _stage(project: Project, stage: Stage) -> codepipeline.Stages:
+    return codepipeline.Stages(
+        Name=stage.name, Actions=[_action(project, stage.environment, step) for step in stage.steps]
+    )
+
+
+def _action(project: Project, env: Environment | None, step: Step) -> codepipeline.Actions:
+    if step.kind is StepKind.SOURCE_IMAGE:
+        return codepipeline.Actions(
+            Name=step.name,
+            ActionTypeId=_type("Source", "ECR"),
+            Configuration={
+                "RepositoryName": project.image.repository,
+                "ImageTag": project.image.release_tag,
+            },
+            OutputArtifacts=[codepipeline.OutputArtifacts(Name=naming.IMAGE_ARTIFACT)],
+            Namespace=naming.SOURCE_NAMESPACE,
+            RunOrder=step.run_order,
+        )
+    if step.kind is StepKind.SOURCE_TEMPLATES:
+        return codepipeline.Actions(
+            Name=step.name,
+            ActionTypeId=_type("Source", "S3"),
+            Configuration={
+                "S3Bucket": Ref(ARTIFACT_BUCKET),
+                "S3ObjectKey": naming.TEMPLATES_BUNDLE_KEY,
+                # Only image pushes start releases; new templates wait for the next one.
+                "PollForSourceChanges": "false",
+            },
+            OutputArtifacts=[codepipeline.OutputArtifacts(Name=naming.TEMPLATES_ARTIFACT)],
+            RunOrder=step.run_order,
+        )
+    assert env is not None
+    if step.kind is StepKind.APPROVE:
+        return _approval(project, env, step)
+    return _cloudformation(project, env, step)
+
+
+def _cloudformation(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
+    assert step.service is not None and step.stack is not None
+    app, partition = project.app, partition_of(env.region)
+    configuration: dict[str, str] = {"StackName": step.stack}
+    if step.kind is StepKind.APPLY:
+        configuration |= {
+            "ActionMode": "CHANGE_SET_EXECUTE",
+            "ChangeSetName": naming.change_set(app, env.name, step.service),
+        }
+        inputs = []
+    else:
+        configuration |= {
+            "ActionMode": "CREATE_UPDATE" if step.kind is StepKind.DEPLOY else "CHANGE_SET_REPLACE",
+            "TemplatePath": f"{naming.TEMPLATES_ARTIFACT}::{naming.template_file(step.stack)}",
+            "ParameterOverrides": parameter_overrides(project),
+            "Capabilities": CAPABILITIES,
+            "RoleArn": naming.role_arn(
+                partition, env.account, naming.cloudformation_role(app, env.name)
+            ),
+        }
+        if step.kind is StepKind.PLAN:
+            configuration["ChangeSetName"] = naming.change_set(app, env.name, step.service)
+        inputs = [codepipeline.InputArtifacts(Name=naming.TEMPLATES_ARTIFACT)]
+    action = codepipeline.Actions(
+        Name=step.name,
+        ActionTypeId=_type("Deploy", "CloudFormation"),
+        Configuration=configuration,
+        InputArtifacts=inputs,
+        RoleArn=naming.role_arn(partition, env.account, naming.deploy_role(app, env.name)),
+        RunOrder=step.run_order,
+    )
+    if env.region != project.toolchain.region:
+        action.Region = env.region
+    return action
+
+
+def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
+    region, account = project.toolchain.region, project.toolchain.account
+    message = (
+        f"{project.app}: promote image {project.image.repository}@{DIGEST_VARIABLE} to "
+        f"{env.name} (account {env.account}, {env.region}). Pipeline execution "
+        f"{EXECUTION_VARIABLE}. The change sets named "
+        f"{naming.change_set(project.app, env.name, '<service>')} show what will change. "
+        f"Approve from the CLI with: pipelines approve {env.name} --digest {DIGEST_VARIABLE}"
+    )
+    link = (
+        f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
+        f"{project.image.repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
+    )
+    return codepipeline.Actions(
+        Name=step.name,
+        ActionTypeId=_type("Approval", "Manual"),
+        Configuration={
+            "NotificationArn": Ref("ApprovalTopic"),
+            "CustomData": message,
+            "ExternalEntityLink": link,
+        },
+        RunOrder=step.run_order,
+    )
+
+
+def _type(category: str, provider: str) -> codepipeline.ActionTypeId:
+    return codepipeline.ActionTypeId(Category=category, Owner="AWS", Provider=provider, Version="1")
+
+
+def _pipeline_role(project: Project) -> iam.Role:
+    app = project.app
+    toolchain = project.toolchain
+    partition = partition_of(toolchain.region)
+    bucket_arn = GetAtt(ARTIFACT_BUCKET, "Arn")
+    other_regions = project.regions[1:]
+    other_buckets = [
+        f"arn:{partition}:s3:::{naming.artifact_bucket(app, toolchain.account, r)}"
+        for r in other_regions
+    ]
+    objects = [
+        _objects(bucket_arn),
+        *(f"{b}/*" for b in other_buckets),
+    ]
+    deploy_roles = sorted(
+        {
+            naming.role_arn(partition, env.account, naming.deploy_role(app, env.name))
+            for env in project.environments
+        }
+    )
+    statements = [
+        allow(
+            [s3.GetBucketLocation, s3.GetBucketVersioning, s3.ListBucket],
+            [bucket_arn, *other_buckets],
+        ),
+        allow([s3.GetObject, s3.GetObjectVersion, s3.PutObject], objects),
+        allow(
+            [
+                kms.Decrypt,
+                kms.DescribeKey,
+                kms.Encrypt,
+                kms.GenerateDataKey,
+                kms.ReEncryptFrom,
+                kms.ReEncryptTo,
+            ],
+            [GetAtt(ARTIFACT_KEY, "Arn")],
+        ),
+        allow(
+            [ecr_actions.DescribeImages],
+            [
+                naming.repository_arn(
+                    partition, toolchain.region, toolchain.account, project.image.repository
+                )
+            ],
+        ),
+        allow([sns.Publish], [Ref("ApprovalTopic")]),
+        allow([sts_actions.AssumeRole], deploy_roles),
+    ]
+    if other_regions:
+        # Regional keys are created by their own stacks; the alias identifies them.
+        statements.append(
+            allow(
+                [
+                    kms.Decrypt,
+                    kms.DescribeKey,
+                    kms.Encrypt,
+                    kms.GenerateDataKey,
+                    kms.ReEncryptFrom,
+                    kms.ReEncryptTo,
+                ],
+                [
+                    naming.arn(partition, "kms", r, toolchain.account, "key/*")
+                    for r in other_regions
+                ],
+                **{
+                    "ForAnyValue:StringEquals": {
+                        "kms:ResourceAliases": [naming.artifact_key_alias(app)]
+                    }
+                },
+            )
+        )
+    return iam.Role(
+        "PipelineRole",
+        RoleName=naming.pipeline_role(app),
+        Description=f"{app}'s release pipeline runs as this role",
+        AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com", toolchain.account),
+        Policies=[role_policy("run-release-pipeline", *statements)],
+    )
+
+
+def _objects(bucket_arn: GetAtt) -> object:
+    from troposphere import Join
+
+    return Join("", [bucket_arn, "/*"])
+
+
+def _add_trigger(template: Template, project: Project) -> None:
+    app, toolchain = project.app, project.toolchain
+    pipeline_arn = naming.arn(
+        partition_of(toolchain.region),
+        "codepipeline",
+        toolchain.region,
+        toolchain.account,
+        naming.pipeline_name(app),
+    )
+    role = template.add_resource(
+        iam.Role(
+            "TriggerRole",
+            RoleName=naming.trigger_role(app),
+            Description=f"EventBridge starts {app}'s release pipeline as this role",
+            AssumeRolePolicyDocument=service_trust("events.amazonaws.com", toolchain.account),
+            Policies=[
+                role_policy(
+                    "start-release",
+                    allow([codepipeline_actions.StartPipelineExecution], [pipeline_arn]),
+                )
+            ],
+        )
+    )
+    template.add_resource(
+        events.Rule(
+            "TriggerRule",
+            Name=naming.trigger_rule(app),
+            Description=f"A push of {project.image.repository}:{project.image.release_tag} "
+            "starts a release",
+            State="ENABLED",
+            EventPattern={
+                "source": ["aws.ecr"],
+                "detail-type": ["ECR Image Action"],
+                "detail": {
+                    "action-type": ["PUSH"],
+                    "result": ["SUCCESS"],
+                    "repository-name": [project.image.repository],
+                    "image-tag": [project.image.release_tag],
+                },
+            },
+            Targets=[
+                events.Target(Id="release-pipeline", Arn=pipeline_arn, RoleArn=GetAtt(role, "Arn"))
+            ],
+        )
+    )

@@ -1,0 +1,308 @@
+"""<app>-<env>-<service>: one ECS Fargate service in one environment, owned by its stack.
+
+The pipeline changes only the ImageUri parameter; everything else changes through this template.
+"""
+
+from __future__ import annotations
+
+from awacs import ecr as ecr_actions
+from awacs import logs as logs_actions
+from awacs import secretsmanager, ssm
+from troposphere import (
+    GetAtt,
+    ImportValue,
+    Output,
+    Parameter,
+    Ref,
+    Template,
+    ec2,
+    ecs,
+    iam,
+    logs,
+)
+from troposphere import elasticloadbalancingv2 as elb
+
+from pipelines import naming
+from pipelines.builders.iam import allow, role_policy, service_trust
+from pipelines.builders.source import PULL_ACTIONS
+from pipelines.builders.template import new_template, suppress_checkov
+from pipelines.config.aws_facts import partition_of
+from pipelines.config.models import Environment, Project
+
+LOG_RETENTION_DAYS = 365
+DEREGISTRATION_DELAY_SECONDS = 30
+HEALTH_CHECK_GRACE_SECONDS = 60
+DIGEST_PATTERN = r"^[^@\s]+@sha256:[0-9a-f]{64}$"
+
+
+def build_service(project: Project, env: Environment, service: str) -> Template:
+    app, spec = project.app, project.services[service]
+    settings = project.settings(env, service)
+    template = new_template(f"{app}: the {service} service in {env.name}.")
+    image = template.add_parameter(
+        Parameter(
+            naming.IMAGE_URI_PARAMETER,
+            Type="String",
+            Description="The image to run, pinned by digest. The release pipeline sets it.",
+            AllowedPattern=DIGEST_PATTERN,
+            ConstraintDescription="an image URI pinned by digest: <repository>@sha256:<64 hex>",
+        )
+    )
+
+    if env.cluster:
+        cluster_ref: object = env.cluster
+    else:
+        cluster = template.add_resource(
+            ecs.Cluster(
+                "Cluster",
+                ClusterName=naming.cluster_name(app, env.name, service),
+                ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
+            )
+        )
+        cluster_ref = Ref(cluster)
+
+    log_group = template.add_resource(
+        logs.LogGroup(
+            "LogGroup",
+            LogGroupName=naming.log_group(app, env.name, service),
+            RetentionInDays=LOG_RETENTION_DAYS,
+            KmsKeyId=ImportValue(naming.log_key_export(app, env.name)),
+        )
+    )
+    execution_role = template.add_resource(_execution_role(project, env, service, log_group))
+    task_role = template.add_resource(
+        iam.Role(
+            "TaskRole",
+            RoleName=naming.task_role(app, env.name, service),
+            Description=f"The {service} containers in {env.name} run as this role",
+            AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
+        )
+    )
+    task_definition = template.add_resource(
+        _task_definition(project, env, service, image, log_group, execution_role, task_role)
+    )
+    security_group = template.add_resource(_security_group(project, env, service))
+
+    load_balancers = []
+    depends_on = []
+    attached = env.load_balancer is not None and spec.port is not None
+    if attached:
+        target_group, rule = _routing(project, env, service)
+        template.add_resource(target_group)
+        template.add_resource(rule)
+        load_balancers = [
+            ecs.LoadBalancer(
+                ContainerName=service, ContainerPort=spec.port, TargetGroupArn=Ref(target_group)
+            )
+        ]
+        # ECS refuses a target group that is not yet attached to a load balancer.
+        depends_on = [rule.title]
+
+    deployment = ecs.DeploymentConfiguration(
+        DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+        MinimumHealthyPercent=100,
+        MaximumPercent=200,
+    )
+    if env.alarms:
+        deployment.Alarms = ecs.DeploymentAlarms(
+            AlarmNames=list(env.alarms), Enable=True, Rollback=True
+        )
+    ecs_service = ecs.Service(
+        "Service",
+        ServiceName=naming.service_name(app, env.name, service),
+        Cluster=cluster_ref,
+        LaunchType="FARGATE",
+        TaskDefinition=Ref(task_definition),
+        DesiredCount=settings.desired_count,
+        DeploymentConfiguration=deployment,
+        NetworkConfiguration=ecs.NetworkConfiguration(
+            AwsvpcConfiguration=ecs.AwsvpcConfiguration(
+                AssignPublicIp="ENABLED" if env.network.public_ip else "DISABLED",
+                SecurityGroups=[Ref(security_group)],
+                Subnets=list(env.network.subnets),
+            )
+        ),
+        PropagateTags="SERVICE",
+        EnableECSManagedTags=True,
+    )
+    if load_balancers:
+        ecs_service.LoadBalancers = load_balancers
+        ecs_service.HealthCheckGracePeriodSeconds = HEALTH_CHECK_GRACE_SECONDS
+    if depends_on:
+        ecs_service.DependsOn = depends_on
+    if env.network.public_ip:
+        suppress_checkov(
+            ecs_service,
+            {"CKV_AWS_333": f"network.public_ip is true in {env.name}.yaml: the user chose it"},
+        )
+    template.add_resource(ecs_service)
+
+    template.add_output(Output("ServiceName", Value=GetAtt(ecs_service, "Name")))
+    template.add_output(Output("ClusterName", Value=cluster_ref if env.cluster else Ref("Cluster")))
+    template.add_output(Output("TaskDefinitionArn", Value=Ref(task_definition)))
+    template.add_output(Output("ImageUri", Value=Ref(image)))
+    return template
+
+
+def _execution_role(
+    project: Project, env: Environment, service: str, log_group: logs.LogGroup
+) -> iam.Role:
+    partition = partition_of(env.region)
+    repository = naming.repository_arn(
+        partition, project.toolchain.region, project.toolchain.account, project.image.repository
+    )
+    statements = [
+        # GetAuthorizationToken has no resource-level permissions.
+        allow([ecr_actions.GetAuthorizationToken], ["*"]),
+        allow(PULL_ACTIONS, [repository]),
+        allow(
+            [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+            [GetAtt(log_group, "Arn")],
+        ),
+    ]
+    secrets = project.settings(env, service).secrets
+    secret_arns = sorted(a for a in secrets.values() if ":secretsmanager:" in a)
+    parameter_arns = sorted(a for a in secrets.values() if ":ssm:" in a)
+    if secret_arns:
+        # A secret's full ARN ends in a random six-character suffix the config may omit.
+        resources = sorted({*secret_arns, *(f"{a}-??????" for a in secret_arns)})
+        statements.append(allow([secretsmanager.GetSecretValue], resources))
+    if parameter_arns:
+        statements.append(allow([ssm.GetParameters], parameter_arns))
+    return iam.Role(
+        "ExecutionRole",
+        RoleName=naming.execution_role(project.app, env.name, service),
+        Description=f"ECS starts the {service} tasks in {env.name} with this role",
+        AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
+        Policies=[role_policy("pull-image-write-logs-read-secrets", *statements)],
+    )
+
+
+def _task_definition(
+    project: Project,
+    env: Environment,
+    service: str,
+    image: Parameter,
+    log_group: logs.LogGroup,
+    execution_role: iam.Role,
+    task_role: iam.Role,
+) -> ecs.TaskDefinition:
+    spec = project.services[service]
+    settings = project.settings(env, service)
+    container = ecs.ContainerDefinition(
+        Name=service,
+        Image=Ref(image),
+        Essential=True,
+        # The root filesystem is read-only; /tmp is a writable scratch volume.
+        ReadonlyRootFilesystem=True,
+        MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp", ReadOnly=False)],
+        Environment=[
+            ecs.Environment(Name=k, Value=v)
+            for k, v in sorted(project.variables(env, service).items())
+        ],
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref(log_group),
+                "awslogs-region": env.region,
+                "awslogs-stream-prefix": service,
+            },
+        ),
+    )
+    if spec.port is not None:
+        container.PortMappings = [ecs.PortMapping(ContainerPort=spec.port, Protocol="tcp")]
+    if spec.command:
+        container.Command = list(spec.command)
+    if settings.secrets:
+        container.Secrets = [
+            ecs.Secret(Name=k, ValueFrom=v) for k, v in sorted(settings.secrets.items())
+        ]
+    return ecs.TaskDefinition(
+        "TaskDefinition",
+        Family=naming.task_family(project.app, env.name, service),
+        Cpu=str(spec.cpu),
+        Memory=str(spec.memory),
+        NetworkMode="awsvpc",
+        RequiresCompatibilities=["FARGATE"],
+        RuntimePlatform=ecs.RuntimePlatform(
+            CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"
+        ),
+        ExecutionRoleArn=GetAtt(execution_role, "Arn"),
+        TaskRoleArn=GetAtt(task_role, "Arn"),
+        ContainerDefinitions=[container],
+        Volumes=[ecs.Volume(Name="tmp")],
+    )
+
+
+def _security_group(project: Project, env: Environment, service: str) -> ec2.SecurityGroup:
+    spec = project.services[service]
+    group = ec2.SecurityGroup(
+        "SecurityGroup",
+        GroupDescription=f"{project.app} {service} tasks in {env.name}",
+        VpcId=env.network.vpc,
+        SecurityGroupEgress=[
+            ec2.SecurityGroupRule(
+                Description="Tasks reach the image registry, logs, secrets and their own "
+                "dependencies",
+                IpProtocol="-1",
+                CidrIp="0.0.0.0/0",
+            )
+        ],
+    )
+    if env.load_balancer is not None and spec.port is not None:
+        group.SecurityGroupIngress = [
+            ec2.SecurityGroupRule(
+                Description="Traffic from the load balancer only",
+                IpProtocol="tcp",
+                FromPort=spec.port,
+                ToPort=spec.port,
+                SourceSecurityGroupId=env.load_balancer.security_group,
+            )
+        ]
+    return group
+
+
+def _routing(
+    project: Project, env: Environment, service: str
+) -> tuple[elb.TargetGroup, elb.ListenerRule]:
+    spec = project.services[service]
+    load_balancer = env.load_balancer
+    assert load_balancer is not None and spec.port is not None
+    health_path = spec.health_check.path if spec.health_check else "/"
+    target_group = elb.TargetGroup(
+        "TargetGroup",
+        TargetType="ip",
+        Protocol="HTTP",
+        Port=spec.port,
+        VpcId=env.network.vpc,
+        HealthCheckEnabled=True,
+        HealthCheckPath=health_path,
+        HealthCheckProtocol="HTTP",
+        Matcher=elb.Matcher(HttpCode="200-399"),
+        TargetGroupAttributes=[
+            elb.TargetGroupAttribute(
+                Key="deregistration_delay.timeout_seconds",
+                Value=str(DEREGISTRATION_DELAY_SECONDS),
+            )
+        ],
+    )
+    conditions = [
+        elb.Condition(
+            Field="host-header",
+            HostHeaderConfig=elb.HostHeaderConfig(Values=[load_balancer.host]),
+        )
+    ]
+    if spec.path:
+        conditions.append(
+            elb.Condition(
+                Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(Values=[spec.path])
+            )
+        )
+    rule = elb.ListenerRule(
+        "ListenerRule",
+        ListenerArn=load_balancer.listener_arn,
+        Priority=load_balancer.priority + project.routed_services().index(service),
+        Conditions=conditions,
+        Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(target_group))],
+    )
+    return target_group, rule

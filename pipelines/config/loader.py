@@ -1,0 +1,267 @@
+"""Read environments/ into a checked Project. Every problem names its file, line and key."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from pipelines import naming
+from pipelines.config.aws_facts import partition_of
+from pipelines.config.models import (
+    Environment,
+    EnvironmentFile,
+    PipelineFile,
+    Project,
+)
+from pipelines.config.yaml_source import Document, read_document
+from pipelines.errors import ConfigError, Problem
+
+PIPELINE_FILE = "pipeline.yaml"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_project(directory: Path) -> Project:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError([Problem(directory, None, "", "no such directory")])
+    pipeline_doc = read_document(directory / PIPELINE_FILE)
+    pipeline = _validate(PipelineFile, pipeline_doc)
+
+    env_docs = _environment_documents(directory, pipeline, pipeline_doc)
+    env_files = {name: _validate(EnvironmentFile, doc) for name, doc in env_docs.items()}
+
+    problems: list[Problem] = []
+    environments = []
+    for index, name in enumerate(pipeline.promotion):
+        env_file, doc = env_files[name], env_docs[name]
+        problems += _environment_problems(pipeline, name, env_file, doc)
+        approval = env_file.requires_approval
+        environments.append(
+            Environment(
+                name=name,
+                account=env_file.account,
+                region=env_file.region,
+                requires_approval=index > 0 if approval is None else approval,
+                network=env_file.network,
+                cluster=env_file.cluster,
+                load_balancer=env_file.load_balancer,
+                alarms=tuple(env_file.alarms),
+                services=env_file.services,
+            )
+        )
+    problems += _pipeline_problems(pipeline, pipeline_doc)
+    if problems:
+        raise ConfigError(problems)
+    return Project(
+        app=pipeline.app,
+        toolchain=pipeline.toolchain,
+        image=pipeline.image,
+        services=pipeline.services,
+        notifications=pipeline.notifications,
+        environments=tuple(environments),
+    )
+
+
+def _environment_documents(
+    directory: Path, pipeline: PipelineFile, pipeline_doc: Document
+) -> dict[str, Document]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, name in enumerate(pipeline.promotion):
+        line = pipeline_doc.line_of(("promotion", i))
+        if name in seen:
+            problems.append(
+                Problem(pipeline_doc.file, line, f"promotion[{i}]", f"{name!r} is listed twice")
+            )
+        elif not (directory / f"{name}.yaml").is_file():
+            problems.append(
+                Problem(
+                    pipeline_doc.file,
+                    line,
+                    f"promotion[{i}]",
+                    f"environment {name!r} has no file {directory / (name + '.yaml')}",
+                )
+            )
+        seen.add(name)
+    for path in sorted(directory.iterdir()):
+        if path.suffix == ".yml":
+            problems.append(Problem(path, None, "", "rename to .yaml: only .yaml files are read"))
+        elif path.suffix == ".yaml" and path.name != PIPELINE_FILE and path.stem not in seen:
+            problems.append(
+                Problem(
+                    path,
+                    None,
+                    "",
+                    f"environment {path.stem!r} is not in promotion in {pipeline_doc.file}; "
+                    "add it there or remove the file",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+    return {name: read_document(directory / f"{name}.yaml") for name in pipeline.promotion}
+
+
+def _environment_problems(
+    pipeline: PipelineFile, name: str, env: EnvironmentFile, doc: Document
+) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def problem(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(doc.file, doc.line_of(path), _key(path), message))
+
+    partition = partition_of(env.region)
+    for service in env.services:
+        if service not in pipeline.services:
+            problem(("services", service), _unknown("service", service, list(pipeline.services)))
+            continue
+        for var, arn in env.services[service].secrets.items():
+            parts = arn.split(":")
+            if parts[1] != partition or parts[3] != env.region or parts[4] != env.account:
+                problem(
+                    ("services", service, "secrets", var),
+                    f"secret {arn} must be in this environment's account {env.account} and "
+                    f"region {env.region}",
+                )
+    if env.load_balancer:
+        parts = env.load_balancer.listener_arn.split(":")
+        if parts[1] != partition or parts[3] != env.region or parts[4] != env.account:
+            problem(
+                ("load_balancer", "listener_arn"),
+                f"the listener must be in this environment's account {env.account} and region "
+                f"{env.region}",
+            )
+        served = [s for s, spec in pipeline.services.items() if spec.port is not None]
+        unrouted = [s for s in served if pipeline.services[s].path is None]
+        if len(unrouted) > 1:
+            problem(
+                ("load_balancer", "host"),
+                f"services {', '.join(unrouted)} would share host {env.load_balancer.host}; give "
+                "all but one of them a `path` in pipeline.yaml",
+            )
+        last = env.load_balancer.priority + len(served) - 1
+        if last > 50000:
+            problem(
+                ("load_balancer", "priority"),
+                f"{len(served)} services need rule priorities up to {last}; the maximum is 50000",
+            )
+    for service in pipeline.services:
+        for what, made, limit in naming.longest_names(pipeline.app, name, service):
+            if len(made) > limit:
+                problems.append(
+                    Problem(
+                        doc.file,
+                        None,
+                        "",
+                        f"{what} name {made!r} is {len(made)} characters, over AWS's {limit}; "
+                        f"shorten the app, environment ({name!r}) or service ({service!r}) name",
+                    )
+                )
+    return problems
+
+
+def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    partition = partition_of(pipeline.toolchain.region)
+    for i, arn in enumerate(pipeline.image.push_principals):
+        if arn.split(":")[1] != partition:
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("image", "push_principals", i)),
+                    f"image.push_principals[{i}]",
+                    f"{arn} is not in the toolchain's partition ({partition})",
+                )
+            )
+    bucket = naming.artifact_bucket(pipeline.app, pipeline.toolchain.account, "ap-southeast-7")
+    if len(bucket) > naming.MAX_BUCKET_NAME:  # pragma: no cover - app is at most 24 characters
+        problems.append(Problem(doc.file, doc.line_of(("app",)), "app", "app name too long"))
+    return problems
+
+
+# Turning pydantic's errors into problems with a file, line and key ----------------------------
+
+
+def _validate(model: type[M], doc: Document) -> M:
+    if not isinstance(doc.data, dict):
+        raise ConfigError(
+            [Problem(doc.file, doc.line_of(()), "", "expected a mapping of keys to values")]
+        )
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as error:
+        raise ConfigError([_problem(model, doc, e) for e in error.errors()]) from None
+
+
+def _problem(model: type[BaseModel], doc: Document, error: Any) -> Problem:
+    loc: tuple[str | int, ...] = tuple(
+        p for p in error["loc"] if isinstance(p, int) or ("[" not in p and "-" not in p[:1])
+    )
+    # pydantic adds '[key]' to the location when a mapping key itself is invalid
+    key_error = "[key]" in error["loc"]
+    line = doc.line_of(loc)
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        message = _unknown("key", str(loc[-1]), allowed)
+    elif kind == "missing":
+        message = "missing required key"
+    elif key_error:
+        message = f"invalid name: {message}"
+    elif kind.endswith("_type") or kind.endswith("_parsing"):
+        shown = repr(error.get("input"))
+        message = f"{message} (got {shown[:60]})"
+    return Problem(doc.file, line, _key(loc), message)
+
+
+def _unknown(what: str, name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    known = f" (known: {', '.join(sorted(allowed))})" if allowed else ""
+    return f"unknown {what} {name!r}{hint}{known}"
+
+
+def _key(loc: tuple[str | int, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else part)
+    return key
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at `loc`, for a 'did you mean' hint."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        else:  # a list or dict: step into its value type
+            args = typing.get_args(annotation)
+            if not args:
+                return []
+            annotation = args[-1]
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = options[0]
+        else:
+            return annotation

@@ -1,0 +1,303 @@
+"""The YAML contract as pydantic models.
+
+`PipelineFile` and `EnvironmentFile` are exactly what a user writes (and what `pipelines schema`
+exports); `Project` and `Environment` are the checked, merged view the rest of the tool consumes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from pipelines.config.aws_facts import REGIONS, fargate_pair_problem
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _matches(pattern: str, what: str, example: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what} (for example {example})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _quoted_account(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            'write the account as a quoted string, e.g. "111111111111": YAML reads an unquoted '
+            "number as an integer and drops leading zeros"
+        )
+    return value
+
+
+def _known_region(value: str) -> str:
+    if value not in REGIONS:
+        raise ValueError(f"{value!r} is not an AWS region (for example eu-west-1)")
+    return value
+
+
+def _string_value(value: Any) -> Any:
+    """Environment values are strings in ECS; numbers are accepted, booleans are ambiguous."""
+    if isinstance(value, bool):
+        raise ValueError('quote the value ("true"/"false"): YAML turns yes/no/on/off into booleans')
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+AccountId = Annotated[
+    str,
+    BeforeValidator(_quoted_account),
+    _matches(r"\d{12}", "a 12-digit AWS account ID", '"111111111111"'),
+]
+Region = Annotated[str, AfterValidator(_known_region)]
+EnvVarName = Annotated[
+    str, _matches(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name", "LOG_LEVEL")
+]
+EnvVarValue = Annotated[str, BeforeValidator(_string_value)]
+VariableMap = dict[EnvVarName, EnvVarValue]
+Email = Annotated[
+    str, _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address", "team@example.com")
+]
+PrincipalArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws(-cn|-us-gov)?:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)",
+        "an IAM role, user or account ARN",
+        "arn:aws:iam::444444444444:role/ci",
+    ),
+]
+
+
+class Toolchain(_Model):
+    """The account and region holding the image repository and the pipeline."""
+
+    account: AccountId
+    region: Region
+
+
+class Image(_Model):
+    """The ECR repository whose release tag starts a release."""
+
+    repository: Annotated[
+        str,
+        Field(min_length=2, max_length=256),
+        _matches(
+            r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*",
+            "an ECR repository name",
+            "shop-web",
+        ),
+    ]
+    release_tag: Annotated[
+        str, _matches(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", "a Docker tag", "release")
+    ] = "release"
+    keep_images: Annotated[int, Field(ge=1, le=10000, strict=True)] = 50
+    push_principals: list[PrincipalArn] = Field(
+        default_factory=list,
+        description="IAM principals (an external CI) allowed to assume a role that pushes to the "
+        "repository. Empty: no push role is created.",
+    )
+
+
+class HealthCheck(_Model):
+    path: Annotated[str, _matches(r"/[\x21-\x7e]{0,1023}", "a URL path", "/healthz")] = "/"
+
+
+class Service(_Model):
+    """One container service, deployed to every environment."""
+
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] | None = None
+    cpu: Annotated[int, Field(strict=True)] = 256
+    memory: Annotated[int, Field(strict=True)] = 512
+    health_check: HealthCheck | None = None
+    command: list[Annotated[str, Field(min_length=1)]] | None = None
+    environment: VariableMap = Field(default_factory=dict)
+    path: (
+        Annotated[str, _matches(r"/[\x21-\x7e]{0,127}", "a listener path pattern", "/api/*")] | None
+    ) = Field(
+        default=None,
+        description="Path pattern for the load balancer rule, needed when several services share "
+        "one host.",
+    )
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> Service:
+        problem = fargate_pair_problem(self.cpu, self.memory)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class Notifications(_Model):
+    approvals: list[Email] = Field(default_factory=list)
+
+
+ServiceName = Annotated[str, _matches(NAME_PATTERN, "a service name", "web")]
+EnvironmentName = Annotated[str, _matches(NAME_PATTERN, "an environment name", "prod")]
+
+
+class PipelineFile(_Model):
+    """environments/pipeline.yaml"""
+
+    app: Annotated[
+        str, _matches(r"[a-z][a-z0-9-]{1,23}", "an app name (2-24 of a-z, 0-9, -)", "shop")
+    ]
+    toolchain: Toolchain
+    image: Image
+    promotion: Annotated[list[EnvironmentName], Field(min_length=1)]
+    services: Annotated[dict[ServiceName, Service], Field(min_length=1)]
+    notifications: Notifications = Field(default_factory=Notifications)
+
+
+class Network(_Model):
+    vpc: Annotated[
+        str, _matches(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?", "a VPC ID", "vpc-0123456789abcdef0")
+    ]
+    subnets: Annotated[
+        list[
+            Annotated[
+                str,
+                _matches(
+                    r"subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?", "a subnet ID", "subnet-0123456789abcdef0"
+                ),
+            ]
+        ],
+        Field(min_length=1, max_length=16),
+    ]
+    public_ip: Annotated[bool, Field(strict=True)] = False
+
+
+class LoadBalancer(_Model):
+    listener_arn: Annotated[
+        str,
+        _matches(
+            r"arn:aws(?:-cn|-us-gov)?:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener/app/"
+            r"[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+",
+            "an application load balancer listener ARN",
+            "arn:aws:elasticloadbalancing:eu-west-1:333333333333:listener/app/shop/0123/4567",
+        ),
+    ]
+    host: Annotated[
+        str,
+        _matches(
+            r"(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+            "a host name",
+            "shop.example.com",
+        ),
+    ]
+    priority: Annotated[int, Field(ge=1, le=50000, strict=True)]
+    security_group: Annotated[
+        str,
+        _matches(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?", "a security group ID", "sg-0123456789abcdef0"),
+    ] = Field(
+        description="The load balancer's security group: the only source the service admits traffic from."
+    )
+
+
+class ServiceSettings(_Model):
+    """Per-environment settings of a service declared in pipeline.yaml."""
+
+    desired_count: Annotated[int, Field(ge=0, le=1000, strict=True)] = 1
+    environment: VariableMap = Field(default_factory=dict)
+    secrets: dict[
+        EnvVarName,
+        Annotated[
+            str,
+            _matches(
+                r"arn:aws(?:-cn|-us-gov)?:(?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+"
+                r"|ssm:[a-z0-9-]+:\d{12}:parameter/[\w/.-]+)",
+                "a Secrets Manager secret or SSM parameter ARN",
+                "arn:aws:secretsmanager:eu-west-1:333333333333:secret:shop/db",
+            ),
+        ],
+    ] = Field(default_factory=dict)
+
+
+class EnvironmentFile(_Model):
+    """environments/<name>.yaml"""
+
+    account: AccountId
+    region: Region
+    requires_approval: Annotated[bool, Field(strict=True)] | None = Field(
+        default=None,
+        description="Default: false for the first environment in promotion, true for the rest.",
+    )
+    network: Network
+    cluster: (
+        Annotated[str, _matches(r"[A-Za-z0-9_-]{1,255}", "an ECS cluster name", "shop-prod")] | None
+    ) = None
+    load_balancer: LoadBalancer | None = None
+    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
+    services: dict[ServiceName, ServiceSettings] = Field(default_factory=dict)
+
+
+# The checked, merged view ---------------------------------------------------------------------
+
+
+class Environment(_Model):
+    name: str
+    account: str
+    region: str
+    requires_approval: bool
+    network: Network
+    cluster: str | None
+    load_balancer: LoadBalancer | None
+    alarms: tuple[str, ...]
+    services: dict[str, ServiceSettings]
+
+
+class Project(_Model):
+    app: str
+    toolchain: Toolchain
+    image: Image
+    services: dict[str, Service]
+    notifications: Notifications
+    environments: tuple[Environment, ...]
+
+    @property
+    def accounts(self) -> list[str]:
+        """Every environment account other than the toolchain's, sorted, once each."""
+        return sorted({e.account for e in self.environments} - {self.toolchain.account})
+
+    @property
+    def environment_accounts(self) -> list[str]:
+        return sorted({e.account for e in self.environments})
+
+    @property
+    def regions(self) -> list[str]:
+        """Every region the pipeline acts in, the toolchain's first."""
+        others = sorted({e.region for e in self.environments} - {self.toolchain.region})
+        return [self.toolchain.region, *others]
+
+    def routed_services(self) -> list[str]:
+        """Services behind the load balancer, in rule priority order.
+
+        Rules with a path come first, so the one host-only rule never shadows them.
+        """
+        served = [s for s, spec in self.services.items() if spec.port is not None]
+        return sorted(served, key=lambda s: (self.services[s].path is None, s))
+
+    def settings(self, env: Environment, service: str) -> ServiceSettings:
+        return env.services.get(service) or ServiceSettings()
+
+    def variables(self, env: Environment, service: str) -> dict[str, str]:
+        """The service's environment variables, the environment's own taking precedence."""
+        return {**self.services[service].environment, **self.settings(env, service).environment}

@@ -1,0 +1,91 @@
+"""YAML to plain Python, remembering the line of every key so errors can point at it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import ConfigError, Problem
+
+try:  # the C loader is several times faster; fall back where libyaml is missing
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: its data and the 1-based line of every key path in it."""
+
+    file: Path
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def read_document(file: Path) -> Document:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, None, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([Problem(file, None, "", f"cannot read: {error}")]) from None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(error, "problem", None) or str(error)
+        raise ConfigError([Problem(file, line, "", f"invalid YAML: {reason}")]) from None
+    doc = Document(file, None)
+    if node is None:
+        doc.data = {}
+        doc.lines[()] = 1
+        return doc
+    loader = _Loader("")
+    try:
+        doc.data = _to_python(node, (), doc, loader)
+    finally:
+        loader.dispose()
+    return doc
+
+
+def _to_python(node: yaml.Node, path: Path_, doc: Document, loader: Any) -> Any:
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _problem(doc, key_node, path, "YAML merge keys (<<) are not supported")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _problem(doc, key_node, path, "keys must be plain strings")
+            key = key_node.value
+            if key in result:
+                raise _problem(doc, key_node, (*path, key), "duplicate key")
+            doc.lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, (*path, key), doc, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*path, i), doc, loader) for i, item in enumerate(node.value)]
+    # Scalars go through PyYAML's own resolver so that 8080 is an int and "8080" a string.
+    try:
+        return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError) as error:
+        raise _problem(doc, node, path, f"invalid value: {error}") from None
+
+
+def _problem(doc: Document, node: yaml.Node, path: Path_, message: str) -> ConfigError:
+    key = ".".join(str(p) for p in path)
+    return ConfigError([Problem(doc.file, node.start_mark.line + 1, key, message)])

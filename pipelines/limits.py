@@ -1,0 +1,88 @@
+"""CloudFormation and CodePipeline limits, checked on the rendered output before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines import naming
+
+TEMPLATE_BYTES_S3 = 1_000_000
+TEMPLATE_BYTES_INLINE = 51_200
+RESOURCES_PER_STACK = 500
+PARAMETERS_PER_STACK = 200
+OUTPUTS_PER_STACK = 200
+STAGES_PER_PIPELINE = 50
+ACTIONS_PER_STAGE = 50
+PARAMETER_OVERRIDES_CHARS = 1_000
+APPROVAL_CUSTOM_DATA_CHARS = 500
+
+# What a variable can expand to at run time, for length checks of action configuration.
+_VARIABLE_LENGTHS = {
+    f"#{{{naming.SOURCE_NAMESPACE}.ImageDigest}}": len("sha256:") + 64,
+    "#{codepipeline.PipelineExecutionId}": 36,
+}
+
+
+def needs_upload(size: int) -> bool:
+    """Templates over the inline limit must reach CloudFormation through S3."""
+    return size > TEMPLATE_BYTES_INLINE
+
+
+def limit_problems(stack: str, body: dict[str, Any], size: int) -> list[str]:
+    problems = []
+    if size > TEMPLATE_BYTES_S3:
+        problems.append(
+            f"{stack}: template is {size:,} bytes; CloudFormation allows {TEMPLATE_BYTES_S3:,}"
+        )
+    for section, limit in (
+        ("Resources", RESOURCES_PER_STACK),
+        ("Parameters", PARAMETERS_PER_STACK),
+        ("Outputs", OUTPUTS_PER_STACK),
+    ):
+        count = len(body.get(section, {}))
+        if count > limit:
+            problems.append(f"{stack}: {count} {section.lower()}; a stack allows {limit}")
+    for resource in body.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::CodePipeline::Pipeline":
+            problems += _pipeline_problems(stack, resource["Properties"])
+    return problems
+
+
+def _pipeline_problems(stack: str, pipeline: dict[str, Any]) -> list[str]:
+    problems = []
+    stages = pipeline["Stages"]
+    if len(stages) > STAGES_PER_PIPELINE:
+        problems.append(
+            f"{stack}: the pipeline has {len(stages)} stages; CodePipeline allows {STAGES_PER_PIPELINE}"
+        )
+    for stage in stages:
+        actions = stage["Actions"]
+        if len(actions) > ACTIONS_PER_STAGE:
+            problems.append(
+                f"{stack}: stage {stage['Name']} has {len(actions)} actions; CodePipeline allows "
+                f"{ACTIONS_PER_STAGE} (fewer services per environment, or split the app)"
+            )
+        for action in actions:
+            config = action.get("Configuration", {})
+            where = f"{stack}: stage {stage['Name']}, action {action['Name']}"
+            overrides = config.get("ParameterOverrides")
+            if overrides and _expanded(overrides) > PARAMETER_OVERRIDES_CHARS:
+                problems.append(
+                    f"{where}: parameter overrides expand to {_expanded(overrides)} characters; "
+                    f"CodePipeline allows {PARAMETER_OVERRIDES_CHARS}"
+                )
+            custom = config.get("CustomData")
+            if isinstance(custom, str) and _expanded(custom) > APPROVAL_CUSTOM_DATA_CHARS:
+                problems.append(
+                    f"{where}: the approval message expands to {_expanded(custom)} characters; "
+                    f"CodePipeline allows {APPROVAL_CUSTOM_DATA_CHARS} (shorten the app, "
+                    "environment or repository name)"
+                )
+    return problems
+
+
+def _expanded(text: str) -> int:
+    length = len(text)
+    for variable, size in _VARIABLE_LENGTHS.items():
+        length += text.count(variable) * (size - len(variable))
+    return length

@@ -1,0 +1,197 @@
+"""Every name the tool gives to AWS: stacks, roles, buckets, logical IDs, pipeline stages.
+
+This is the only place names are made, so a rename is one edit, and config validation can check
+the lengths AWS allows before anything is synthesized.
+"""
+
+from __future__ import annotations
+
+import re
+
+# AWS limits for the names below.
+MAX_ROLE_NAME = 64
+MAX_STACK_NAME = 128
+MAX_BUCKET_NAME = 63
+MAX_ECS_NAME = 255
+
+IMAGE_URI_PARAMETER = "ImageUri"
+SOURCE_NAMESPACE = "SourceVariables"
+IMAGE_ARTIFACT = "Image"
+TEMPLATES_ARTIFACT = "Templates"
+TEMPLATES_BUNDLE_KEY = "templates.zip"
+
+
+def logical_id(*parts: str) -> str:
+    """CloudFormation logical IDs are alphanumeric: 'my-api', 'service' -> 'MyApiService'."""
+    words = [w for p in parts for w in re.split(r"[^A-Za-z0-9]+", p) if w]
+    return "".join(w[0].upper() + w[1:] for w in words)
+
+
+# Stacks
+def source_stack(app: str) -> str:
+    return f"{app}-source"
+
+
+def pipeline_stack(app: str) -> str:
+    return f"{app}-pipeline"
+
+
+def artifacts_stack(app: str, region: str) -> str:
+    return f"{app}-artifacts-{region}"
+
+
+def deploy_stack(app: str, env: str) -> str:
+    return f"{app}-{env}-deploy"
+
+
+def service_stack(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}"
+
+
+def template_file(stack: str) -> str:
+    return f"{stack}.json"
+
+
+# The pipeline and its toolchain resources
+def pipeline_name(app: str) -> str:
+    return f"{app}-release"
+
+
+def pipeline_role(app: str) -> str:
+    return f"{app}-pipeline"
+
+
+def trigger_role(app: str) -> str:
+    return f"{app}-pipeline-trigger"
+
+
+def trigger_rule(app: str) -> str:
+    return f"{app}-release-on-push"
+
+
+def push_role(app: str) -> str:
+    return f"{app}-image-push"
+
+
+def approvals_topic(app: str) -> str:
+    return f"{app}-approvals"
+
+
+def artifact_bucket(app: str, account: str, region: str) -> str:
+    return f"{app}-artifacts-{account}-{region}"
+
+
+def artifact_key_alias(app: str) -> str:
+    return f"alias/{app}-artifacts"
+
+
+# Per environment
+def deploy_role(app: str, env: str) -> str:
+    """The role the pipeline assumes in the environment's account."""
+    return f"{app}-{env}-deploy"
+
+
+def cloudformation_role(app: str, env: str) -> str:
+    """The role CloudFormation uses to change the environment's service stacks."""
+    return f"{app}-{env}-cfn"
+
+
+def log_key_alias(app: str, env: str) -> str:
+    return f"alias/{app}-{env}-logs"
+
+
+def log_key_export(app: str, env: str) -> str:
+    return f"{app}-{env}-LogKeyArn"
+
+
+def env_resource_prefix(app: str, env: str) -> str:
+    """Every resource of one environment starts with this, which is what its IAM is scoped to."""
+    return f"{app}-{env}-"
+
+
+# Per service in an environment
+def service_name(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}"
+
+
+def cluster_name(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}"
+
+
+def task_family(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}"
+
+
+def execution_role(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}-exec"
+
+
+def task_role(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}-task"
+
+
+def log_group(app: str, env: str, service: str) -> str:
+    return f"/ecs/{app}/{env}/{service}"
+
+
+def log_group_prefix(app: str, env: str) -> str:
+    return f"/ecs/{app}/{env}/"
+
+
+def change_set(app: str, env: str, service: str) -> str:
+    return f"{app}-{env}-{service}-release"
+
+
+# Pipeline stages and actions
+SOURCE_STAGE = "Source"
+APPROVAL_ACTION = "Approve"
+
+
+def stage_name(env: str) -> str:
+    return env
+
+
+def deploy_action(service: str) -> str:
+    return f"Deploy-{service}"
+
+
+def plan_action(service: str) -> str:
+    return f"Plan-{service}"
+
+
+def apply_action(service: str) -> str:
+    return f"Apply-{service}"
+
+
+def longest_names(app: str, env: str, service: str) -> list[tuple[str, str, int]]:
+    """(what, name, limit) for every length-limited name one (env, service) pair produces."""
+    return [
+        ("IAM role", execution_role(app, env, service), MAX_ROLE_NAME),
+        ("IAM role", task_role(app, env, service), MAX_ROLE_NAME),
+        ("IAM role", cloudformation_role(app, env), MAX_ROLE_NAME),
+        ("IAM role", deploy_role(app, env), MAX_ROLE_NAME),
+        ("stack", service_stack(app, env, service), MAX_STACK_NAME),
+        ("ECS service", service_name(app, env, service), MAX_ECS_NAME),
+    ]
+
+
+# ARNs of things in other stacks or accounts, which a template cannot reference directly
+def arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+
+
+def role_arn(partition: str, account: str, role: str) -> str:
+    return arn(partition, "iam", "", account, f"role/{role}")
+
+
+def account_root(partition: str, account: str) -> str:
+    return arn(partition, "iam", "", account, "root")
+
+
+def repository_arn(partition: str, region: str, account: str, repository: str) -> str:
+    return arn(partition, "ecr", region, account, f"repository/{repository}")
+
+
+def image_registry(account: str, region: str) -> str:
+    suffix = ".com.cn" if region.startswith("cn-") else ".com"
+    return f"{account}.dkr.ecr.{region}.amazonaws{suffix}"

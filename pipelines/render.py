@@ -1,0 +1,154 @@
+"""Stacks -> deterministic bytes, the manifest, and an all-or-nothing write of templates/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines import limits, naming
+from pipelines.builders.pipeline import CAPABILITIES
+from pipelines.config.models import Project
+from pipelines.errors import LimitError
+from pipelines.stacks import Stack, deploy_waves
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StackOutput:
+    stack: Stack
+    file: str
+    body: bytes
+    resources: int
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    outputs: list[StackOutput]
+    manifest: bytes
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return {**{o.file: o.body for o in self.outputs}, MANIFEST: self.manifest}
+
+
+def to_json(data: Any) -> bytes:
+    """The one serialisation of everything synth writes: sorted keys, stable indentation."""
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def render(project: Project, stacks: list[Stack]) -> Synthesis:
+    outputs, problems = [], []
+    for stack in stacks:
+        body = stack.template.to_dict()
+        data = to_json(body)
+        problems += limits.limit_problems(stack.name, body, len(data))
+        outputs.append(
+            StackOutput(stack, naming.template_file(stack.name), data, len(body["Resources"]))
+        )
+    if problems:
+        raise LimitError(problems)
+    return Synthesis(outputs, to_json(_manifest(project, outputs)))
+
+
+def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:
+    waves = deploy_waves([o.stack for o in outputs])
+    return {
+        "version": MANIFEST_VERSION,
+        "app": project.app,
+        "pipeline": naming.pipeline_name(project.app),
+        "toolchain": {"account": project.toolchain.account, "region": project.toolchain.region},
+        "image": {
+            "repository": project.image.repository,
+            "release_tag": project.image.release_tag,
+        },
+        "promotion": [e.name for e in project.environments],
+        "templates_bundle": naming.TEMPLATES_BUNDLE_KEY,
+        "deploy_order": [
+            [o.stack.name for o in outputs if waves[o.stack.name] == w]
+            for w in range(max(waves.values()) + 1)
+        ],
+        "stacks": [
+            {
+                "name": o.stack.name,
+                "kind": o.stack.kind,
+                "file": o.file,
+                "account": o.stack.account,
+                "region": o.stack.region,
+                "environment": o.stack.environment,
+                "service": o.stack.service,
+                "needs": list(o.stack.needs),
+                "wave": waves[o.stack.name],
+                "parameters": o.stack.parameters,
+                "capabilities": [CAPABILITIES],
+                "tags": _tags(project, o.stack),
+                "resources": o.resources,
+                "bytes": len(o.body),
+                "sha256": hashlib.sha256(o.body).hexdigest(),
+                "upload_to_s3": limits.needs_upload(len(o.body)),
+            }
+            for o in outputs
+        ],
+    }
+
+
+def _tags(project: Project, stack: Stack) -> dict[str, str]:
+    tags = {"pipelines:app": project.app}
+    if stack.environment:
+        tags["pipelines:environment"] = stack.environment
+    if stack.service:
+        tags["pipelines:service"] = stack.service
+    return tags
+
+
+class UnsafeOutputError(Exception):
+    exit_code = 2
+
+
+def write_atomically(out: Path, files: dict[str, bytes]) -> None:
+    """Replace `out` with exactly `files`, or leave it as it was.
+
+    Everything is written to a sibling directory first and swapped in with renames, so a reader
+    never sees half a synth, and a failure part way leaves the previous templates in place.
+    """
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise UnsafeOutputError(f"{out} exists and is not a directory")
+        foreign = sorted(p.name for p in out.iterdir() if not _is_ours(p))
+        if foreign:
+            raise UnsafeOutputError(
+                f"refusing to replace {out}: it holds files synth did not write "
+                f"({', '.join(foreign[:5])}); choose another --out"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        for name, data in sorted(files.items()):
+            (staging / name).write_bytes(data)
+        os.chmod(staging, 0o755)
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, retired / out.name)
+            try:
+                os.rename(staging, out)
+            except OSError:
+                os.rename(retired / out.name, out)
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _is_ours(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".json"

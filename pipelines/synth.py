@@ -1,0 +1,16 @@
+"""environments/ -> Synthesis. The whole synth path, with no boto3 and no writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.config.loader import load_project
+from pipelines.release.plan import plan_release
+from pipelines.render import Synthesis, render
+from pipelines.stacks import build_stacks
+
+
+def synthesize(environments: Path) -> Synthesis:
+    project = load_project(environments)
+    plan = plan_release(project)
+    return render(project, build_stacks(project, plan))
