@@ -1,4 +1,4 @@
-"""CloudFormation and CodePipeline limits, checked on the rendered output before anything is written."""
+"""CloudFormation and CodePipeline limits, checked on the rendered output before any write."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def _pipeline_problems(stack: str, pipeline: dict[str, Any]) -> list[str]:
     stages = pipeline["Stages"]
     if len(stages) > STAGES_PER_PIPELINE:
         problems.append(
-            f"{stack}: the pipeline has {len(stages)} stages; CodePipeline allows {STAGES_PER_PIPELINE}"
+            f"{stack}: the pipeline has {len(stages)} stages; "
+            f"CodePipeline allows {STAGES_PER_PIPELINE}"
         )
     for stage in stages:
         actions = stage["Actions"]

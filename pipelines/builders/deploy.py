@@ -158,11 +158,7 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
     def arn(service: str, resource: str) -> str:
         return naming.arn(partition, service, region, account, resource)
 
-    clusters = (
-        [arn("ecs", f"cluster/{env.cluster}")]
-        if env.cluster
-        else [arn("ecs", f"cluster/{naming.cluster_name(app, env.name, s)}") for s in services]
-    )
+    clusters = [arn("ecs", f"cluster/{naming.cluster_name(app, env.name, s)}") for s in services]
     ecs_services = [
         arn("ecs", f"service/*/{naming.service_name(app, env.name, s)}") for s in services
     ]
@@ -179,8 +175,11 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
     ] + [arn("logs", f"log-group:{naming.log_group(app, env.name, s)}:*") for s in services]
     vpc = arn("ec2", f"vpc/{env.network.vpc}")
     in_vpc = {"ArnEquals": {"ec2:Vpc": vpc}}
-    statements = [
-        allow(
+    # An existing cluster is only looked at; a created one is the stacks' to manage.
+    cluster_statement = (
+        allow([ecs.DescribeClusters], [arn("ecs", f"cluster/{env.cluster}")])
+        if env.cluster
+        else allow(
             [
                 ecs.CreateCluster,
                 ecs.DeleteCluster,
@@ -192,7 +191,10 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
                 ecs.UpdateClusterSettings,
             ],
             clusters,
-        ),
+        )
+    )
+    statements = [
+        cluster_statement,
         allow(
             [
                 ecs.CreateService,

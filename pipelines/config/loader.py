@@ -199,9 +199,7 @@ def _validate(model: type[M], doc: Document) -> M:
 
 
 def _problem(model: type[BaseModel], doc: Document, error: Any) -> Problem:
-    loc: tuple[str | int, ...] = tuple(
-        p for p in error["loc"] if isinstance(p, int) or ("[" not in p and "-" not in p[:1])
-    )
+    loc = _document_loc(doc.data, error["loc"])
     # pydantic adds '[key]' to the location when a mapping key itself is invalid
     key_error = "[key]" in error["loc"]
     line = doc.line_of(loc)
@@ -218,6 +216,23 @@ def _problem(model: type[BaseModel], doc: Document, error: Any) -> Problem:
         shown = repr(error.get("input"))
         message = f"{message} (got {shown[:60]})"
     return Problem(doc.file, line, _key(loc), message)
+
+
+def _document_loc(data: Any, error_loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """pydantic's error location without the parts it adds itself ('[key]', union tags).
+
+    A part that is a key the user wrote is kept even if it looks like one of those ('-x', '[x]').
+    """
+    loc: list[str | int] = []
+    for part in error_loc:
+        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+            data = data[part]
+        elif isinstance(part, str) and ("[" in part or part[:1] == "-"):
+            continue
+        else:
+            data = None
+        loc.append(part)
+    return tuple(loc)
 
 
 def _unknown(what: str, name: str, allowed: list[str]) -> str:

@@ -7,6 +7,7 @@ exports); `Project` and `Environment` are the checked, merged view the rest of t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
@@ -15,8 +16,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from pipelines.config.aws_facts import REGIONS, fargate_pair_problem
 
@@ -27,15 +31,35 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
-def _matches(pattern: str, what: str, example: str) -> AfterValidator:
-    compiled = re.compile(pattern)
+@dataclass(frozen=True)
+class _Matches:
+    """Annotated metadata: the string must match `pattern`; the message says what was expected.
 
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what} (for example {example})")
-        return value
+    The pattern also goes into the JSON Schema, so editors flag a bad value as it is typed.
+    """
 
-    return AfterValidator(check)
+    pattern: str
+    what: str
+    example: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        compiled = re.compile(self.pattern)
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value):
+                raise ValueError(f"{value!r} is not {self.what} (for example {self.example})")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
+        result = handler(schema)
+        result["pattern"] = f"^(?:{self.pattern})$"
+        result["examples"] = [self.example.strip('"')]
+        return result
+
+
+_matches = _Matches
 
 
 def _quoted_account(value: Any) -> Any:
@@ -208,7 +232,8 @@ class LoadBalancer(_Model):
         str,
         _matches(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?", "a security group ID", "sg-0123456789abcdef0"),
     ] = Field(
-        description="The load balancer's security group: the only source the service admits traffic from."
+        description="The load balancer's security group: the only source the service admits "
+        "traffic from."
     )
 
 

@@ -62,8 +62,14 @@ def read_document(file: Path) -> Document:
     return doc
 
 
-def _to_python(node: yaml.Node, path: Path_, doc: Document, loader: Any) -> Any:
+def _to_python(
+    node: yaml.Node, path: Path_, doc: Document, loader: Any, inside: frozenset[int] = frozenset()
+) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in inside:  # an alias to one of its own ancestors: `a: &x [*x]`
+            raise _problem(doc, node, path, "a YAML alias cannot refer to itself")
+        inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -75,10 +81,12 @@ def _to_python(node: yaml.Node, path: Path_, doc: Document, loader: Any) -> Any:
             if key in result:
                 raise _problem(doc, key_node, (*path, key), "duplicate key")
             doc.lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, (*path, key), doc, loader)
+            result[key] = _to_python(value_node, (*path, key), doc, loader, inside)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), doc, loader) for i, item in enumerate(node.value)]
+        return [
+            _to_python(item, (*path, i), doc, loader, inside) for i, item in enumerate(node.value)
+        ]
     # Scalars go through PyYAML's own resolver so that 8080 is an int and "8080" a string.
     try:
         return loader.construct_object(node, deep=True)
@@ -87,5 +95,7 @@ def _to_python(node: yaml.Node, path: Path_, doc: Document, loader: Any) -> Any:
 
 
 def _problem(doc: Document, node: yaml.Node, path: Path_, message: str) -> ConfigError:
-    key = ".".join(str(p) for p in path)
+    key = ""  # written as the loader writes keys: services.web.command[0]
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else part)
     return ConfigError([Problem(doc.file, node.start_mark.line + 1, key, message)])

@@ -1,0 +1,57 @@
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from tests.support import EXAMPLE, ROOT
+
+
+def test_synth_writes_templates_and_prints_a_summary(tmp_path) -> None:
+    out = tmp_path / "templates"
+    result = CliRunner().invoke(main, ["synth", "--environments", str(EXAMPLE), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").is_file()
+    assert (out / "shop-prod-web.json").is_file()
+    assert "shop-pipeline" in result.output
+    assert "8 stacks" in result.output
+
+
+def test_python_dash_m_runs_the_cli(tmp_path) -> None:
+    out = tmp_path / "t"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "synth",
+            "-q",
+            "--environments",
+            str(EXAMPLE),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert len(list(out.iterdir())) == 9
+
+
+def test_synth_path_imports_neither_boto3_nor_moto(tmp_path) -> None:
+    code = (
+        "import sys, pipelines.cli as c\n"
+        "from click.testing import CliRunner\n"
+        f"r = CliRunner().invoke(c.main, ['synth', '-q', '--environments', {str(EXAMPLE)!r}, "
+        f"'--out', {str(tmp_path / 'o')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "roots = ('boto3', 'botocore', 'moto')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

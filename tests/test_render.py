@@ -1,0 +1,94 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.render import UnsafeOutputError, write_atomically
+from pipelines.synth import synthesize
+from tests.support import CONFIGURATIONS, EXAMPLE, ROOT, config_id
+
+
+def test_committed_templates_equal_a_fresh_synth() -> None:
+    fresh = synthesize(EXAMPLE).files
+    committed_dir = ROOT / "templates"
+    committed = {p.name: p.read_bytes() for p in committed_dir.iterdir()}
+    assert sorted(committed) == sorted(fresh), "run `pipelines synth` and commit templates/"
+    for name, data in fresh.items():
+        assert committed[name] == data, f"templates/{name} is stale: run `pipelines synth`"
+
+
+@pytest.mark.parametrize("config", CONFIGURATIONS, ids=config_id)
+def test_synth_is_deterministic(config) -> None:
+    assert synthesize(config).files == synthesize(config).files
+
+
+def test_manifest_lists_every_stack_with_order_and_needs(syntheses) -> None:
+    manifest = json.loads(syntheses["example"].manifest)
+    names = [s["name"] for s in manifest["stacks"]]
+    assert names == [
+        "shop-source",
+        "shop-dev-deploy",
+        "shop-dev-web",
+        "shop-staging-deploy",
+        "shop-staging-web",
+        "shop-prod-deploy",
+        "shop-prod-web",
+        "shop-pipeline",
+    ]
+    waves = [stack for wave in manifest["deploy_order"] for stack in wave]
+    assert sorted(waves) == sorted(names)
+    position = {name: i for i, wave in enumerate(manifest["deploy_order"]) for name in wave}
+    for stack in manifest["stacks"]:
+        for needed in stack["needs"]:
+            assert position[needed] < position[stack["name"]]
+        assert stack["file"] in syntheses["example"].files
+    prod_web = next(s for s in manifest["stacks"] if s["name"] == "shop-prod-web")
+    assert prod_web["account"] == "333333333333"
+    assert prod_web["parameters"]["ImageUri"]["set_by"] == "pipeline"
+    assert prod_web["needs"] == ["shop-source", "shop-prod-deploy"]
+
+
+def test_cross_region_environment_gets_an_artifact_stack(syntheses) -> None:
+    manifest = json.loads(syntheses["multi-account"].manifest)
+    support = [s for s in manifest["stacks"] if s["kind"] == "artifacts"]
+    assert [(s["name"], s["region"], s["account"]) for s in support] == [
+        ("payments-artifacts-us-west-2", "us-west-2", "100000000001")
+    ]
+    pipeline = next(s for s in manifest["stacks"] if s["kind"] == "pipeline")
+    assert "payments-artifacts-us-west-2" in pipeline["needs"]
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def test_write_replaces_the_directory_as_a_whole(tmp_path) -> None:
+    out = tmp_path / "templates"
+    write_atomically(out, {"a.json": b"1", "b.json": b"2"})
+    write_atomically(out, {"a.json": b"3"})
+    assert _files(out) == {"a.json": b"3"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+
+
+def test_write_refuses_a_directory_holding_other_files(tmp_path) -> None:
+    out = tmp_path / "src"
+    out.mkdir()
+    (out / "main.py").write_text("print('mine')")
+    with pytest.raises(UnsafeOutputError, match=r"main\.py"):
+        write_atomically(out, {"a.json": b"1"})
+    assert _files(out) == {"main.py": b"print('mine')"}
+
+
+def test_a_failed_write_leaves_the_previous_templates(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "templates"
+    write_atomically(out, {"a.json": b"old"})
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(out, {"a.json": b"new"})
+    monkeypatch.undo()
+    assert _files(out) == {"a.json": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
