@@ -1,12 +1,10 @@
-"""Every name the tool gives to AWS: stacks, roles, buckets, logical IDs, pipeline stages.
+"""Every name the tool gives to AWS: stacks, roles, buckets, ARNs, pipeline stages and actions.
 
 This is the only place names are made, so a rename is one edit, and config validation can check
 the lengths AWS allows before anything is synthesized.
 """
 
 from __future__ import annotations
-
-import re
 
 # AWS limits for the names below.
 MAX_ROLE_NAME = 64
@@ -19,12 +17,6 @@ SOURCE_NAMESPACE = "SourceVariables"
 IMAGE_ARTIFACT = "Image"
 TEMPLATES_ARTIFACT = "Templates"
 TEMPLATES_BUNDLE_KEY = "templates.zip"
-
-
-def logical_id(*parts: str) -> str:
-    """CloudFormation logical IDs are alphanumeric: 'my-api', 'service' -> 'MyApiService'."""
-    words = [w for p in parts for w in re.split(r"[^A-Za-z0-9]+", p) if w]
-    return "".join(w[0].upper() + w[1:] for w in words)
 
 
 # Stacks

@@ -122,7 +122,8 @@ def write_atomically(out: Path, files: dict[str, bytes]) -> None:
     if out.exists():
         if not out.is_dir():
             raise UnsafeOutputError(f"{out} exists and is not a directory")
-        foreign = sorted(p.name for p in out.iterdir() if not _is_ours(p))
+        ours = _files_written_by_synth(out)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in ours or not p.is_file())
         if foreign:
             raise UnsafeOutputError(
                 f"refusing to replace {out}: it holds files synth did not write "
@@ -150,5 +151,10 @@ def write_atomically(out: Path, files: dict[str, bytes]) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _is_ours(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".json"
+def _files_written_by_synth(out: Path) -> set[str]:
+    """The files an earlier synth wrote into `out`, as its manifest lists them."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_bytes())
+        return {MANIFEST, *(stack["file"] for stack in manifest["stacks"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()

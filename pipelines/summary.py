@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.limits import needs_upload
 from pipelines.render import Synthesis
 
 
 def synth_summary(synthesis: Synthesis, out: Path, seconds: float) -> str:
     rows = [("stack", "account", "region", "resources", "bytes")]
     for o in synthesis.outputs:
-        upload = " (via S3)" if len(o.body) > 51_200 else ""
+        upload = " (via S3)" if needs_upload(len(o.body)) else ""
         rows.append(
             (
                 o.stack.name,

@@ -62,11 +62,18 @@ def _files(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in directory.iterdir()}
 
 
+def _synth_output(**templates: bytes) -> dict[str, bytes]:
+    """Files as synth writes them: templates and a manifest listing them."""
+    stacks = [{"file": f"{name}.json"} for name in templates]
+    manifest = json.dumps({"stacks": stacks}).encode()
+    return {**{f"{n}.json": b for n, b in templates.items()}, "manifest.json": manifest}
+
+
 def test_write_replaces_the_directory_as_a_whole(tmp_path) -> None:
     out = tmp_path / "templates"
-    write_atomically(out, {"a.json": b"1", "b.json": b"2"})
-    write_atomically(out, {"a.json": b"3"})
-    assert _files(out) == {"a.json": b"3"}
+    write_atomically(out, _synth_output(a=b"1", b=b"2"))
+    write_atomically(out, _synth_output(a=b"3"))
+    assert _files(out) == _synth_output(a=b"3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
 
 
@@ -81,14 +88,23 @@ def test_write_refuses_a_directory_holding_other_files(tmp_path) -> None:
 
 def test_a_failed_write_leaves_the_previous_templates(tmp_path, monkeypatch) -> None:
     out = tmp_path / "templates"
-    write_atomically(out, {"a.json": b"old"})
+    write_atomically(out, _synth_output(a=b"old"))
 
     def refuse(*_args, **_kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(Path, "write_bytes", refuse)
     with pytest.raises(OSError, match="disk full"):
-        write_atomically(out, {"a.json": b"new"})
+        write_atomically(out, _synth_output(a=b"new"))
     monkeypatch.undo()
-    assert _files(out) == {"a.json": b"old"}
+    assert _files(out) == _synth_output(a=b"old")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+
+
+def test_write_refuses_json_files_an_earlier_synth_did_not_write(tmp_path) -> None:
+    out = tmp_path / "templates"
+    write_atomically(out, synthesize(EXAMPLE).files)
+    (out / "handwritten.json").write_text("{}")
+    with pytest.raises(UnsafeOutputError, match=r"handwritten\.json"):
+        write_atomically(out, synthesize(EXAMPLE).files)
+    assert (out / "handwritten.json").read_text() == "{}"

@@ -47,7 +47,7 @@ def build_deploy(project: Project, env: Environment) -> Template:
             "CloudFormationRole",
             RoleName=naming.cloudformation_role(app, env.name),
             Description=f"CloudFormation manages {app}'s {env.name} service stacks as this role",
-            AssumeRolePolicyDocument=service_trust("cloudformation.amazonaws.com"),
+            AssumeRolePolicyDocument=service_trust("cloudformation.amazonaws.com", env.account),
             Policies=[role_policy("manage-service-stacks", *_stack_resources(project, env))],
         )
     )

@@ -10,20 +10,21 @@ import json
 
 from awacs import codepipeline as codepipeline_actions
 from awacs import ecr as ecr_actions
-from awacs import kms, s3, sns
+from awacs import s3, sns
 from awacs import sts as sts_actions
-from troposphere import GetAtt, Output, Ref, Template, codepipeline, events, iam
+from troposphere import GetAtt, Join, Output, Ref, Template, codepipeline, events, iam
 from troposphere import sns as sns_resources
 
 from pipelines import naming
 from pipelines.builders.artifacts import ARTIFACT_BUCKET, ARTIFACT_KEY, add_artifact_store
-from pipelines.builders.iam import allow, role_policy, service_trust
+from pipelines.builders.iam import KEY_USE_ACTIONS, allow, role_policy, service_trust
 from pipelines.builders.template import new_template
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
 from pipelines.release.plan import ReleasePlan, Stage, Step, StepKind
 
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
+APPROVAL_TOPIC = "ApprovalTopic"
 DIGEST_VARIABLE = f"#{{{naming.SOURCE_NAMESPACE}.ImageDigest}}"
 EXECUTION_VARIABLE = "#{codepipeline.PipelineExecutionId}"
 
@@ -38,7 +39,7 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
     add_artifact_store(template, project, project.toolchain.region)
     topic = template.add_resource(
         sns_resources.Topic(
-            "ApprovalTopic",
+            APPROVAL_TOPIC,
             TopicName=naming.approvals_topic(app),
             DisplayName=f"{app} release approvals",
             KmsMasterKeyId=GetAtt(ARTIFACT_KEY, "Arn"),
@@ -192,8 +193,8 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         f"{project.app}: promote image {project.image.repository}@{DIGEST_VARIABLE} to "
         f"{env.name} (account {env.account}, {env.region}). Pipeline execution "
         f"{EXECUTION_VARIABLE}. The change sets named "
-        f"{naming.change_set(project.app, env.name, '<service>')} show what will change. "
-        f"Approve from the CLI with: pipelines approve {env.name} --digest {DIGEST_VARIABLE}"
+        f"{naming.change_set(project.app, env.name, '<service>')} in that account show what "
+        "will change; approving applies exactly those change sets."
     )
     link = (
         f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
@@ -203,7 +204,7 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         Name=step.name,
         ActionTypeId=_type("Approval", "Manual"),
         Configuration={
-            "NotificationArn": Ref("ApprovalTopic"),
+            "NotificationArn": Ref(APPROVAL_TOPIC),
             "CustomData": message,
             "ExternalEntityLink": link,
         },
@@ -225,10 +226,7 @@ def _pipeline_role(project: Project) -> iam.Role:
         f"arn:{partition}:s3:::{naming.artifact_bucket(app, toolchain.account, r)}"
         for r in other_regions
     ]
-    objects = [
-        _objects(bucket_arn),
-        *(f"{b}/*" for b in other_buckets),
-    ]
+    objects = [Join("", [bucket_arn, "/*"]), *(f"{b}/*" for b in other_buckets)]
     deploy_roles = sorted(
         {
             naming.role_arn(partition, env.account, naming.deploy_role(app, env.name))
@@ -242,14 +240,7 @@ def _pipeline_role(project: Project) -> iam.Role:
         ),
         allow([s3.GetObject, s3.GetObjectVersion, s3.PutObject], objects),
         allow(
-            [
-                kms.Decrypt,
-                kms.DescribeKey,
-                kms.Encrypt,
-                kms.GenerateDataKey,
-                kms.ReEncryptFrom,
-                kms.ReEncryptTo,
-            ],
+            KEY_USE_ACTIONS,
             [GetAtt(ARTIFACT_KEY, "Arn")],
         ),
         allow(
@@ -260,21 +251,14 @@ def _pipeline_role(project: Project) -> iam.Role:
                 )
             ],
         ),
-        allow([sns.Publish], [Ref("ApprovalTopic")]),
+        allow([sns.Publish], [Ref(APPROVAL_TOPIC)]),
         allow([sts_actions.AssumeRole], deploy_roles),
     ]
     if other_regions:
         # Regional keys are created by their own stacks; the alias identifies them.
         statements.append(
             allow(
-                [
-                    kms.Decrypt,
-                    kms.DescribeKey,
-                    kms.Encrypt,
-                    kms.GenerateDataKey,
-                    kms.ReEncryptFrom,
-                    kms.ReEncryptTo,
-                ],
+                KEY_USE_ACTIONS,
                 [
                     naming.arn(partition, "kms", r, toolchain.account, "key/*")
                     for r in other_regions
@@ -293,12 +277,6 @@ def _pipeline_role(project: Project) -> iam.Role:
         AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com", toolchain.account),
         Policies=[role_policy("run-release-pipeline", *statements)],
     )
-
-
-def _objects(bucket_arn: GetAtt) -> object:
-    from troposphere import Join
-
-    return Join("", [bucket_arn, "/*"])
 
 
 def _add_trigger(template: Template, project: Project) -> None:

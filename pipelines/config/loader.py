@@ -34,9 +34,17 @@ def load_project(directory: Path) -> Project:
     pipeline = _validate(PipelineFile, pipeline_doc)
 
     env_docs = _environment_documents(directory, pipeline, pipeline_doc)
-    env_files = {name: _validate(EnvironmentFile, doc) for name, doc in env_docs.items()}
-
+    # Check every environment file before reporting, so one run shows every file's problems.
+    env_files: dict[str, EnvironmentFile] = {}
     problems: list[Problem] = []
+    for name, doc in env_docs.items():
+        try:
+            env_files[name] = _validate(EnvironmentFile, doc)
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
+
     environments = []
     for index, name in enumerate(pipeline.promotion):
         env_file, doc = env_files[name], env_docs[name]
@@ -79,7 +87,7 @@ def _environment_documents(
             problems.append(
                 Problem(pipeline_doc.file, line, f"promotion[{i}]", f"{name!r} is listed twice")
             )
-        elif not (directory / f"{name}.yaml").is_file():
+        elif not (directory / f"{name}.yaml").is_file() and not _misnamed(directory, name):
             problems.append(
                 Problem(
                     pipeline_doc.file,
@@ -107,6 +115,11 @@ def _environment_documents(
     return {name: read_document(directory / f"{name}.yaml") for name in pipeline.promotion}
 
 
+def _misnamed(directory: Path, name: str) -> bool:
+    """A <name>.yml file exists: it gets its own "rename" problem, not a "no file" one."""
+    return (directory / f"{name}.yml").exists()
+
+
 def _environment_problems(
     pipeline: PipelineFile, name: str, env: EnvironmentFile, doc: Document
 ) -> list[Problem]:
@@ -116,6 +129,14 @@ def _environment_problems(
         problems.append(Problem(doc.file, doc.line_of(path), _key(path), message))
 
     partition = partition_of(env.region)
+    toolchain_partition = partition_of(pipeline.toolchain.region)
+    if partition != toolchain_partition:
+        problem(
+            ("region",),
+            f"{env.region} is in the {partition} partition and the toolchain's "
+            f"{pipeline.toolchain.region} in {toolchain_partition}; one pipeline cannot deploy "
+            "across partitions",
+        )
     for service in env.services:
         if service not in pipeline.services:
             problem(("services", service), _unknown("service", service, list(pipeline.services)))
@@ -151,17 +172,22 @@ def _environment_problems(
                 f"{len(served)} services need rule priorities up to {last}; the maximum is 50000",
             )
     for service in pipeline.services:
-        for what, made, limit in naming.longest_names(pipeline.app, name, service):
-            if len(made) > limit:
-                problems.append(
-                    Problem(
-                        doc.file,
-                        None,
-                        "",
-                        f"{what} name {made!r} is {len(made)} characters, over AWS's {limit}; "
-                        f"shorten the app, environment ({name!r}) or service ({service!r}) name",
-                    )
+        too_long = [
+            (what, made, limit)
+            for what, made, limit in naming.longest_names(pipeline.app, name, service)
+            if len(made) > limit
+        ]
+        if too_long:  # one message per service: every name grows with the same three parts
+            what, made, limit = too_long[0]
+            problems.append(
+                Problem(
+                    doc.file,
+                    None,
+                    "",
+                    f"{what} name {made!r} is {len(made)} characters, over AWS's {limit}; "
+                    f"shorten the app, environment ({name!r}) or service ({service!r}) name",
                 )
+            )
     return problems
 
 
@@ -178,9 +204,6 @@ def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:
                     f"{arn} is not in the toolchain's partition ({partition})",
                 )
             )
-    bucket = naming.artifact_bucket(pipeline.app, pipeline.toolchain.account, "ap-southeast-7")
-    if len(bucket) > naming.MAX_BUCKET_NAME:  # pragma: no cover - app is at most 24 characters
-        problems.append(Problem(doc.file, doc.line_of(("app",)), "app", "app name too long"))
     return problems
 
 
@@ -225,7 +248,9 @@ def _document_loc(data: Any, error_loc: tuple[Any, ...]) -> tuple[str | int, ...
     """
     loc: list[str | int] = []
     for part in error_loc:
-        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+        if (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        ):
             data = data[part]
         elif isinstance(part, str) and ("[" in part or part[:1] == "-"):
             continue

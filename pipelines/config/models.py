@@ -18,11 +18,12 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import core_schema
 
-from pipelines.config.aws_facts import REGIONS, fargate_pair_problem
+from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
 
@@ -66,7 +67,7 @@ def _quoted_account(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError(
             'write the account as a quoted string, e.g. "111111111111": YAML reads an unquoted '
-            "number as an integer and drops leading zeros"
+            "number as an integer, and one with a leading zero as octal"
         )
     return value
 
@@ -149,7 +150,7 @@ class Service(_Model):
 
     port: Annotated[int, Field(ge=1, le=65535, strict=True)] | None = None
     cpu: Annotated[int, Field(strict=True)] = 256
-    memory: Annotated[int, Field(strict=True)] = 512
+    memory: Annotated[int, Field(strict=True, validate_default=True)] = 512
     health_check: HealthCheck | None = None
     command: list[Annotated[str, Field(min_length=1)]] | None = None
     environment: VariableMap = Field(default_factory=dict)
@@ -161,12 +162,22 @@ class Service(_Model):
         "one host.",
     )
 
-    @model_validator(mode="after")
-    def _fargate_size(self) -> Service:
-        problem = fargate_pair_problem(self.cpu, self.memory)
+    @field_validator("cpu")
+    @classmethod
+    def _fargate_cpu(cls, cpu: int) -> int:
+        if cpu not in FARGATE_MEMORY_BY_CPU:
+            sizes = ", ".join(str(c) for c in FARGATE_MEMORY_BY_CPU)
+            raise ValueError(f"cpu {cpu} is not a Fargate size; use one of {sizes}")
+        return cpu
+
+    @field_validator("memory")
+    @classmethod
+    def _fargate_memory(cls, memory: int, info: ValidationInfo) -> int:
+        cpu = info.data.get("cpu")
+        problem = fargate_pair_problem(cpu, memory) if cpu is not None else None
         if problem:
             raise ValueError(problem)
-        return self
+        return memory
 
 
 class Notifications(_Model):
@@ -181,7 +192,12 @@ class PipelineFile(_Model):
     """environments/pipeline.yaml"""
 
     app: Annotated[
-        str, _matches(r"[a-z][a-z0-9-]{1,23}", "an app name (2-24 of a-z, 0-9, -)", "shop")
+        str,
+        _matches(
+            r"[a-z][a-z0-9-]{0,22}[a-z0-9]",
+            "an app name (2-24 of a-z, 0-9 and -, starting with a letter, not ending in -)",
+            "shop",
+        ),
     ]
     toolchain: Toolchain
     image: Image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 Path_ = tuple[str | int, ...]
+MAX_VALUES = 100_000  # a generous ceiling for a configuration file
 
 
 @dataclass
@@ -47,6 +49,10 @@ def read_document(file: Path) -> Document:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
+        last = _line_count(text)
+        if line is not None and line > last:  # at the end of the file libyaml points past it
+            context = getattr(error, "context_mark", None)
+            line = context.line + 1 if context is not None and context.line < last else last
         reason = getattr(error, "problem", None) or str(error)
         raise ConfigError([Problem(file, line, "", f"invalid YAML: {reason}")]) from None
     doc = Document(file, None)
@@ -62,10 +68,23 @@ def read_document(file: Path) -> Document:
     return doc
 
 
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
+
+
+def _line_count(text: str) -> int:
+    lines = _LINE_BREAK.split(text)
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return len(lines)
+
+
 def _to_python(
     node: yaml.Node, path: Path_, doc: Document, loader: Any, inside: frozenset[int] = frozenset()
 ) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if len(doc.lines) > MAX_VALUES:  # aliases of aliases can expand exponentially
+        message = f"the file expands to over {MAX_VALUES:,} values (aliases of aliases?)"
+        raise _problem(doc, node, path[:1], message)
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
         if id(node) in inside:  # an alias to one of its own ancestors: `a: &x [*x]`
             raise _problem(doc, node, path, "a YAML alias cannot refer to itself")

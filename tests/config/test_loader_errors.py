@@ -1,0 +1,361 @@
+"""Bad input: one clear problem naming the file, line and key; exit 2; nothing written.
+
+Each directory under tests/fixtures/invalid/ is a small valid configuration with one thing broken
+(a comment at the top of the broken file says what). The expected line is found by searching the
+file for the offending text, so editing a fixture's comments does not break these tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from pipelines.config import load_project
+from pipelines.errors import ConfigError, Problem
+from tests.support import FIXTURES, ROOT
+
+INVALID = FIXTURES / "invalid"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One expected problem. `line` is text on the offending line, a line number, or None."""
+
+    file: str
+    line: str | int | None
+    key: str
+    message: str
+
+
+def line_with(file: Path, text: str) -> int:
+    """The 1-based number of the one non-comment line of `file` that contains `text`."""
+    found = [
+        number
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1)
+        if text in line and not line.lstrip().startswith("#")
+    ]
+    assert len(found) == 1, f"{text!r} should be on exactly one line of {file}, found {found}"
+    return found[0]
+
+
+CASES: dict[str, list[Expect]] = {
+    "missing-pipeline-yaml": [Expect("pipeline.yaml", None, "", "file not found")],
+    "missing-environments-dir": [Expect("environments", None, "", "no such directory")],
+    "invalid-yaml-syntax": [Expect("prod.yaml", "   subnets:", "", "invalid YAML: mapping values")],
+    # At the end of the file libyaml points past the last line; the problem names the `{` line.
+    "unclosed-brace-at-end": [
+        Expect("prod.yaml", "secrets: {DB_PASSWORD", "", "invalid YAML: did not find expected ','")
+    ],
+    "not-a-mapping": [
+        Expect("dev.yaml", '- account: "222222222222"', "", "expected a mapping of keys to values")
+    ],
+    "misspelt-key": [
+        Expect(
+            "prod.yaml",
+            "requires_aproval: true",
+            "requires_aproval",
+            "unknown key 'requires_aproval'; did you mean 'requires_approval'?",
+        )
+    ],
+    "unknown-nested-key": [
+        Expect(
+            "pipeline.yaml",
+            "memroy: 512",
+            "services.web.memroy",
+            "unknown key 'memroy'; did you mean 'memory'?",
+        )
+    ],
+    "duplicate-key": [
+        Expect("pipeline.yaml", "port: 8081", "services.web.port", "duplicate key"),
+    ],
+    "wrong-type": [
+        Expect(
+            "pipeline.yaml",
+            'port: "eighty"',
+            "services.web.port",
+            "valid integer (got 'eighty')",
+        )
+    ],
+    "fargate-pair": [
+        Expect(
+            "pipeline.yaml",
+            "memory: 4096",
+            "services.web.memory",
+            "memory 4096 MiB does not fit cpu 256 on Fargate; use 512, 1024 or 2048",
+        )
+    ],
+    "promotion-without-file": [
+        Expect(
+            "pipeline.yaml",
+            "promotion: [dev, staging, prod]",
+            "promotion[1]",
+            "environment 'staging' has no file",
+        )
+    ],
+    "file-not-in-promotion": [
+        Expect("staging.yaml", None, "", "environment 'staging' is not in promotion")
+    ],
+    "duplicate-in-promotion": [
+        Expect(
+            "pipeline.yaml", "promotion: [dev, prod, dev]", "promotion[2]", "'dev' is listed twice"
+        )
+    ],
+    "account-not-12-digits": [
+        Expect(
+            "dev.yaml",
+            'account: "22222222222"',
+            "account",
+            "'22222222222' is not a 12-digit AWS account ID",
+        )
+    ],
+    "unquoted-account": [
+        Expect(
+            "dev.yaml",
+            "account: 222222222222",
+            "account",
+            'write the account as a quoted string, e.g. "111111111111"',
+        )
+    ],
+    "unknown-region": [
+        Expect("prod.yaml", "region: eu-west-9", "region", "'eu-west-9' is not an AWS region")
+    ],
+    "invalid-app-name": [
+        Expect("pipeline.yaml", "app: Shop_App", "app", "'Shop_App' is not an app name")
+    ],
+    "secret-other-account": [
+        Expect(
+            "prod.yaml",
+            "DB_PASSWORD",
+            "services.web.secrets.DB_PASSWORD",
+            "must be in this environment's account 333333333333 and region eu-west-1",
+        )
+    ],
+    "secret-other-region": [
+        Expect(
+            "prod.yaml",
+            "DB_PASSWORD",
+            "services.web.secrets.DB_PASSWORD",
+            "secret arn:aws:secretsmanager:eu-central-1:333333333333:secret:shop/db must be in",
+        )
+    ],
+    "listener-other-account": [
+        Expect(
+            "prod.yaml",
+            "listener_arn:",
+            "load_balancer.listener_arn",
+            "the listener must be in this environment's account 333333333333",
+        )
+    ],
+    "undeclared-service": [
+        Expect("dev.yaml", "  wbe:", "services.wbe", "unknown service 'wbe'; did you mean 'web'?")
+    ],
+    "shared-host": [
+        Expect(
+            "prod.yaml",
+            "host: shop.example.com",
+            "load_balancer.host",
+            "services web, api would share host shop.example.com",
+        )
+    ],
+    # A missing key has no line of its own: the problem points at the top of the mapping.
+    "missing-required-key": [
+        Expect("dev.yaml", 'account: "222222222222"', "network", "missing required key")
+    ],
+    "yml-extension": [
+        Expect("prod.yml", None, "", "rename to .yaml: only .yaml files are read"),
+    ],
+    # Too long only in combination, so no single key is to blame: the problem names the file.
+    # One message for the pair: every name it makes grows with the same three parts.
+    "names-too-long": [
+        Expect(
+            "production-eu.yaml",
+            None,
+            "",
+            "IAM role name 'shop-checkout-platform-production-eu-payment-webhooks-worker-exec' "
+            "is 65 characters, over AWS's 64",
+        )
+    ],
+    "alias-explosion": [
+        Expect("pipeline.yaml", "x0: &x0", "x4", "the file expands to over 100,000 values")
+    ],
+    "cross-partition": [
+        Expect(
+            "prod.yaml",
+            "region: cn-north-1",
+            "region",
+            "one pipeline cannot deploy across partitions",
+        )
+    ],
+    "recursive-alias": [
+        Expect(
+            "pipeline.yaml",
+            "command: &cmd [gunicorn, *cmd]",
+            "services.web.command[1]",
+            "a YAML alias cannot refer to itself",
+        )
+    ],
+    "dash-key": [
+        Expect(
+            "pipeline.yaml",
+            "-cpu: 256",
+            "services.web.-cpu",
+            "unknown key '-cpu'; did you mean 'cpu'?",
+        )
+    ],
+    "merge-key": [
+        Expect("staging.yaml", "<<:", "services.web", "YAML merge keys (<<) are not supported")
+    ],
+    "empty-pipeline-yaml": [
+        Expect("pipeline.yaml", 1, key, "missing required key")
+        for key in ("app", "toolchain", "image", "promotion", "services")
+    ],
+    "invalid-service-name": [
+        Expect(
+            "pipeline.yaml", "  Web:", "services.Web", "invalid name: 'Web' is not a service name"
+        )
+    ],
+}
+
+# Kinds also run through a real `python -m pipelines`: a missing file, a YAML error, a
+# pydantic error and a cross-file check.
+CLI_KINDS = ["missing-pipeline-yaml", "invalid-yaml-syntax", "misspelt-key", "shared-host"]
+
+
+def environments_dir(kind: str) -> Path:
+    fixture = INVALID / kind
+    return fixture / "environments" if kind == "missing-environments-dir" else fixture
+
+
+def expected_problems(kind: str) -> list[Problem]:
+    directory = environments_dir(kind)
+    problems = []
+    for expect in CASES[kind]:
+        file = directory if expect.file == directory.name else directory / expect.file
+        line = line_with(file, expect.line) if isinstance(expect.line, str) else expect.line
+        problems.append(Problem(file, line, expect.key, expect.message))
+    return problems
+
+
+def load_problems(directory: Path) -> list[Problem]:
+    with pytest.raises(ConfigError) as caught:
+        load_project(directory)
+    assert str(caught.value) == "\n".join(str(p) for p in caught.value.problems)
+    return caught.value.problems
+
+
+def test_every_fixture_has_a_case_and_a_comment() -> None:
+    kinds = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
+    assert kinds == sorted(CASES)
+    for kind in kinds:
+        texts = [p.read_text(encoding="utf-8") for p in (INVALID / kind).iterdir()]
+        assert [t for t in texts if "BROKEN:" in t.splitlines()[0]], f"{kind}: say what is broken"
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_problem_names_file_line_and_key(kind: str) -> None:
+    problems = load_problems(environments_dir(kind))
+    expected = expected_problems(kind)
+
+    assert len(problems) == len(expected), "\n".join(str(p) for p in problems)
+    for got, want in zip(problems, expected, strict=True):
+        assert (got.file, got.line, got.key) == (want.file, want.line, want.key), str(got)
+        assert want.message in got.message
+        where = f"{want.file}:{want.line}" if want.line else f"{want.file}"
+        assert str(got) == (
+            f"{where}: {want.key}: {got.message}" if want.key else f"{where}: {got.message}"
+        )
+
+
+def prefix(problem: Problem) -> str:
+    """What the CLI prints before a problem's message."""
+    where = f"{problem.file}:{problem.line}" if problem.line else f"{problem.file}"
+    return f"error: {where}: {problem.key}: " if problem.key else f"error: {where}: "
+
+
+def assert_reported(stderr: str, kind: str) -> None:
+    lines = stderr.splitlines()
+    expected = expected_problems(kind)
+    assert len(lines) == len(expected), stderr
+    for line, want in zip(lines, expected, strict=True):
+        assert line.startswith(prefix(want)), line
+        assert want.message in line.removeprefix(prefix(want))
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Every path under `root` with its bytes (None for a directory) and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def make_out(tmp_path: Path, existing: bool) -> Path:
+    """--out for a test: absent, or holding the templates of an earlier synth."""
+    out = tmp_path / "templates"
+    if existing:
+        out.mkdir()
+        (out / "shop-source.json").write_bytes(b'{"Resources": {}}\n')
+        (out / "manifest.json").write_bytes(b'{"version": 1}\n')
+    return out
+
+
+EXISTING = pytest.mark.parametrize("existing", [False, True], ids=["no-out", "existing-out"])
+
+
+@EXISTING
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_cli_exits_2_with_the_problem_and_writes_nothing(
+    kind: str, existing: bool, tmp_path: Path
+) -> None:
+    out = make_out(tmp_path, existing)
+    before = snapshot(tmp_path)
+
+    result = CliRunner().invoke(
+        main, ["synth", "--environments", str(environments_dir(kind)), "--out", str(out)]
+    )
+
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert_reported(result.stderr, kind)
+    assert snapshot(tmp_path) == before
+    assert out.exists() is existing
+
+
+@EXISTING
+@pytest.mark.parametrize("kind", CLI_KINDS)
+def test_cli_subprocess(kind: str, existing: bool, tmp_path: Path) -> None:
+    out = make_out(tmp_path, existing)
+    before = snapshot(tmp_path)
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "synth",
+            "--environments",
+            str(environments_dir(kind)),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+    assert_reported(run.stderr, kind)
+    assert snapshot(tmp_path) == before
+    assert out.exists() is existing
