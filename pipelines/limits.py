@@ -16,6 +16,12 @@ ACTIONS_PER_STAGE = 50
 PARAMETER_OVERRIDES_CHARS = 1_000
 APPROVAL_CUSTOM_DATA_CHARS = 500
 
+# Action configuration values CodePipeline limits in length.
+_CONFIGURATION_LIMITS = [
+    ("ParameterOverrides", "parameter overrides", PARAMETER_OVERRIDES_CHARS),
+    ("CustomData", "the approval message", APPROVAL_CUSTOM_DATA_CHARS),
+]
+
 # What a variable can expand to at run time, for length checks of action configuration.
 _VARIABLE_LENGTHS = {
     f"#{{{naming.SOURCE_NAMESPACE}.ImageDigest}}": len("sha256:") + 64,
@@ -66,19 +72,14 @@ def _pipeline_problems(stack: str, pipeline: dict[str, Any]) -> list[str]:
         for action in actions:
             config = action.get("Configuration", {})
             where = f"{stack}: stage {stage['Name']}, action {action['Name']}"
-            overrides = config.get("ParameterOverrides")
-            if overrides and _expanded(overrides) > PARAMETER_OVERRIDES_CHARS:
-                problems.append(
-                    f"{where}: parameter overrides expand to {_expanded(overrides)} characters; "
-                    f"CodePipeline allows {PARAMETER_OVERRIDES_CHARS}"
-                )
-            custom = config.get("CustomData")
-            if isinstance(custom, str) and _expanded(custom) > APPROVAL_CUSTOM_DATA_CHARS:
-                problems.append(
-                    f"{where}: the approval message expands to {_expanded(custom)} characters; "
-                    f"CodePipeline allows {APPROVAL_CUSTOM_DATA_CHARS} (shorten the app, "
-                    "environment or repository name)"
-                )
+            for key, what, limit in _CONFIGURATION_LIMITS:
+                value = config.get(key)
+                if isinstance(value, str) and _expanded(value) > limit:
+                    problems.append(
+                        f"{where}: {what} expands to {_expanded(value)} characters; "
+                        f"CodePipeline allows {limit} (shorten the app, environment or "
+                        "repository name)"
+                    )
     return problems
 
 

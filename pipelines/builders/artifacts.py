@@ -8,13 +8,17 @@ CodePipeline needs a bucket and key in every region it acts in.
 from __future__ import annotations
 
 from awacs import kms, s3
-from awacs.aws import Allow, ArnEquals, Condition, Principal, Statement
 from troposphere import GetAtt, Join, Output, Ref, Template
 from troposphere import kms as kms_resources
 from troposphere import s3 as s3_resources
 
 from pipelines import naming
-from pipelines.builders.iam import deny_insecure_transport, document, key_owner_statement
+from pipelines.builders.iam import (
+    deny_insecure_transport,
+    document,
+    key_owner_statement,
+    principals_statement,
+)
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Project
@@ -22,6 +26,7 @@ from pipelines.config.models import Project
 ARTIFACT_KEY = "ArtifactKey"
 ARTIFACT_BUCKET = "ArtifactBucket"
 NONCURRENT_VERSION_DAYS = 30
+READ_ARTIFACTS = "EnvironmentDeployRolesReadArtifacts"
 
 
 def build_artifacts(project: Project, region: str) -> Template:
@@ -44,13 +49,12 @@ def add_artifact_store(template: Template, project: Project, region: str) -> Non
     key_statements = [key_owner_statement(partition)]
     if deploy_roles:
         key_statements.append(
-            Statement(
-                Sid="EnvironmentDeployRolesReadArtifacts",
-                Effect=Allow,
-                Principal=Principal("AWS", _roots(partition, deploy_roles)),
-                Action=[kms.Decrypt, kms.DescribeKey],
-                Resource=["*"],
-                Condition=Condition(ArnEquals("aws:PrincipalArn", deploy_roles)),
+            principals_statement(
+                partition,
+                deploy_roles,
+                [kms.Decrypt, kms.DescribeKey],
+                ["*"],  # in a key policy "*" means this key
+                sid=READ_ARTIFACTS,
             )
         )
     key = template.add_resource(
@@ -119,13 +123,12 @@ def add_artifact_store(template: Template, project: Project, region: str) -> Non
     statements = [deny_insecure_transport([GetAtt(bucket, "Arn"), objects])]
     if deploy_roles:
         statements.append(
-            Statement(
-                Sid="EnvironmentDeployRolesReadArtifacts",
-                Effect=Allow,
-                Principal=Principal("AWS", _roots(partition, deploy_roles)),
-                Action=[s3.GetObject, s3.GetObjectVersion],
-                Resource=[objects],
-                Condition=Condition(ArnEquals("aws:PrincipalArn", deploy_roles)),
+            principals_statement(
+                partition,
+                deploy_roles,
+                [s3.GetObject, s3.GetObjectVersion],
+                [objects],
+                sid=READ_ARTIFACTS,
             )
         )
     template.add_resource(
@@ -133,7 +136,3 @@ def add_artifact_store(template: Template, project: Project, region: str) -> Non
             "ArtifactBucketPolicy", Bucket=Ref(bucket), PolicyDocument=document(*statements)
         )
     )
-
-
-def _roots(partition: str, role_arns: list[str]) -> list[str]:
-    return sorted({naming.account_root(partition, a.split(":")[4]) for a in role_arns})

@@ -57,21 +57,36 @@ def service_trust(service: str, source_account: str | None = None) -> PolicyDocu
     return document(Statement(**kwargs))
 
 
-def principals_trust(partition: str, principal_arns: Sequence[str]) -> PolicyDocument:
-    """Trust specific principals, possibly in other accounts, by account and principal ARN.
+def principals_statement(
+    partition: str,
+    principal_arns: Sequence[str],
+    actions: Sequence[Action],
+    resources: Sequence[Resource] = (),
+    sid: str | None = None,
+) -> Statement:
+    """Allow specific principals, possibly in other accounts, by account and principal ARN.
 
-    Trusting `arn:...:root` with an `aws:PrincipalArn` condition, rather than naming the role as
-    the principal, lets the trusting and the trusted stack be created in either order: IAM
-    refuses a principal that does not exist yet.
+    Naming `arn:...:root` with an `aws:PrincipalArn` condition, rather than the role itself as
+    the principal, lets the granting and the granted stack be created in either order: IAM
+    refuses a principal that does not exist yet, and would break if the role were recreated.
     """
     accounts = sorted({a.split(":")[4] for a in principal_arns})
-    statement = Statement(
-        Effect=Allow,
-        Action=[AssumeRole],
-        Principal=Principal("AWS", [naming.account_root(partition, a) for a in accounts]),
-        Condition=Condition(ArnEquals("aws:PrincipalArn", sorted(principal_arns))),
-    )
-    return document(statement)
+    kwargs: dict[str, Any] = {
+        "Effect": Allow,
+        "Action": list(actions),
+        "Principal": Principal("AWS", [naming.account_root(partition, a) for a in accounts]),
+        "Condition": Condition(ArnEquals("aws:PrincipalArn", sorted(principal_arns))),
+    }
+    if resources:
+        kwargs["Resource"] = list(resources)
+    if sid:
+        kwargs["Sid"] = sid
+    return Statement(**kwargs)
+
+
+def principals_trust(partition: str, principal_arns: Sequence[str]) -> PolicyDocument:
+    """A trust policy for specific principals (see principals_statement)."""
+    return document(principals_statement(partition, principal_arns, [AssumeRole]))
 
 
 # checkov reads an account root principal as "any principal of that account"; the trust above
