@@ -68,6 +68,7 @@ def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:
         "image": {
             "repository": project.image.repository,
             "release_tag": project.image.release_tag,
+            "bootstrap": project.image.bootstrap,
         },
         "promotion": [e.name for e in project.environments],
         "templates_bundle": naming.TEMPLATES_BUNDLE_KEY,

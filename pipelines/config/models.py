@@ -139,6 +139,21 @@ class Image(_Model):
         description="IAM principals (an external CI) allowed to assume a role that pushes to the "
         "repository. Empty: no push role is created.",
     )
+    bootstrap: (
+        Annotated[
+            str,
+            _matches(
+                r"[^@\s]+@sha256:[0-9a-f]{64}",
+                "an image URI pinned by digest",
+                "public.ecr.aws/nginx/nginx@sha256:<64 hex digits>",
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The image a service stack starts from when `pipelines deploy` creates it, "
+        "before the first release. Pinned by digest.",
+    )
 
 
 class HealthCheck(_Model):
