@@ -155,6 +155,12 @@ def apply_action(service: str) -> str:
     return f"Apply-{service}"
 
 
+def bake_rule(alarm: str) -> str:
+    """A rule name: CodePipeline allows [A-Za-z0-9.@_-], up to 100 characters."""
+    cleaned = "".join(c if c.isalnum() or c in ".@_-" else "-" for c in alarm)
+    return f"Bake-{cleaned}"[:100]
+
+
 def longest_names(app: str, env: str, service: str) -> list[tuple[str, str, int]]:
     """(what, name, limit) for every length-limited name one (env, service) pair produces."""
     return [

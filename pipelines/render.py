@@ -31,6 +31,7 @@ class StackOutput:
 
 @dataclass(frozen=True)
 class Synthesis:
+    project: Project
     outputs: list[StackOutput]
     manifest: bytes
 
@@ -55,7 +56,7 @@ def render(project: Project, stacks: list[Stack]) -> Synthesis:
         )
     if problems:
         raise LimitError(problems)
-    return Synthesis(outputs, to_json(_manifest(project, outputs)))
+    return Synthesis(project, outputs, to_json(_manifest(project, outputs)))
 
 
 def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.config.models import Project
 from pipelines.limits import needs_upload
+from pipelines.release import lead_time
 from pipelines.render import Synthesis
+
+
+def _table(rows: list[tuple[str, ...]], indent: str = "") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def synth_summary(synthesis: Synthesis, out: Path, seconds: float) -> str:
@@ -21,11 +31,7 @@ def synth_summary(synthesis: Synthesis, out: Path, seconds: float) -> str:
                 f"{len(o.body):,}{upload}",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
+    lines = _table(rows)
     total_resources = sum(o.resources for o in synthesis.outputs)
     total_bytes = sum(len(b) for b in synthesis.files.values())
     lines.append(
@@ -33,3 +39,43 @@ def synth_summary(synthesis: Synthesis, out: Path, seconds: float) -> str:
         f"written to {out}/ in {seconds:.2f} s"
     )
     return "\n".join(lines)
+
+
+def lead_time_summary(project: Project) -> str:
+    """Per environment, the waits the templates configure, and the total for a release."""
+    waits = lead_time.estimate(project)
+    rows = [("environment", "to healthy", "draining", "stopping", "batches", "bake", "total")]
+    for env in waits:
+        slow = env.slowest
+        rows.append(
+            (
+                env.environment,
+                _duration(slow.to_healthy),
+                _duration(slow.draining),
+                _duration(slow.stopping),
+                str(slow.batches),
+                _duration(env.bake),
+                _duration(env.total),
+            )
+        )
+    total = lead_time.release_total(waits)
+    aws = lead_time.release_total(lead_time.with_aws_defaults(project))
+    approvals = sum(1 for env in waits if env.approval_timeout)
+    lines = ["configured waits of a release (approvals excluded):", *_table(rows, indent="  ")]
+    lines.append(
+        f"  push to {waits[-1].environment}: {_duration(total)} "
+        f"(with AWS's default timings: {_duration(aws)})"
+    )
+    if approvals:
+        plural = "s" if approvals > 1 else ""
+        lines.append(f"  plus {approvals} approval{plural}, each timing out after 7 days")
+    return "\n".join(lines)
+
+
+def _duration(seconds: int) -> str:
+    if seconds == 0:
+        return "-"
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{seconds}s"]
+    return "".join(parts) if seconds else "".join(parts[:2])

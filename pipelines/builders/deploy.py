@@ -122,7 +122,7 @@ def _deploy_statements(project: Project, env: Environment) -> list[Statement]:
     ]
     bucket = naming.artifact_bucket(app, project.toolchain.account, env.region)
     toolchain_keys = naming.arn(partition, "kms", env.region, project.toolchain.account, "key/*")
-    return [
+    statements = [
         allow(
             [
                 cfn.CreateChangeSet,
@@ -148,6 +148,14 @@ def _deploy_statements(project: Project, env: Environment) -> list[Statement]:
         # what admits this account, so the statement names the account's keys, not the key.
         allow([kms.Decrypt, kms.DescribeKey], [toolchain_keys]),
     ]
+    if env.bake_minutes is not None:
+        # The pipeline's bake rules read the environment's alarms as this role.
+        alarms = [
+            naming.arn(partition, "cloudwatch", env.region, env.account, f"alarm:{name}")
+            for name in env.alarms
+        ]
+        statements.append(allow([cloudwatch.DescribeAlarms], alarms))
+    return statements
 
 
 def _stack_resources(project: Project, env: Environment) -> list[Statement]:

@@ -114,9 +114,44 @@ def _artifact_stores(project: Project) -> dict[str, object]:
 
 
 def _stage(project: Project, stage: Stage) -> codepipeline.Stages:
-    return codepipeline.Stages(
+    declaration = codepipeline.Stages(
         Name=stage.name, Actions=[_action(project, stage.environment, step) for step in stage.steps]
     )
+    env = stage.environment
+    if env is not None and env.bake_minutes is not None:
+        # Bake: the stage succeeds only once its alarms stayed quiet for bake_minutes, so the next
+        # environment's approval appears only after that; an alarm, or any failure, rolls the
+        # stage back to the digest of its last successful execution.
+        declaration.OnSuccess = codepipeline.SuccessConditions(
+            Conditions=[codepipeline.Condition(Result="ROLLBACK", Rules=_bake_rules(project, env))]
+        )
+        declaration.OnFailure = codepipeline.FailureConditions(Result="ROLLBACK")
+    return declaration
+
+
+def _bake_rules(project: Project, env: Environment) -> list[codepipeline.RuleDeclaration]:
+    assert env.bake_minutes is not None
+    rules = []
+    for alarm in env.alarms:
+        rule = codepipeline.RuleDeclaration(
+            Name=naming.bake_rule(alarm),
+            RuleTypeId=codepipeline.RuleTypeId(
+                Category="Rule", Owner="AWS", Provider="CloudWatchAlarm", Version="1"
+            ),
+            Configuration={
+                "AlarmName": alarm,
+                "AlarmStates": "ALARM",
+                "WaitTime": str(env.bake_minutes),
+            },
+            # The alarm lives in the environment's account: read it as the deploy role there.
+            RoleArn=naming.role_arn(
+                partition_of(env.region), env.account, naming.deploy_role(project.app, env.name)
+            ),
+        )
+        if env.region != project.toolchain.region:
+            rule.Region = env.region
+        rules.append(rule)
+    return rules
 
 
 def _action(project: Project, env: Environment | None, step: Step) -> codepipeline.Actions:

@@ -30,14 +30,13 @@ from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
 
 LOG_RETENTION_DAYS = 365
-DEREGISTRATION_DELAY_SECONDS = 30
-HEALTH_CHECK_GRACE_SECONDS = 60
 DIGEST_PATTERN = r"^[^@\s]+@sha256:[0-9a-f]{64}$"
 
 
 def build_service(project: Project, env: Environment, service: str) -> Template:
     app, spec = project.app, project.services[service]
     settings = project.settings(env, service)
+    rollout = project.rollout(env, service)
     template = new_template(f"{app}: the {service} service in {env.name}.")
     image = template.add_parameter(
         Parameter(
@@ -100,8 +99,8 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
 
     deployment = ecs.DeploymentConfiguration(
         DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
-        MinimumHealthyPercent=100,
-        MaximumPercent=200,
+        MinimumHealthyPercent=rollout.minimum_healthy_percent,
+        MaximumPercent=rollout.maximum_percent,
     )
     if env.alarms:
         deployment.Alarms = ecs.DeploymentAlarms(
@@ -127,7 +126,7 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
     )
     if load_balancers:
         ecs_service.LoadBalancers = load_balancers
-        ecs_service.HealthCheckGracePeriodSeconds = HEALTH_CHECK_GRACE_SECONDS
+        ecs_service.HealthCheckGracePeriodSeconds = rollout.health_check_grace_period
     if depends_on:
         ecs_service.DependsOn = depends_on
     if env.network.public_ip:
@@ -193,6 +192,7 @@ def _task_definition(
         Name=service,
         Image=Ref(image),
         Essential=True,
+        StopTimeout=project.rollout(env, service).stop_timeout,
         # The root filesystem is read-only; /tmp is a writable scratch volume.
         ReadonlyRootFilesystem=True,
         MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp", ReadOnly=False)],
@@ -269,6 +269,7 @@ def _routing(
     load_balancer = env.load_balancer
     assert load_balancer is not None and spec.port is not None
     health_path = spec.health_check.path if spec.health_check else "/"
+    rollout = project.rollout(env, service)
     target_group = elb.TargetGroup(
         "TargetGroup",
         TargetType="ip",
@@ -278,11 +279,15 @@ def _routing(
         HealthCheckEnabled=True,
         HealthCheckPath=health_path,
         HealthCheckProtocol="HTTP",
+        HealthCheckIntervalSeconds=rollout.health_check_interval,
+        HealthCheckTimeoutSeconds=rollout.health_check_timeout,
+        HealthyThresholdCount=rollout.healthy_threshold,
+        UnhealthyThresholdCount=rollout.unhealthy_threshold,
         Matcher=elb.Matcher(HttpCode="200-399"),
         TargetGroupAttributes=[
             elb.TargetGroupAttribute(
                 Key="deregistration_delay.timeout_seconds",
-                Value=str(DEREGISTRATION_DELAY_SECONDS),
+                Value=str(rollout.deregistration_delay),
             )
         ],
     )

@@ -17,11 +17,13 @@ from pipelines.config.models import (
     EnvironmentFile,
     PipelineFile,
     Project,
+    Rollout,
 )
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem
 
 PIPELINE_FILE = "pipeline.yaml"
+MAX_RULES_PER_CONDITION = 5  # CodePipeline: rules in one stage condition
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,13 +62,14 @@ def load_project(directory: Path) -> Project:
                 cluster=env_file.cluster,
                 load_balancer=env_file.load_balancer,
                 alarms=tuple(env_file.alarms),
+                bake_minutes=env_file.bake_minutes,
                 services=env_file.services,
             )
         )
     problems += _pipeline_problems(pipeline, pipeline_doc)
     if problems:
         raise ConfigError(problems)
-    return Project(
+    project = Project(
         app=pipeline.app,
         toolchain=pipeline.toolchain,
         image=pipeline.image,
@@ -74,6 +77,10 @@ def load_project(directory: Path) -> Project:
         notifications=pipeline.notifications,
         environments=tuple(environments),
     )
+    problems = _rollout_problems(project, pipeline_doc, env_docs)
+    if problems:
+        raise ConfigError(problems)
+    return project
 
 
 def _environment_documents(
@@ -191,6 +198,71 @@ def _environment_problems(
     return problems
 
 
+def _rollout_problems(
+    project: Project, pipeline_doc: Document, env_docs: dict[str, Document]
+) -> list[Problem]:
+    """Checks on the effective rollout settings, which may come from two files."""
+    problems: list[Problem] = []
+    for env in project.environments:
+        doc = env_docs[env.name]
+        if env.bake_minutes is not None and not env.alarms:
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("bake_minutes",)),
+                    "bake_minutes",
+                    "bake time watches the environment's `alarms`; name at least one alarm",
+                )
+            )
+        if env.bake_minutes is not None and len(env.alarms) > MAX_RULES_PER_CONDITION:
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("alarms",)),
+                    "alarms",
+                    f"bake time watches at most {MAX_RULES_PER_CONDITION} alarms (one "
+                    "CodePipeline condition rule each); combine them in a composite alarm",
+                )
+            )
+        for service in project.services:
+            rollout = project.rollout(env, service)
+            overridden = bool(project.settings(env, service).rollout.model_dump(exclude_none=True))
+            where = (
+                (doc, ("services", service, "rollout"))
+                if overridden
+                else (
+                    pipeline_doc,
+                    ("services", service, "rollout"),
+                )
+            )
+            for message in _rollout_conflicts(rollout):
+                file_doc, path = where
+                problems.append(
+                    Problem(
+                        file_doc.file,
+                        file_doc.line_of(path),
+                        _key(path),
+                        f"{message} (in {env.name})",
+                    )
+                )
+    return problems
+
+
+def _rollout_conflicts(rollout: Rollout) -> list[str]:
+    conflicts = []
+    if rollout.health_check_timeout >= rollout.health_check_interval:  # type: ignore[operator]
+        conflicts.append(
+            f"health_check_timeout ({rollout.health_check_timeout} s) must be shorter than "
+            f"health_check_interval ({rollout.health_check_interval} s)"
+        )
+    if rollout.maximum_percent <= rollout.minimum_healthy_percent:  # type: ignore[operator]
+        conflicts.append(
+            f"maximum_percent ({rollout.maximum_percent}) must be above minimum_healthy_percent "
+            f"({rollout.minimum_healthy_percent}), or a deployment can never start a new task"
+        )
+    return conflicts
+
+
 def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     partition = partition_of(pipeline.toolchain.region)
@@ -235,7 +307,7 @@ def _problem(model: type[BaseModel], doc: Document, error: Any) -> Problem:
         message = "missing required key"
     elif key_error:
         message = f"invalid name: {message}"
-    elif kind.endswith("_type") or kind.endswith("_parsing"):
+    elif kind.endswith(("_type", "_parsing", "_than", "_than_equal")):
         shown = repr(error.get("input"))
         message = f"{message} (got {shown[:60]})"
     return Problem(doc.file, line, _key(loc), message)

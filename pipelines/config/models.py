@@ -160,6 +160,95 @@ class HealthCheck(_Model):
     path: Annotated[str, _matches(r"/[\x21-\x7e]{0,1023}", "a URL path", "/healthz")] = "/"
 
 
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h)\s*")
+
+
+def _whole_seconds(value: Any) -> Any:
+    """Durations are whole seconds. A value written with a unit gets the number to write instead."""
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match:
+            unit = match.group(2)
+            factor = 0.001 if unit == "ms" else 3600 if unit == "h" else 60 if unit[0] == "m" else 1
+            seconds = float(match.group(1)) * factor
+            hint = f"{seconds:g}" if seconds >= 1 else "at least 1"
+            raise ValueError(f"write whole seconds as a plain number ({hint}), not {value!r}")
+    if isinstance(value, float):
+        raise ValueError(f"write whole seconds, not {value}")
+    return value
+
+
+def _seconds(low: int, high: int) -> Any:
+    return Annotated[int, BeforeValidator(_whole_seconds), Field(ge=low, le=high, strict=True)]
+
+
+class Rollout(_Model):
+    """How a deployment rolls out; unset keys keep the value from pipeline.yaml or the default.
+
+    Defaults favour speed without losing safety: see ROLLOUT_DEFAULTS and the README.
+    """
+
+    deregistration_delay: _seconds(0, 3600) | None = Field(
+        default=None, description="Seconds the load balancer drains an old task (default 30)."
+    )
+    health_check_interval: _seconds(5, 300) | None = Field(
+        default=None, description="Seconds between load balancer health checks (default 10)."
+    )
+    health_check_timeout: _seconds(2, 120) | None = Field(
+        default=None, description="Seconds before a health check counts as failed (default 5)."
+    )
+    healthy_threshold: Annotated[int, Field(ge=2, le=10, strict=True)] | None = Field(
+        default=None, description="Passing checks before a new task takes traffic (default 2)."
+    )
+    unhealthy_threshold: Annotated[int, Field(ge=2, le=10, strict=True)] | None = Field(
+        default=None, description="Failing checks before a task is replaced (default 3)."
+    )
+    health_check_grace_period: _seconds(0, 2147483647) | None = Field(
+        default=None,
+        description="Seconds ECS ignores load balancer health checks of a new task (default 30).",
+    )
+    stop_timeout: _seconds(2, 120) | None = Field(
+        default=None, description="Seconds between SIGTERM and SIGKILL (default 10)."
+    )
+    minimum_healthy_percent: Annotated[int, Field(ge=0, le=100, strict=True)] | None = Field(
+        default=None, description="Tasks kept running during a deployment (default 100)."
+    )
+    maximum_percent: Annotated[int, Field(ge=100, le=200, strict=True)] | None = Field(
+        default=None,
+        description="Tasks allowed during a deployment (default 200: every task replaced at once).",
+    )
+
+    def over(self, base: Rollout) -> Rollout:
+        """These settings, with `base` filling in what is unset."""
+        return base.model_copy(update=self.model_dump(exclude_none=True))
+
+
+ROLLOUT_DEFAULTS = Rollout(
+    deregistration_delay=30,
+    health_check_interval=10,
+    health_check_timeout=5,
+    healthy_threshold=2,
+    unhealthy_threshold=3,
+    health_check_grace_period=30,
+    stop_timeout=10,
+    minimum_healthy_percent=100,
+    maximum_percent=200,
+)
+
+# What ECS and Elastic Load Balancing use when nothing is set, for comparison.
+AWS_ROLLOUT_DEFAULTS = Rollout(
+    deregistration_delay=300,
+    health_check_interval=30,
+    health_check_timeout=5,
+    healthy_threshold=5,
+    unhealthy_threshold=2,
+    health_check_grace_period=0,
+    stop_timeout=30,
+    minimum_healthy_percent=100,
+    maximum_percent=200,
+)
+
+
 class Service(_Model):
     """One container service, deployed to every environment."""
 
@@ -169,6 +258,7 @@ class Service(_Model):
     health_check: HealthCheck | None = None
     command: list[Annotated[str, Field(min_length=1)]] | None = None
     environment: VariableMap = Field(default_factory=dict)
+    rollout: Rollout = Field(default_factory=Rollout)
     path: (
         Annotated[str, _matches(r"/[\x21-\x7e]{0,127}", "a listener path pattern", "/api/*")] | None
     ) = Field(
@@ -273,6 +363,7 @@ class ServiceSettings(_Model):
 
     desired_count: Annotated[int, Field(ge=0, le=1000, strict=True)] = 1
     environment: VariableMap = Field(default_factory=dict)
+    rollout: Rollout = Field(default_factory=Rollout)
     secrets: dict[
         EnvVarName,
         Annotated[
@@ -302,6 +393,11 @@ class EnvironmentFile(_Model):
     ) = None
     load_balancer: LoadBalancer | None = None
     alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
+    bake_minutes: Annotated[int, Field(ge=1, le=1440, strict=True)] | None = Field(
+        default=None,
+        description="Minutes the stage watches `alarms` after a deployment before the next "
+        "environment may be approved; an alarm in that time rolls the stage back.",
+    )
     services: dict[ServiceName, ServiceSettings] = Field(default_factory=dict)
 
 
@@ -317,6 +413,7 @@ class Environment(_Model):
     cluster: str | None
     load_balancer: LoadBalancer | None
     alarms: tuple[str, ...]
+    bake_minutes: int | None
     services: dict[str, ServiceSettings]
 
 
@@ -353,6 +450,11 @@ class Project(_Model):
 
     def settings(self, env: Environment, service: str) -> ServiceSettings:
         return env.services.get(service) or ServiceSettings()
+
+    def rollout(self, env: Environment, service: str) -> Rollout:
+        """Effective rollout settings: the environment's over pipeline.yaml's over the defaults."""
+        base = self.services[service].rollout.over(ROLLOUT_DEFAULTS)
+        return self.settings(env, service).rollout.over(base)
 
     def variables(self, env: Environment, service: str) -> dict[str, str]:
         """The service's environment variables, the environment's own taking precedence."""

@@ -192,8 +192,48 @@ def _artifact_store(store: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage(stage: dict[str, Any]) -> dict[str, Any]:
-    result = _convert(stage, {"Name": "name", "Actions": "actions"}, "stage")
+    result = _convert(
+        stage,
+        {"Name": "name", "Actions": "actions", "OnSuccess": "onSuccess", "OnFailure": "onFailure"},
+        "stage",
+    )
     result["actions"] = [_action(a) for a in result["actions"]]
+    for key in ("onSuccess", "onFailure"):
+        if key in result:
+            result[key] = _conditions(result[key], key)
+    return result
+
+
+def _conditions(value: dict[str, Any], what: str) -> dict[str, Any]:
+    result = _convert(value, {"Result": "result", "Conditions": "conditions"}, what)
+    result["conditions"] = [
+        _convert(c, {"Result": "result", "Rules": "rules"}, "condition")
+        for c in result.get("conditions", [])
+    ]
+    for condition in result["conditions"]:
+        condition["rules"] = [_rule(r) for r in condition.get("rules", [])]
+    if not result["conditions"]:
+        del result["conditions"]
+    return result
+
+
+def _rule(rule: dict[str, Any]) -> dict[str, Any]:
+    result = _convert(
+        rule,
+        {
+            "Name": "name",
+            "RuleTypeId": "ruleTypeId",
+            "Configuration": "configuration",
+            "RoleArn": "roleArn",
+            "Region": "region",
+        },
+        f"rule {rule.get('Name')}",
+    )
+    result["ruleTypeId"] = _convert(
+        result["ruleTypeId"],
+        {"Category": "category", "Owner": "owner", "Provider": "provider", "Version": "version"},
+        "rule type",
+    )
     return result
 
 

@@ -560,6 +560,11 @@ def test_pipeline_declaration_is_accepted_by_codepipeline(
         for action in stage["actions"]:
             for key in ("actionTypeId", "configuration", "roleArn", "region", "namespace"):
                 assert action.get(key) == sent[(stage["name"], action["name"])].get(key)
+    # Stage conditions (bake time, rollback) survive the round trip as declared.
+    sent_stages = {s["name"]: s for s in declaration["stages"]}
+    for stage in got["stages"]:
+        for key in ("onSuccess", "onFailure"):
+            assert stage.get(key) == sent_stages[stage["name"]].get(key)
 
 
 def test_pipeline_promotes_in_order_with_approvals_between_plan_and_apply(config: Config) -> None:

@@ -107,3 +107,40 @@ def test_artifact_key_admits_only_cross_account_deploy_roles(syntheses) -> None:
         "arn:aws:iam::200000000002:role/payments-qa-deploy",
         "arn:aws:iam::300000000003:role/payments-prod-eu-deploy",
     ]
+
+
+def test_bake_time_holds_the_stage_on_its_alarms_and_rolls_back(syntheses) -> None:
+    stages = {s["Name"]: s for s in _pipeline(syntheses["example"], "shop")["Stages"]}
+    prod = stages["prod"]
+    (condition,) = prod["OnSuccess"]["Conditions"]
+    assert condition["Result"] == "ROLLBACK"
+    (rule,) = condition["Rules"]
+    assert rule["RuleTypeId"] == {
+        "Category": "Rule",
+        "Owner": "AWS",
+        "Provider": "CloudWatchAlarm",
+        "Version": "1",
+    }
+    assert rule["Configuration"] == {
+        "AlarmName": "shop-prod-5xx",
+        "AlarmStates": "ALARM",
+        "WaitTime": "10",
+    }
+    assert rule["RoleArn"] == "arn:aws:iam::333333333333:role/shop-prod-deploy"
+    assert prod["OnFailure"] == {"Result": "ROLLBACK"}
+    for name in ("dev", "staging"):
+        assert "OnSuccess" not in stages[name] and "OnFailure" not in stages[name]
+
+
+def test_bake_rules_read_alarms_through_the_deploy_role(syntheses) -> None:
+    body = template(syntheses["rollout-maximum"], "edge-max-live-deploy")
+    statements = body["Resources"]["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    (describe,) = [s for s in statements if s["Action"] == ["cloudwatch:DescribeAlarms"]]
+    assert describe["Resource"] == [
+        f"arn:aws:cloudwatch:ca-central-1:720000000003:alarm:edge-{x}" for x in "abcde"
+    ]
+    stages = {s["Name"]: s for s in _pipeline(syntheses["rollout-maximum"], "edge-max")["Stages"]}
+    rules = stages["live"]["OnSuccess"]["Conditions"][0]["Rules"]
+    assert [r["Configuration"]["WaitTime"] for r in rules] == ["1440"] * 5

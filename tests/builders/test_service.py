@@ -121,3 +121,35 @@ def test_ssm_parameter_secrets_get_ssm_permission(syntheses) -> None:
     ]
     ssm = [s for s in statements if s["Action"] == ["ssm:GetParameters"]]
     assert ssm[0]["Resource"] == ["arn:aws:ssm:us-east-1:123456789012:parameter/notes/api-key"]
+
+
+def test_rollout_defaults_reach_the_templates(syntheses) -> None:
+    body = template(syntheses["example"], "shop-prod-web")
+    group = _one(body, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert (
+        group["HealthCheckIntervalSeconds"],
+        group["HealthCheckTimeoutSeconds"],
+        group["HealthyThresholdCount"],
+        group["UnhealthyThresholdCount"],
+    ) == (10, 5, 2, 3)
+    assert group["TargetGroupAttributes"] == [
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "30"}
+    ]
+    (container,) = _one(body, "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    assert container["StopTimeout"] == 10
+    assert _one(body, "AWS::ECS::Service")["HealthCheckGracePeriodSeconds"] == 30
+
+
+def test_environment_rollout_overrides_pipeline_rollout(syntheses) -> None:
+    test = template(syntheses["rollout-maximum"], "edge-max-test-api")
+    live = template(syntheses["rollout-maximum"], "edge-max-live-api")
+    test_service, live_service = (_one(b, "AWS::ECS::Service") for b in (test, live))
+    # test.yaml overrides three keys; the rest come from pipeline.yaml
+    assert test_service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
+    assert test_service["DeploymentConfiguration"]["MaximumPercent"] == 100
+    assert live_service["DeploymentConfiguration"]["MinimumHealthyPercent"] == 100
+    test_group = _one(test, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert test_group["TargetGroupAttributes"][0]["Value"] == "0"
+    assert test_group["HealthCheckIntervalSeconds"] == 300
+    live_group = _one(live, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert live_group["TargetGroupAttributes"][0]["Value"] == "3600"

@@ -182,6 +182,36 @@ CASES: dict[str, list[Expect]] = {
             "is 65 characters, over AWS's 64",
         )
     ],
+    "rollout-out-of-range": [
+        Expect(
+            "pipeline.yaml",
+            "health_check_interval: 3",
+            "services.web.rollout.health_check_interval",
+            "Input should be greater than or equal to 5 (got 3)",
+        )
+    ],
+    "rollout-wrong-unit": [
+        Expect(
+            "prod.yaml",
+            "deregistration_delay: 2m",
+            "services.web.rollout.deregistration_delay",
+            "write whole seconds as a plain number (120), not '2m'",
+        )
+    ],
+    "rollout-timeout-not-below-interval": [
+        Expect(
+            "prod.yaml",
+            "rollout: {health_check_interval: 5",
+            "services.web.rollout",
+            "health_check_timeout (5 s) must be shorter than health_check_interval (5 s) (in prod)",
+        )
+    ],
+    "bake-without-alarms": [
+        Expect("prod.yaml", "bake_minutes: 15", "bake_minutes", "name at least one alarm")
+    ],
+    "bake-too-many-alarms": [
+        Expect("prod.yaml", "alarms: [a1", "alarms", "bake time watches at most 5 alarms")
+    ],
     "alias-explosion": [
         Expect("pipeline.yaml", "x0: &x0", "x4", "the file expands to over 100,000 values")
     ],

@@ -1,0 +1,94 @@
+"""How long a release waits on what the templates configure, from push to the last environment.
+
+Only configured waits count (and ECS's fixed settle time for tasks without a load balancer):
+image pulls, task start-up and the time people take to approve are not known here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pipelines.config.models import AWS_ROLLOUT_DEFAULTS, Environment, Project, Rollout
+
+# ECS counts a task without a load balancer or container health check as healthy this long
+# after it starts running (fixed by ECS, not configurable).
+UNBALANCED_SETTLE_SECONDS = 40
+# CodePipeline fails a manual approval nobody acts on after seven days (fixed).
+APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ServiceWaits:
+    service: str
+    batches: int  # rounds of replacement minimum/maximum percent allow
+    to_healthy: int  # until a new task counts as healthy
+    draining: int  # the load balancer drains an old task
+    stopping: int  # SIGTERM to SIGKILL at most
+
+    @property
+    def total(self) -> int:
+        return self.batches * (self.to_healthy + self.draining + self.stopping)
+
+
+@dataclass(frozen=True)
+class EnvironmentWaits:
+    environment: str
+    services: tuple[ServiceWaits, ...]
+    bake: int
+    approval_timeout: int | None
+
+    @property
+    def slowest(self) -> ServiceWaits:
+        # Services of an environment deploy in parallel: the slowest sets the pace.
+        return max(self.services, key=lambda s: s.total)
+
+    @property
+    def rollout(self) -> int:
+        return self.slowest.total
+
+    @property
+    def total(self) -> int:
+        return self.rollout + self.bake
+
+
+def estimate(project: Project, rollout: Rollout | None = None) -> list[EnvironmentWaits]:
+    """Configured waits per environment; `rollout` replaces every service's settings if given."""
+    return [_environment(project, env, rollout) for env in project.environments]
+
+
+def _environment(project: Project, env: Environment, override: Rollout | None) -> EnvironmentWaits:
+    services = []
+    for name, spec in sorted(project.services.items()):
+        settings = override or project.rollout(env, name)
+        balanced = env.load_balancer is not None and spec.port is not None
+        assert settings.maximum_percent is not None and settings.minimum_healthy_percent is not None
+        step = settings.maximum_percent - settings.minimum_healthy_percent
+        services.append(
+            ServiceWaits(
+                service=name,
+                batches=math.ceil(100 / step),
+                to_healthy=(
+                    settings.health_check_interval * settings.healthy_threshold  # type: ignore[operator]
+                    if balanced
+                    else UNBALANCED_SETTLE_SECONDS
+                ),
+                draining=settings.deregistration_delay if balanced else 0,  # type: ignore[assignment]
+                stopping=settings.stop_timeout,  # type: ignore[arg-type]
+            )
+        )
+    return EnvironmentWaits(
+        environment=env.name,
+        services=tuple(services),
+        bake=(env.bake_minutes or 0) * 60,
+        approval_timeout=APPROVAL_TIMEOUT_SECONDS if env.requires_approval else None,
+    )
+
+
+def release_total(waits: list[EnvironmentWaits]) -> int:
+    return sum(w.total for w in waits)
+
+
+def with_aws_defaults(project: Project) -> list[EnvironmentWaits]:
+    """The same release if every service kept the ECS and load balancer defaults."""
+    return estimate(project, AWS_ROLLOUT_DEFAULTS)
