@@ -139,8 +139,17 @@ SOURCE_STAGE = "Source"
 APPROVAL_ACTION = "Approve"
 
 
-def stage_name(env: str) -> str:
-    return env
+def stage_name(env: str, part: int = 1) -> str:
+    """`<env>`: the environment's stage (holding its approval), `<env>-2`... for more of it."""
+    return env if part == 1 else f"{env}-{part}"
+
+
+def plan_stage(env: str, part: int = 1) -> str:
+    return f"{env}-plan" if part == 1 else f"{env}-plan-{part}"
+
+
+def apply_stage(env: str, part: int = 1) -> str:
+    return f"{env}-apply" if part == 1 else f"{env}-apply-{part}"
 
 
 def deploy_action(service: str) -> str:

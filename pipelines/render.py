@@ -42,7 +42,9 @@ class Synthesis:
 
 def to_json(data: Any) -> bytes:
     """The one serialisation of everything synth writes: sorted keys, stable indentation."""
-    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    # One-space indentation, as CDK emits: line-by-line diffs, about 20 % smaller than two
+    # spaces, which keeps a 100-service pipeline template well under the 1,000,000-byte limit.
+    return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def render(project: Project, stacks: list[Stack]) -> Synthesis:

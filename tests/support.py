@@ -25,5 +25,13 @@ def template(synthesis: Synthesis, stack: str) -> dict[str, Any]:
     return json.loads(synthesis.files[f"{stack}.json"])
 
 
+def lint_template(body: str, region: str) -> list[str]:
+    """cfn-lint's errors and warnings for one template, as text."""
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(body, config=ManualArgs(regions=[region]))
+    return [f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id[0] in "EW"]
+
+
 def resources_of_type(body: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in body["Resources"].items() if v["Type"] == kind}

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -24,12 +25,29 @@ def _example_with_services(tmp_path, count: int):
     return directory
 
 
-def test_too_many_actions_in_a_stage_is_refused_before_writing(tmp_path) -> None:
-    # 25 services + web: plan 26 + approve 1 + apply 26 = 53 actions in staging's stage.
-    directory = _example_with_services(tmp_path, 25)
+def _with_environments(directory, count: int):
+    """Promote through `count` copies of staging after dev."""
+    pipeline = yaml.safe_load((directory / "pipeline.yaml").read_text())
+    staging = (directory / "staging.yaml").read_text()
+    names = [f"stage{i:02d}" for i in range(count)]
+    for name in names:
+        (directory / f"{name}.yaml").write_text(staging)
+    for name in ("staging", "prod"):
+        (directory / f"{name}.yaml").unlink()
+    pipeline["promotion"] = ["dev", *names]
+    (directory / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    return directory
+
+
+def test_too_many_stages_is_refused_before_writing(tmp_path) -> None:
+    # 26 services need 3 stages in an approval environment (plan, approve, apply):
+    # Source + dev + 17 x 3 = 53 stages, over CodePipeline's 50.
+    directory = _with_environments(_example_with_services(tmp_path, 25), 17)
     with pytest.raises(LimitError) as caught:
         synthesize(directory)
-    assert any("stage staging has 53 actions" in m for m in caught.value.messages)
+    assert caught.value.messages == [
+        "shop-pipeline: the pipeline has 53 stages; CodePipeline allows 50"
+    ]
     out = tmp_path / "templates"
     result = CliRunner().invoke(
         main, ["synth", "--environments", str(directory), "--out", str(out)]
@@ -39,9 +57,44 @@ def test_too_many_actions_in_a_stage_is_refused_before_writing(tmp_path) -> None
     assert not out.exists()
 
 
-def test_24_services_still_fit(tmp_path) -> None:
+def test_24_services_fit_in_one_stage_per_environment(tmp_path) -> None:
     synthesis = synthesize(_example_with_services(tmp_path, 23))
     assert len(synthesis.outputs) == 1 + 3 * (1 + 24) + 1
+    pipeline = json.loads(synthesis.files["shop-pipeline.json"])["Resources"]["Pipeline"]
+    stages = [s["Name"] for s in pipeline["Properties"]["Stages"]]
+    assert stages == ["Source", "dev", "staging", "prod"]
+
+
+def test_more_services_spread_over_plan_approve_apply_stages(tmp_path) -> None:
+    synthesis = synthesize(_example_with_services(tmp_path, 59))  # 60 services
+    pipeline = json.loads(synthesis.files["shop-pipeline.json"])["Resources"]["Pipeline"]
+    stages = {s["Name"]: s for s in pipeline["Properties"]["Stages"]}
+    assert list(stages) == [
+        "Source",
+        "dev",
+        "dev-2",
+        "staging-plan",
+        "staging-plan-2",
+        "staging",
+        "staging-apply",
+        "staging-apply-2",
+        "prod-plan",
+        "prod-plan-2",
+        "prod",
+        "prod-apply",
+        "prod-apply-2",
+    ]
+    assert [len(s["Actions"]) for s in stages.values()][1:6] == [50, 10, 50, 10, 1]
+    assert [a["Name"] for a in stages["prod"]["Actions"]] == ["Approve"]
+    # bake time and rollback sit on the stage that completes prod's deployment
+    assert "OnSuccess" in stages["prod-apply-2"] and "OnFailure" in stages["prod-apply-2"]
+    assert not any("OnSuccess" in stages[n] for n in ("prod-plan", "prod", "prod-apply"))
+    deployed = [
+        a["Configuration"]["StackName"]
+        for name in ("prod-apply", "prod-apply-2")
+        for a in stages[name]["Actions"]
+    ]
+    assert sorted(deployed) == sorted(f"shop-prod-{s}" for s in synthesis.project.services)
 
 
 def test_size_and_count_limits() -> None:

@@ -118,7 +118,7 @@ def _stage(project: Project, stage: Stage) -> codepipeline.Stages:
         Name=stage.name, Actions=[_action(project, stage.environment, step) for step in stage.steps]
     )
     env = stage.environment
-    if env is not None and env.bake_minutes is not None:
+    if env is not None and env.bake_minutes is not None and stage.final:
         # Bake: the stage succeeds only once its alarms stayed quiet for bake_minutes, so the next
         # environment's approval appears only after that; an alarm, or any failure, rolls the
         # stage back to the digest of its last successful execution.

@@ -8,14 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from pipelines.render import Synthesis
-from tests.support import CONFIGURATIONS, config_id
-
-
-def lint_template(body: str, region: str) -> list[str]:
-    from cfnlint.api import ManualArgs, lint
-
-    matches = lint(body, config=ManualArgs(regions=[region]))
-    return [f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id[0] in "EW"]
+from tests.support import CONFIGURATIONS, config_id, lint_template
 
 
 def lint_synthesis(synthesis: Synthesis) -> dict[str, list[str]]:
