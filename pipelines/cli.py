@@ -64,6 +64,32 @@ def schema(kind: str) -> None:
     click.echo(json.dumps(json_schema(kind), indent=2, sort_keys=True))
 
 
+@main.command()
+@click.option(
+    "--templates",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("templates"),
+    show_default=True,
+    help="Directory synth wrote: every template its manifest.json lists is checked.",
+)
+def check(templates: Path) -> None:
+    """Lint the synthesized templates with cfn-lint.
+
+    One process per core. Exit status 1 on any error or warning, 2 when nothing can be checked.
+    """
+    from pipelines.check import CheckError
+    from pipelines.check import check as run_check
+
+    try:
+        report = run_check(templates)
+    except CheckError as error:
+        _fail(error)
+    for finding in report.findings:
+        click.echo(str(finding))
+    click.echo(report.summary())
+    sys.exit(report.exit_code)
+
+
 def _fail(error: Exception) -> None:
     for line in str(error).splitlines():
         click.echo(f"error: {line}", err=True)
