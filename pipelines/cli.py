@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+
+# pipelines uses no pydantic plugins; looking them up scans the metadata of every installed
+# package when the config models are built, a tenth of `pipelines synth`'s start-up.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pipelines import __version__
 from pipelines.errors import ConfigError, LimitError
@@ -40,7 +46,7 @@ def main() -> None:
 def synth(environments: Path, out: Path, quiet: bool) -> None:
     """Write a CloudFormation template per stack, and manifest.json, from environments/."""
     from pipelines.render import UnsafeOutputError, write_atomically
-    from pipelines.summary import synth_summary
+    from pipelines.summary import lead_time_summary, synth_summary
     from pipelines.synth import synthesize
 
     started = time.perf_counter()
@@ -51,6 +57,7 @@ def synth(environments: Path, out: Path, quiet: bool) -> None:
         _fail(error)
     if not quiet:
         click.echo(synth_summary(synthesis, out, time.perf_counter() - started))
+        click.echo(lead_time_summary(synthesis.project))
 
 
 @main.command()
@@ -90,7 +97,357 @@ def check(templates: Path) -> None:
     sys.exit(report.exit_code)
 
 
+# Hidden until synth writes runners.json and the runner stack that hosts the invoker: the
+# gatekeeper, invoker and jobs behind it are complete, the config and templates are not yet.
+@main.command(
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]},
+)
+@click.argument("runner", required=False)
+@click.argument("script", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--env", "environment", help="Environment the job targets (PIPELINES_ENVIRONMENT).")
+@click.option("--cpu", type=int, help="Fargate CPU units, up to the runner's maximum.")
+@click.option("--memory", type=int, help="MiB, up to the runner's maximum.")
+@click.option("--max-wait", help="Give up and stop the task after this long: 90m, 2h, 30s.")
+@click.option("--no-wait", is_flag=True, help="Print the task and return once it started.")
+@click.option("--describe", is_flag=True, help="List the runners, their scripts and options.")
+@click.option(
+    "--runners",
+    "runners_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("templates/runners.json"),
+    show_default=True,
+    help="The runners document synth writes.",
+)
+def run(
+    runner: str | None,
+    script: str | None,
+    args: tuple[str, ...],
+    environment: str | None,
+    cpu: int | None,
+    memory: int | None,
+    max_wait: str | None,
+    no_wait: bool,
+    describe: bool,
+    runners_file: Path,
+) -> None:
+    """Run an allow-listed job in the deploy runner and stream its logs.
+
+    Options of this command may come anywhere; put the script's own arguments after `--` if
+    they share a name with one of them. The exit status is the job's.
+    """
+    from pipelines.runner.run import run_command
+
+    sys.exit(
+        run_command(
+            runner=runner,
+            script=script,
+            args=args,
+            environment=environment,
+            cpu=cpu,
+            memory=memory,
+            max_wait=max_wait,
+            no_wait=no_wait,
+            describe_only=describe,
+            runners_file=runners_file,
+        )
+    )
+
+
 def _fail(error: Exception) -> None:
     for line in str(error).splitlines():
         click.echo(f"error: {line}", err=True)
     sys.exit(getattr(error, "exit_code", 1))
+
+
+# Verbs that talk to AWS. Each imports its implementation, and with it boto3, only when it runs,
+# so `pipelines synth` never loads boto3. The implementations live in pipelines/aws/.
+
+TEMPLATES = click.option(
+    "--templates",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("templates"),
+    show_default=True,
+    help="Directory synth wrote: manifest.json and the templates.",
+)
+PROFILE = click.option("--profile", help="AWS profile (default: the standard credential chain).")
+REGION = click.option(
+    "--region", help="Region for STS; each stack is deployed where the manifest says."
+)
+ROLE_NAME = click.option(
+    "--role-name",
+    metavar="NAME",
+    help="Role assumed in accounts other than the caller's "
+    "(default: $PIPELINES_ROLE_NAME, else OrganizationAccountAccessRole).",
+)
+
+
+def _aws_options(function: Callable[..., None]) -> Callable[..., None]:
+    for option in (ROLE_NAME, REGION, PROFILE, TEMPLATES):
+        function = option(function)
+    return function
+
+
+def _aws(
+    verb: Callable[..., int],
+    options: object,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+) -> None:
+    from pipelines.aws.errors import run_verb
+    from pipelines.aws.session import Sessions
+
+    run_verb(lambda: verb(Sessions(profile, region, role_name), options))
+
+
+@main.command()
+@_aws_options
+@ENVIRONMENTS
+@click.option("--env", "envs", multiple=True, metavar="ENV", help="Only ENV's stacks (repeatable).")
+@click.option(
+    "--stack", "stacks", multiple=True, metavar="NAME", help="Only this stack (repeatable)."
+)
+@click.option("--yes", "-y", is_flag=True, help="Execute the change sets without asking.")
+@click.option(
+    "--bootstrap-image",
+    metavar="URI@sha256:DIGEST",
+    help="First image of a service stack that does not exist yet (default: image.bootstrap).",
+)
+def deploy(
+    templates: Path,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+    environments: Path,
+    envs: tuple[str, ...],
+    stacks: tuple[str, ...],
+    yes: bool,
+    bootstrap_image: str | None,
+) -> None:
+    """Deploy the stacks in templates/ with change sets, wave by wave.
+
+    Shows each change set and asks before executing it. Stacks of one wave run at once; a
+    failure stops before the next wave (exit status 1). A service stack keeps its live
+    ImageUri. Uploads templates.zip for the pipeline.
+
+    \b
+    Examples:
+      pipelines deploy --profile toolchain-admin
+      pipelines deploy --env prod --yes
+      pipelines deploy --bootstrap-image public.ecr.aws/nginx/nginx@sha256:<digest>
+    """
+    from pipelines.aws.deploy import DeployOptions
+    from pipelines.aws.deploy import deploy as run
+
+    options = DeployOptions(
+        templates, environments, envs, stacks, yes, bootstrap_image, sys.stdin.isatty()
+    )
+    _aws(run, options, profile, region, role_name)
+
+
+@main.command()
+@_aws_options
+@ENVIRONMENTS
+@click.option("--env", "envs", multiple=True, metavar="ENV", help="Only ENV's stacks (repeatable).")
+@click.option(
+    "--stack", "stacks", multiple=True, metavar="NAME", help="Only this stack (repeatable)."
+)
+def diff(
+    templates: Path,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+    environments: Path,
+    envs: tuple[str, ...],
+    stacks: tuple[str, ...],
+) -> None:
+    """Show what deploy would change; execute nothing. Exit status 0: no changes, 1: changes.
+
+    \b
+    Example:
+      pipelines diff --env prod || echo "prod would change"
+    """
+    from pipelines.aws.diff import DiffOptions
+    from pipelines.aws.diff import diff as run
+
+    _aws(run, DiffOptions(templates, environments, envs, stacks), profile, region, role_name)
+
+
+@main.command()
+@_aws_options
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def status(
+    templates: Path, profile: str | None, region: str | None, role_name: str | None, output: str
+) -> None:
+    """Per environment: the live digest, drift, who deployed it, and pending approvals.
+
+    \b
+    Example:
+      pipelines status --output json | jq '.environments[].pending_approval'
+    """
+    from pipelines.aws.status import StatusOptions
+    from pipelines.aws.status import status as run
+
+    _aws(run, StatusOptions(templates, output), profile, region, role_name)
+
+
+def _decision(approve: bool) -> Callable[..., None]:
+    verb = "approve" if approve else "reject"
+
+    @_aws_options
+    @click.argument("env")
+    @click.option(
+        "--digest",
+        required=True,
+        metavar="sha256:HEX",
+        help="The digest the pending approval must promote (or a unique 12+ hex prefix).",
+    )
+    @click.option("--comment", help="Summary recorded with the approval.")
+    def command(
+        templates: Path,
+        profile: str | None,
+        region: str | None,
+        role_name: str | None,
+        env: str,
+        digest: str,
+        comment: str | None,
+    ) -> None:
+        from pipelines.aws.approve import ApprovalOptions, decide
+
+        options = ApprovalOptions(templates, env, digest, comment, approve)
+        _aws(decide, options, profile, region, role_name)
+
+    command.__doc__ = (
+        f"{verb.capitalize()} ENV's pending approval, only if it promotes --digest.\n\n"
+        "Refuses with exit status 3 if nothing is pending in ENV or if the pending execution "
+        "carries another digest.\n\n"
+        "\b\nExample:\n"
+        f"  pipelines {verb} prod --digest sha256:0123456789ab --comment 'checked in staging'"
+    )
+    return command
+
+
+main.command("approve")(_decision(True))
+main.command("reject")(_decision(False))
+
+
+@main.command()
+@_aws_options
+@click.option(
+    "--digest", required=True, metavar="sha256:HEX", help="An image already in the repository."
+)
+def release(
+    templates: Path, profile: str | None, region: str | None, role_name: str | None, digest: str
+) -> None:
+    """Start the pipeline for an image already in ECR, by digest.
+
+    \b
+    Example:
+      pipelines release --digest sha256:0123456789ab
+    """
+    from pipelines.aws.release import ReleaseOptions
+    from pipelines.aws.release import release as run
+
+    _aws(run, ReleaseOptions(templates, digest), profile, region, role_name)
+
+
+@main.command()
+@_aws_options
+@click.argument("env")
+@click.option("--to", metavar="sha256:HEX", help="Image to return to (default: the previous one).")
+@click.option("--yes", "-y", is_flag=True, help="Roll back without asking.")
+def rollback(
+    templates: Path,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+    env: str,
+    to: str | None,
+    yes: bool,
+) -> None:
+    """Put ENV's services back on the previous (or --to) image now, through CloudFormation.
+
+    For emergencies: the pipeline is not involved, and its next release to ENV replaces
+    the image again.
+
+    \b
+    Examples:
+      pipelines rollback prod
+      pipelines rollback prod --to sha256:0123456789ab --yes
+    """
+    from pipelines.aws.rollback import RollbackOptions
+    from pipelines.aws.rollback import rollback as run
+
+    options = RollbackOptions(templates, env, to, yes, sys.stdin.isatty())
+    _aws(run, options, profile, region, role_name)
+
+
+@main.command()
+@ENVIRONMENTS
+@click.option("--app", help="App name, the prefix of every stack.")
+@click.option("--toolchain-account", metavar="ID", help="Account of the repository and pipeline.")
+@click.option("--toolchain-region", metavar="REGION", help="Region of the repository and pipeline.")
+@click.option("--promotion", metavar="ENV,ENV", help="Environments in order (dev,staging,prod).")
+@click.option(
+    "--account", "accounts", multiple=True, metavar="ENV=ID", help="An environment's account."
+)
+@click.option(
+    "--env-region", "regions", multiple=True, metavar="ENV=REGION", help="An environment's region."
+)
+@click.option("--vpc", "vpcs", multiple=True, metavar="[ENV=]VPC", help="VPC of one or all envs.")
+@click.option(
+    "--subnets", multiple=True, metavar="[ENV=]SUBNET,…", help="Subnets of one or all envs."
+)
+@click.option("--service", help="Name of the one service (web).")
+@click.option("--port", type=int, help="Its container port (8080).")
+@click.option("--repository", help="ECR repository (<app>-<service>).")
+@click.option("--bootstrap-image", metavar="URI@sha256:DIGEST", help="First image of a service.")
+def init(
+    environments: Path,
+    app: str | None,
+    toolchain_account: str | None,
+    toolchain_region: str | None,
+    promotion: str | None,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    vpcs: tuple[str, ...],
+    subnets: tuple[str, ...],
+    service: str | None,
+    port: int | None,
+    repository: str | None,
+    bootstrap_image: str | None,
+) -> None:
+    """Write a starter environments/ that synthesizes, from flags or by asking; never overwrites.
+
+    \b
+    Example:
+      pipelines init --app shop --toolchain-account 111111111111 --toolchain-region eu-west-1 \\
+        --promotion dev,prod --account prod=333333333333 \\
+        --vpc vpc-0123456789abcdef0 --subnets subnet-0123456789abcdef0,subnet-0123456789abcdef1
+    """
+    from pipelines.init import InitError, InitOptions
+    from pipelines.init import init as run
+
+    options = InitOptions(
+        environments,
+        app,
+        toolchain_account,
+        toolchain_region,
+        promotion,
+        accounts,
+        regions,
+        vpcs,
+        subnets,
+        service,
+        port,
+        repository,
+        bootstrap_image,
+    )
+    ask = (lambda q, d: click.prompt(q, default=d)) if sys.stdin.isatty() else None
+    try:
+        written = run(options, ask)
+    except InitError as error:
+        _fail(error)
+    click.echo(f"wrote {len(written)} files to {environments}/; next: pipelines synth")

@@ -1,0 +1,6 @@
+"""The verbs that talk to AWS: deploy, diff, status, approve/reject, release, rollback.
+
+boto3 is imported only here (and by the code that runs inside AWS), never on the synth path.
+Each verb is one module with one entry function taking the clients and its options; the
+others own one thing each: sessions and roles, the manifest, change sets, the pipeline's state.
+"""

@@ -1,0 +1,224 @@
+"""templates/manifest.json, as the verbs read it: which stacks, where, in which waves.
+
+The verbs deploy what synth wrote, byte for byte: a template whose SHA-256 differs from the one
+the manifest records is refused, because it is not what `pipelines synth` reviewed and wrote.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines import naming
+from pipelines.aws.errors import BadInput
+
+MANIFEST = "manifest.json"
+SUPPORTED_VERSION = 1
+IMAGE_URI_PATTERN = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class StackEntry:
+    name: str
+    kind: str  # source | artifacts | deploy | service | pipeline
+    file: str
+    account: str
+    region: str
+    environment: str | None
+    service: str | None
+    needs: tuple[str, ...]
+    wave: int
+    parameters: dict[str, Any]
+    capabilities: tuple[str, ...]
+    tags: dict[str, str]
+    upload_to_s3: bool
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    directory: Path
+    app: str
+    pipeline: str
+    toolchain_account: str
+    toolchain_region: str
+    repository: str
+    release_tag: str
+    bootstrap: str | None
+    promotion: tuple[str, ...]
+    templates_bundle: str
+    deploy_order: tuple[tuple[str, ...], ...]
+    stacks: tuple[StackEntry, ...]
+
+    def stack(self, name: str) -> StackEntry:
+        for entry in self.stacks:
+            if entry.name == name:
+                return entry
+        raise BadInput(
+            f"no stack {name!r} in {self.directory / MANIFEST}{_close(name, self.names)}"
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.stacks]
+
+    def of_kind(self, kind: str) -> list[StackEntry]:
+        return [e for e in self.stacks if e.kind == kind]
+
+    def environment_stacks(self, env: str) -> list[StackEntry]:
+        self.check_environment(env)
+        return [e for e in self.stacks if e.environment == env]
+
+    def service_stacks(self, env: str) -> list[StackEntry]:
+        return [e for e in self.environment_stacks(env) if e.kind == "service"]
+
+    def environment_home(self, env: str) -> tuple[str, str]:
+        """The account and region of an environment, from its stacks."""
+        entry = self.environment_stacks(env)[0]
+        return entry.account, entry.region
+
+    def check_environment(self, env: str) -> None:
+        if env not in self.promotion:
+            raise BadInput(
+                f"no environment {env!r} in {self.directory / MANIFEST} "
+                f"(promotion: {', '.join(self.promotion)}){_close(env, list(self.promotion))}"
+            )
+
+    @property
+    def registry(self) -> str:
+        return naming.image_registry(self.toolchain_account, self.toolchain_region)
+
+    def image_uri(self, digest: str) -> str:
+        """The release image by digest, as the pipeline passes it to every service stack."""
+        return f"{self.registry}/{self.repository}@{digest}"
+
+    @property
+    def artifact_bucket(self) -> str:
+        return self.artifact_bucket_in(self.toolchain_region)
+
+    def artifact_bucket_in(self, region: str) -> str:
+        return naming.artifact_bucket(self.app, self.toolchain_account, region)
+
+    def body(self, entry: StackEntry) -> bytes:
+        """The template bytes, checked against the SHA-256 the manifest records."""
+        path = self.directory / entry.file
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise BadInput(
+                f"{path}: cannot read the template ({error.strerror}); run `pipelines synth`"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise BadInput(
+                f"{path} is not the template manifest.json records (SHA-256 differs): it was "
+                "edited after synth. Run `pipelines synth` and deploy what it writes"
+            )
+        return data
+
+    def select(self, environments: tuple[str, ...] = (), stacks: tuple[str, ...] = ()) -> list[str]:
+        """Stack names to act on, in manifest order: everything, or the union of the filters.
+
+        `environments` selects each environment's deploy and service stacks; `stacks` names
+        stacks one by one.
+        """
+        if not environments and not stacks:
+            return self.names
+        chosen = {self.stack(name).name for name in stacks}
+        for env in environments:
+            chosen |= {e.name for e in self.environment_stacks(env)}
+        return [name for name in self.names if name in chosen]
+
+
+def load_manifest(directory: Path) -> Manifest:
+    path = Path(directory) / MANIFEST
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise BadInput(
+            f"{path} not found: run `pipelines synth` first, or pass --templates DIR"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise BadInput(f"{path}: cannot read it ({error}); run `pipelines synth` again") from None
+    try:
+        if data["version"] != SUPPORTED_VERSION:
+            raise BadInput(
+                f"{path}: manifest version {data['version']} is not {SUPPORTED_VERSION}; "
+                "synthesize with this version of pipelines"
+            )
+        image = data["image"]
+        return Manifest(
+            directory=Path(directory),
+            app=data["app"],
+            pipeline=data["pipeline"],
+            toolchain_account=data["toolchain"]["account"],
+            toolchain_region=data["toolchain"]["region"],
+            repository=image["repository"],
+            release_tag=image["release_tag"],
+            bootstrap=image.get("bootstrap"),
+            promotion=tuple(data["promotion"]),
+            templates_bundle=data["templates_bundle"],
+            deploy_order=tuple(tuple(wave) for wave in data["deploy_order"]),
+            stacks=tuple(_entry(s) for s in data["stacks"]),
+        )
+    except (KeyError, TypeError) as error:
+        raise BadInput(
+            f"{path}: not a manifest written by `pipelines synth` (missing {error}); "
+            "run `pipelines synth` again"
+        ) from None
+
+
+def _entry(data: dict[str, Any]) -> StackEntry:
+    return StackEntry(
+        name=data["name"],
+        kind=data["kind"],
+        file=data["file"],
+        account=data["account"],
+        region=data["region"],
+        environment=data.get("environment"),
+        service=data.get("service"),
+        needs=tuple(data.get("needs", ())),
+        wave=data["wave"],
+        parameters=dict(data.get("parameters") or {}),
+        capabilities=tuple(data.get("capabilities", ())),
+        tags=dict(data.get("tags") or {}),
+        upload_to_s3=bool(data.get("upload_to_s3", False)),
+        sha256=data["sha256"],
+    )
+
+
+def check_image_uri(uri: str, what: str) -> str:
+    if not IMAGE_URI_PATTERN.match(uri):
+        raise BadInput(
+            f"{what} {uri!r} is not an image pinned by digest "
+            "(<registry>/<repository>@sha256:<64 hex digits>)"
+        )
+    return uri
+
+
+def stale_hint(templates: Path, environments: Path) -> str | None:
+    """A hint when a file in environments/ changed after synth wrote templates/."""
+    try:
+        written = (Path(templates) / MANIFEST).stat().st_mtime
+        newer = sorted(
+            p.name
+            for p in Path(environments).glob("*.yaml")
+            if p.is_file() and p.stat().st_mtime > written
+        )
+    except OSError:
+        return None
+    if not newer:
+        return None
+    return (
+        f"hint: {', '.join(newer)} in {environments}/ changed after {templates}/ was written; "
+        "run `pipelines synth` first if you meant to include those changes"
+    )
+
+
+def _close(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""

@@ -1,0 +1,193 @@
+"""Reading the release pipeline: stages, pending approvals, and the digest an execution carries.
+
+Which digest an execution promotes: the `ImageDigest` output variable of its Source stage's
+`Image` action, read with list_action_executions filtered by the execution. That variable is
+what every Plan and Deploy action's ParameterOverrides expand (`#{SourceVariables.ImageDigest}`),
+so it is exactly the digest in the change sets an approval would apply. If the action history
+does not have it, the execution's `Image` artifact revision (get_pipeline_execution), whose
+revision ID for an ECR source is the digest, is the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pipelines import naming
+from pipelines.aws import digests
+
+DIGEST_VARIABLE = "ImageDigest"
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    env: str
+    execution_id: str
+    token: str
+    action_execution_id: str
+    since: datetime | None
+
+
+@dataclass(frozen=True)
+class Stage:
+    env: str
+    latest: Execution | None
+    inbound: tuple[Execution, ...]
+    has_approval: bool
+    approval: Approval | None  # pending: the Approve action is InProgress with a token
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One execution from list_pipeline_executions."""
+
+    id: str
+    status: str
+    digest: str | None
+    started: datetime | None
+    updated: datetime | None
+    trigger: str = ""
+
+
+@dataclass
+class PipelineState:
+    name: str
+    stages: dict[str, Stage] = field(default_factory=dict)  # the stage named after each env
+    stage_names: list[str] = field(default_factory=list)  # every stage, in pipeline order
+
+    def environment_stages(self, env: str) -> list[str]:
+        """An environment's stages in order. One with more services than fit one stage spreads
+        over `<env>-plan…`, `<env>`, `<env>-apply…` or `<env>`, `<env>-2`…; otherwise it is
+        the one stage `<env>`."""
+        own = re.compile(rf"^{re.escape(env)}(-\d+|-plan(-\d+)?|-apply(-\d+)?)?$")
+        return [name for name in self.stage_names if own.match(name)] or [naming.stage_name(env)]
+
+    def final_stage(self, env: str) -> str:
+        """The environment's last stage: an execution that succeeded there is done with it."""
+        return self.environment_stages(env)[-1]
+
+
+def read_state(cp: Any, pipeline: str, environments: tuple[str, ...]) -> PipelineState:
+    response = cp.get_pipeline_state(name=pipeline)
+    stages = response.get("stageStates", [])
+    by_name = {s["stageName"]: s for s in stages}
+    state = PipelineState(pipeline, stage_names=[s["stageName"] for s in stages])
+    for env in environments:
+        raw = by_name.get(naming.stage_name(env))
+        if raw is not None:
+            state.stages[env] = _stage(env, raw)
+    return state
+
+
+def _execution(raw: dict[str, Any] | None) -> Execution | None:
+    if not raw:
+        return None
+    return Execution(raw["pipelineExecutionId"], raw.get("status", ""))
+
+
+def _stage(env: str, raw: dict[str, Any]) -> Stage:
+    latest = _execution(raw.get("latestExecution"))
+    inbound = [_execution(e) for e in raw.get("inboundExecutions", [])]
+    if not inbound and raw.get("inboundExecution"):
+        inbound = [_execution(raw["inboundExecution"])]
+    actions = {a.get("actionName"): a for a in raw.get("actionStates", [])}
+    approve = actions.get(naming.APPROVAL_ACTION)
+    approval = None
+    if approve is not None and latest is not None:
+        running = approve.get("latestExecution") or {}
+        if running.get("status") == "InProgress" and running.get("token"):
+            approval = Approval(
+                env=env,
+                execution_id=latest.id,
+                token=running["token"],
+                action_execution_id=running.get("actionExecutionId", ""),
+                since=running.get("lastStatusChange"),
+            )
+    return Stage(env, latest, tuple(e for e in inbound if e), approve is not None, approval)
+
+
+def action_executions(cp: Any, pipeline: str, execution_id: str) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = cp.list_action_executions(
+            pipelineName=pipeline,
+            filter={"pipelineExecutionId": execution_id},
+            **({"nextToken": token} if token else {}),
+        )
+        details += page.get("actionExecutionDetails", [])
+        token = page.get("nextToken")
+        if not token:
+            return details
+
+
+def digest_from_actions(details: list[dict[str, Any]]) -> str | None:
+    for detail in details:
+        if (
+            detail.get("stageName") == naming.SOURCE_STAGE
+            and detail.get("actionName") == naming.IMAGE_ARTIFACT
+        ):
+            value = detail.get("output", {}).get("outputVariables", {}).get(DIGEST_VARIABLE)
+            if value and digests.is_full(value):
+                return value
+    return None
+
+
+def digest_from_revisions(cp: Any, pipeline: str, execution_id: str) -> str | None:
+    execution = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)
+    for revision in execution["pipelineExecution"].get("artifactRevisions", []):
+        if revision.get("name") == naming.IMAGE_ARTIFACT and digests.is_full(
+            revision.get("revisionId", "")
+        ):
+            return revision["revisionId"]
+    return None
+
+
+def execution_digest(
+    cp: Any, pipeline: str, execution_id: str, details: list[dict[str, Any]] | None = None
+) -> str | None:
+    if details is None:
+        details = action_executions(cp, pipeline, execution_id)
+    return digest_from_actions(details) or digest_from_revisions(cp, pipeline, execution_id)
+
+
+def recent_executions(
+    cp: Any, pipeline: str, *, limit: int = 50, succeeded_in: str | None = None
+) -> list[Summary]:
+    """The newest executions, newest first, with the digest each carries (from its source
+    revision: for an ECR source the revision ID is the image digest). `succeeded_in` is a
+    stage name."""
+    request: dict[str, Any] = {"pipelineName": pipeline, "maxResults": limit}
+    if succeeded_in:
+        request["filter"] = {"succeededInStage": {"stageName": succeeded_in}}
+    summaries = cp.list_pipeline_executions(**request).get("pipelineExecutionSummaries", [])
+    result = []
+    for s in summaries:
+        digest = next(
+            (
+                r.get("revisionId")
+                for r in s.get("sourceRevisions", [])
+                if r.get("actionName") == naming.IMAGE_ARTIFACT
+                and digests.is_full(r.get("revisionId", ""))
+            ),
+            None,
+        )
+        result.append(
+            Summary(
+                s["pipelineExecutionId"],
+                s.get("status", ""),
+                digest,
+                s.get("startTime"),
+                s.get("lastUpdateTime"),
+                s.get("trigger", {}).get("triggerType", ""),
+            )
+        )
+    return result

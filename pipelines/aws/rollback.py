@@ -1,0 +1,264 @@
+"""`pipelines rollback ENV [--to DIGEST]`: put ENV's services back on an earlier image, now,
+through CloudFormation and without the pipeline.
+
+Where "previous" comes from: the task definition revisions of each service's family in ENV's
+own account. Every change of ImageUri registers a new revision, and ECS keeps old revisions
+(INACTIVE) readable. The previous image is the one the newest revision before the current
+image's run used, so it is what actually ran in this environment, whichever way it got there
+(pipeline, bootstrap, an earlier rollback), and finding it needs no access to the toolchain.
+Like `kubectl rollout undo`, a second rollback returns to the image the first one replaced;
+use --to to go further back.
+
+Only ImageUri changes: the change set reuses the stack's current template (UsePreviousTemplate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipelines import naming
+from pipelines.aws import digests, text
+from pipelines.aws.cloudformation import (
+    STACK_TYPE,
+    Failure,
+    Live,
+    Outcome,
+    blocked,
+    create_change_set,
+    describe,
+    execute,
+    now_stamp,
+)
+from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
+from pipelines.aws.images import find_image
+from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
+from pipelines.aws.progress import Progress
+from pipelines.aws.session import Clients
+from pipelines.aws.stackplan import acting_on, parallel
+
+HISTORY_LIMIT = 100  # task definition revisions read per service, newest first
+
+
+@dataclass(frozen=True)
+class RollbackOptions:
+    templates: Path
+    env: str
+    to: str | None = None
+    yes: bool = False
+    interactive: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    entry: StackEntry
+    live: Live
+    current: str
+    target: str
+    why: str
+
+    @property
+    def needed(self) -> bool:
+        return self.current != self.target
+
+
+def rollback(clients: Clients, options: RollbackOptions) -> int:
+    manifest = load_manifest(options.templates)
+    entries = manifest.service_stacks(options.env)
+    given = digests.parse(options.to) if options.to else None
+    if not options.yes and not options.interactive:
+        raise BadInput("rollback asks before changing anything: pass --yes to run unattended")
+    caller = clients.caller
+
+    steps = parallel(lambda e: _plan(clients, manifest, e, given), entries)
+    click.echo(f"rollback of {options.env} ({entries[0].account}, {entries[0].region}):")
+    for step in steps:
+        change = (
+            f"{_brief(step.current)} -> {_brief(step.target)}"
+            if step.needed
+            else f"already on {_brief(step.target)}"
+        )
+        click.echo(f"  {step.entry.name}: {change} ({step.why})")
+    todo = [s for s in steps if s.needed]
+    if not todo:
+        click.echo("nothing to do")
+        return OK
+    if not options.yes and not click.confirm(f"roll back {options.env}?", default=False):
+        click.echo("nothing changed")
+        return FAILED
+
+    stamp = now_stamp()
+    description_of = {
+        s.entry.name: f"pipelines rollback by {caller.arn}: {s.current} -> {s.target}" for s in todo
+    }
+    progress = Progress([s.entry.name for s in todo])
+
+    def run(step: Step) -> Outcome:
+        try:
+            with acting_on(clients, step.entry):
+                return _apply(
+                    clients, step, f"pipelines-rollback-{stamp}", description_of, progress
+                )
+        except OperationError as error:
+            return Outcome(
+                step.entry.name,
+                False,
+                "FAILED",
+                [Failure(step.entry.name, STACK_TYPE, "", str(error))],
+            )
+
+    with progress.shown():
+        outcomes = parallel(run, todo)
+    return _record(options.env, caller.arn, stamp, todo, outcomes)
+
+
+def _brief(image: str) -> str:
+    """The short digest for the plan; the full image URIs go into the record at the end."""
+    digest = digests.of_image(image)
+    return digests.short(digest) if digest else image
+
+
+def _plan(clients: Clients, manifest: Manifest, entry: StackEntry, given: str | None) -> Step:
+    with acting_on(clients, entry):
+        cfn = clients.client("cloudformation", entry.account, entry.region)
+        live = describe(cfn, entry.name)
+        if live is None:
+            raise OperationError("the stack does not exist: nothing to roll back")
+        if message := blocked(live):
+            raise OperationError(message)
+        current = live.parameters.get(naming.IMAGE_URI_PARAMETER, "")
+        ecs = clients.client("ecs", entry.account, entry.region)
+        family = _family(live, manifest, entry)
+        history = _image_history(ecs, family)
+        if given is None:
+            target, why = _previous(history, current, family)
+        else:
+            target, why = _named(clients, manifest, history, given)
+        return Step(entry, live, current, target, why)
+
+
+def _family(live: Live, manifest: Manifest, entry: StackEntry) -> str:
+    arn = live.outputs.get("TaskDefinitionArn", "")
+    if ":task-definition/" in arn:
+        return arn.rsplit("/", 1)[1].rsplit(":", 1)[0]
+    assert entry.environment is not None and entry.service is not None
+    return naming.task_family(manifest.app, entry.environment, entry.service)
+
+
+def _image_history(ecs: Any, family: str) -> Iterator[tuple[int, str]]:
+    """(revision, image) of the family's task definitions, newest first, read as needed."""
+    revisions: dict[int, str] = {}
+    for status in ("ACTIVE", "INACTIVE"):
+        paginator = ecs.get_paginator("list_task_definitions")
+        for page in paginator.paginate(familyPrefix=family, status=status, sort="DESC"):
+            for arn in page.get("taskDefinitionArns", []):
+                name, _, revision = arn.rsplit("/", 1)[1].rpartition(":")
+                if name == family:  # familyPrefix also matches longer names
+                    revisions[int(revision)] = arn
+    for revision in sorted(revisions, reverse=True)[:HISTORY_LIMIT]:
+        described = ecs.describe_task_definition(taskDefinition=revisions[revision])
+        containers = described["taskDefinition"].get("containerDefinitions", [])
+        if containers:
+            yield revision, containers[0].get("image", "")
+
+
+def _previous(history: Iterator[tuple[int, str]], current: str, family: str) -> tuple[str, str]:
+    seen_current = False
+    for revision, image in history:
+        if image == current:
+            seen_current = True
+        elif seen_current:
+            return image, f"previous image, task definition {family}:{revision}"
+    if not seen_current:
+        raise OperationError(
+            f"the live image {current} is in no task definition revision of {family}; "
+            "name the image to return to with --to"
+        )
+    raise OperationError(
+        f"no earlier image in the task definitions of {family}: nothing to roll back to"
+    )
+
+
+def _named(
+    clients: Clients, manifest: Manifest, history: Iterator[tuple[int, str]], given: str
+) -> tuple[str, str]:
+    """The image `given` names: one that ran here before (any registry), else one in ECR."""
+    ran = {}
+    for revision, image in history:
+        digest = digests.of_image(image)
+        if digest:
+            ran.setdefault(digest, (image, revision))
+    found = digests.resolve(given, ran, "the images this service ran")
+    if found is not None:
+        image, revision = ran[found]
+        return image, f"ran before in task definition revision {revision}"
+    try:
+        in_ecr = find_image(clients, manifest, given)
+    except (ClientError, BotoCoreError) as error:
+        raise OperationError(
+            f"{given} never ran here, and the release repository could not be read to find "
+            f"it ({error}); give a digest that ran here before"
+        ) from None
+    return manifest.image_uri(in_ecr.digest), "from the release repository"
+
+
+def _apply(
+    clients: Clients,
+    step: Step,
+    name: str,
+    description_of: dict[str, str],
+    progress: Progress,
+) -> Outcome:
+    entry = step.entry
+    cfn = clients.client("cloudformation", entry.account, entry.region)
+    parameters = [
+        {"ParameterKey": key, "ParameterValue": step.target}
+        if key == naming.IMAGE_URI_PARAMETER
+        else {"ParameterKey": key, "UsePreviousValue": True}
+        for key in sorted(step.live.parameters)
+    ]
+    change_set = create_change_set(
+        cfn,
+        entry.name,
+        "UPDATE",
+        name,
+        template={"UsePreviousTemplate": True},
+        parameters=parameters,
+        capabilities=entry.capabilities,
+        tags=entry.tags,
+        description=description_of[entry.name],
+    )
+    if change_set is None:
+        return Outcome(entry.name, True, "NO_CHANGES")
+    progress.status(entry.name, "EXECUTING")
+    outcome = execute(cfn, change_set, progress.event)
+    progress.status(entry.name, outcome.status)
+    return outcome
+
+
+def _record(env: str, caller: str, stamp: str, steps: list[Step], outcomes: list[Outcome]) -> int:
+    """What was done, in a form worth pasting into the incident channel: the pipeline's
+    history does not show it."""
+    failed = [o for o in outcomes if not o.ok]
+    click.echo(f"\nrollback of {env}, change sets pipelines-rollback-{stamp}, by {caller}:")
+    for step, outcome in zip(steps, outcomes, strict=True):
+        result = "done" if outcome.ok else f"FAILED ({outcome.status})"
+        click.echo(f"  {step.entry.name}: {step.current} -> {step.target}: {result}")
+        for failure in outcome.failures:
+            click.echo(f"    {failure}", err=True)
+    click.echo(
+        f"The pipeline's history does not show this. The next release that reaches {env} "
+        f"replaces it, and an approval for {env} planned before now cannot be applied any more "
+        f"(CloudFormation rejects its change set): reject it with `pipelines reject {env}`."
+    )
+    if failed:
+        click.echo("CloudFormation rolled the failed stacks back to the image they had.", err=True)
+        return FAILED
+    click.echo(f"finished at {text.when(datetime.now(UTC))}")
+    return OK

@@ -1,0 +1,285 @@
+"""`pipelines status`: per environment, what runs, how it got there, and what waits.
+
+Live digest: the service stack's ImageUri parameter, which is what CloudFormation owns. It is
+checked against the image of the task definition the ECS service runs; a difference (someone
+changed the service outside CloudFormation, or ECS rolled a deployment back) is flagged as drift.
+Deployed by: the newest execution that succeeded in the environment's stage carrying that digest;
+its Deploy or Apply action for the service gives the time. None matches after `pipelines
+rollback` or a first deploy from the bootstrap image: those happen outside the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from botocore.exceptions import ClientError
+
+from pipelines import naming
+from pipelines.aws import digests, text
+from pipelines.aws.cloudformation import describe
+from pipelines.aws.errors import OK, error_code, located
+from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
+from pipelines.aws.pipeline_state import (
+    PipelineState,
+    Stage,
+    Summary,
+    action_executions,
+    execution_digest,
+    read_state,
+    recent_executions,
+)
+from pipelines.aws.session import Clients
+from pipelines.aws.stackplan import acting_on
+
+HISTORY = 25  # executions per stage searched for the one that deployed the live digest
+
+
+@dataclass
+class ServiceStatus:
+    service: str
+    stack: str
+    stack_status: str
+    digest: str | None = None
+    image: str | None = None
+    running_image: str | None = None
+    drift: bool = False
+    deployed_at: datetime | None = None
+    deployed_by: str | None = None
+
+
+@dataclass
+class PendingApproval:
+    execution_id: str
+    digest: str | None
+    waiting_since: datetime | None
+
+
+@dataclass
+class EnvironmentStatus:
+    name: str
+    account: str
+    region: str
+    requires_approval: bool
+    execution: dict[str, str] | None
+    queued: list[dict[str, str]]
+    pending_approval: PendingApproval | None
+    services: list[ServiceStatus] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    pipeline_found: bool
+    environments: list[EnvironmentStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    templates: Path
+    output: str = "table"
+
+
+def status(clients: Clients, options: StatusOptions) -> int:
+    manifest = load_manifest(options.templates)
+    report = collect(clients, manifest)
+    if options.output == "json":
+        document = _jsonable(manifest, report)
+        click.echo(json.dumps(document, indent=2, sort_keys=True, default=_isoformat))
+    else:
+        click.echo("\n".join(render(manifest, report)))
+    return OK
+
+
+def collect(clients: Clients, manifest: Manifest) -> Report:
+    home = (manifest.toolchain_account, manifest.toolchain_region)
+    with located(clients.where(*home)):
+        return _collect(clients, clients.client("codepipeline", *home), manifest)
+
+
+def _collect(clients: Clients, cp: Any, manifest: Manifest) -> Report:
+    try:
+        state = read_state(cp, manifest.pipeline, manifest.promotion)
+    except ClientError as error:
+        if error_code(error) != "PipelineNotFoundException":
+            raise
+        # Before the pipeline stack exists there is still something to show: the stacks.
+        state, cp = PipelineState(manifest.pipeline), None
+    report = Report(pipeline_found=cp is not None)
+    for env in manifest.promotion:
+        account, region = manifest.environment_home(env)
+        stage = state.stages.get(env)
+        report.environments.append(
+            EnvironmentStatus(
+                name=env,
+                account=account,
+                region=region,
+                requires_approval=bool(stage and stage.has_approval),
+                execution=asdict(stage.latest) if stage and stage.latest else None,
+                queued=[asdict(e) for e in stage.inbound] if stage else [],
+                pending_approval=_pending(cp, manifest, stage),
+                services=_services(clients, cp, manifest, env, state.environment_stages(env)),
+            )
+        )
+    return report
+
+
+def _pending(cp: Any, manifest: Manifest, stage: Stage | None) -> PendingApproval | None:
+    if cp is None or stage is None or stage.approval is None:
+        return None
+    approval = stage.approval
+    digest = execution_digest(cp, manifest.pipeline, approval.execution_id)
+    return PendingApproval(approval.execution_id, digest, approval.since)
+
+
+def _services(
+    clients: Clients, cp: Any, manifest: Manifest, env: str, stages: list[str]
+) -> list[ServiceStatus]:
+    rows = [_service(clients, entry) for entry in manifest.service_stacks(env)]
+    deployed = [r for r in rows if r.digest]
+    if cp is None or not deployed:
+        return rows
+    history = recent_executions(cp, manifest.pipeline, limit=HISTORY, succeeded_in=stages[-1])
+    actions: dict[str, list[dict[str, Any]]] = {}
+    for row in deployed:
+        execution = _carrying(history, row.digest)
+        if execution is None:
+            continue
+        if execution.id not in actions:
+            details = action_executions(cp, manifest.pipeline, execution.id)
+            actions[execution.id] = [d for d in details if d.get("stageName") in stages]
+        row.deployed_by = execution.id
+        row.deployed_at = _deployed_at(actions[execution.id], row.service) or row.deployed_at
+    return rows
+
+
+def _carrying(history: list[Summary], digest: str | None) -> Summary | None:
+    return next((s for s in history if s.digest == digest), None)
+
+
+def _deployed_at(details: list[dict[str, Any]], service: str) -> datetime | None:
+    """When the execution's Deploy or Apply action for the service finished. The details are
+    filtered to the stages of one environment by the caller."""
+    names = {naming.deploy_action(service), naming.apply_action(service)}
+    for detail in details:
+        if detail.get("actionName") in names and detail.get("status") == "Succeeded":
+            return detail.get("lastUpdateTime")
+    return None
+
+
+def _service(clients: Clients, entry: StackEntry) -> ServiceStatus:
+    assert entry.service is not None
+    with acting_on(clients, entry):
+        cfn = clients.client("cloudformation", entry.account, entry.region)
+        live = describe(cfn, entry.name)
+        if live is None:
+            return ServiceStatus(entry.service, entry.name, "not deployed")
+        image = live.parameters.get(naming.IMAGE_URI_PARAMETER)
+        row = ServiceStatus(
+            entry.service,
+            entry.name,
+            live.status,
+            digest=digests.of_image(image or ""),
+            image=image,
+            deployed_at=live.updated,
+        )
+        cluster, service = live.outputs.get("ClusterName"), live.outputs.get("ServiceName")
+        if cluster and service:
+            ecs = clients.client("ecs", entry.account, entry.region)
+            row.running_image = _running_image(ecs, cluster, service)
+            row.drift = row.running_image is not None and row.running_image != image
+        return row
+
+
+def _running_image(ecs: Any, cluster: str, service: str) -> str | None:
+    found = ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+    if not found:
+        return None
+    task_definition = ecs.describe_task_definition(taskDefinition=found[0]["taskDefinition"])
+    containers = task_definition["taskDefinition"].get("containerDefinitions", [])
+    return containers[0].get("image") if containers else None
+
+
+def render(manifest: Manifest, found: Report) -> list[str]:
+    where = f"({manifest.toolchain_account}, {manifest.toolchain_region})"
+    missing = "" if found.pipeline_found else ": not found, `pipelines deploy` creates it"
+    lines = [f"pipeline {manifest.pipeline} {where}{missing}", ""]
+    report = found.environments
+    rows = [("environment", "service", "live digest", "drift", "deployed", "by execution", "stage")]
+    for env in report:
+        stage = _stage_text(env)
+        for i, s in enumerate(env.services):
+            first = i == 0
+            rows.append(
+                (
+                    env.name if first else "",
+                    s.service,
+                    digests.short(s.digest) if s.digest else s.stack_status,
+                    _drift_text(s),
+                    text.when(s.deployed_at) if s.digest else "-",
+                    _short_id(s.deployed_by)
+                    if s.deployed_by
+                    else "outside pipeline"
+                    if s.digest
+                    else "-",
+                    stage if first else "",
+                )
+            )
+    lines += text.table(rows)
+    pending = [e for e in report if e.pending_approval]
+    lines.append("")
+    if not pending:
+        lines.append("no approval pending")
+    for env in pending:
+        approval = env.pending_approval
+        assert approval is not None
+        lines.append(
+            f"approval pending in {env.name} since {text.when(approval.waiting_since)}: execution "
+            f"{approval.execution_id} promotes {approval.digest or 'an unknown digest'}"
+        )
+        if approval.digest:
+            # The full digest: a prefix might also match the execution queued behind it.
+            lines.append(f"  pipelines approve {env.name} --digest {approval.digest}")
+    drifted = [(e.name, s) for e in report for s in e.services if s.drift]
+    for env_name, s in drifted:
+        lines.append(
+            f"drift in {env_name}/{s.service}: the stack says {s.image}, ECS runs {s.running_image}"
+        )
+    return lines
+
+
+def _stage_text(env: EnvironmentStatus) -> str:
+    if env.execution is None:
+        return "not run"
+    result = f"{env.execution['status']} {_short_id(env.execution['id'])}"
+    if env.queued:
+        result += f" ({len(env.queued)} queued)"
+    return result
+
+
+def _drift_text(s: ServiceStatus) -> str:
+    if s.drift:
+        return "DRIFT"
+    return "-" if s.running_image is None else "ok"
+
+
+def _short_id(execution_id: str) -> str:
+    return execution_id[:8]
+
+
+def _isoformat(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {value!r}")
+
+
+def _jsonable(manifest: Manifest, report: Report) -> dict[str, Any]:
+    return {
+        "pipeline": manifest.pipeline,
+        "pipeline_found": report.pipeline_found,
+        "toolchain": {"account": manifest.toolchain_account, "region": manifest.toolchain_region},
+        "environments": [asdict(e) for e in report.environments],
+    }

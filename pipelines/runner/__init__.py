@@ -1,0 +1,1 @@
+"""Deploy-runner: allow-listed jobs (plans, applies, builds, migrations) run in CodeBuild or ECS."""

@@ -1,0 +1,59 @@
+"""Names the runner gives to AWS resources and to the environment of its jobs.
+
+Kept here, pure, until they move into pipelines.naming: the runner stack, the invoker and the CLI
+must agree on them, and the invoker Lambda cannot import the synth-side modules.
+"""
+
+from __future__ import annotations
+
+# The one container of every runner task definition; the invoker overrides its command.
+CONTAINER = "job"
+# ECS `startedBy` on every task the invoker starts, so status and stop refuse other tasks.
+STARTED_BY = "pipelines-runner"
+# The allow-list document synth writes and the invoker reads (bundled next to the handler).
+RUNNERS_FILE = "runners.json"
+# Alternatives to the bundled file, for the Lambda: the document itself, or a path to it.
+RUNNERS_VARIABLE = "PIPELINES_RUNNERS"
+RUNNERS_FILE_VARIABLE = "PIPELINES_RUNNERS_FILE"
+
+# Environment variables the invoker sets in a job's container.
+ENVIRONMENT_VARIABLE = "PIPELINES_ENVIRONMENT"
+ARTIFACTS_VARIABLE = "PIPELINES_ARTIFACTS"  # JSON {artifact name: "s3://bucket/key"}
+RUNNER_VARIABLE = "PIPELINES_RUNNER"
+SCRIPT_VARIABLE = "PIPELINES_SCRIPT"
+# Where a job may also append its outputs as NAME=VALUE lines (CodeBuild exported variables).
+OUTPUT_FILE_VARIABLE = "PIPELINES_OUTPUT_FILE"
+
+# A job prints `::pipelines-output:: NAME=VALUE` to hand NAME to CodePipeline as an output
+# variable of its action (e.g. `summary` for the approval message, `planSha256` for the apply).
+OUTPUT_MARKER = "::pipelines-output::"
+
+
+def runner_stack(app: str) -> str:
+    return f"{app}-runner"
+
+
+def runner_cluster(app: str) -> str:
+    return f"{app}-runner"
+
+
+def runner_task_family(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}"
+
+
+def runner_log_group(app: str) -> str:
+    return f"/pipelines/{app}/runner"
+
+
+def invoker_function(app: str) -> str:
+    return f"{app}-runner-invoker"
+
+
+def log_stream_prefix(runner: str) -> str:
+    """The awslogs-stream-prefix of a runner's task definition: its name."""
+    return runner
+
+
+def log_stream(runner: str, task_id: str) -> str:
+    """The stream the awslogs driver writes: <prefix>/<container>/<task id>."""
+    return f"{log_stream_prefix(runner)}/{CONTAINER}/{task_id}"

@@ -1,0 +1,90 @@
+"""What a runner may run: its image, size, permissions and the allow-list of its scripts.
+
+This is the `runners:` part of pipeline.yaml. The gatekeeper (allowlist.py) admits a request
+only if it fits one of these specs exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+RELEASE_IMAGE = "release"  # the image being promoted, pinned by digest (for migrations)
+# What a positional argument may look like when a script allows them and sets no pattern of its
+# own: no leading dash (it would read as an option), no shell or control characters.
+DEFAULT_POSITIONAL_PATTERN = r"[A-Za-z0-9_./:@+][A-Za-z0-9_./:@+=,-]{0,255}"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"not a valid regular expression: {error}") from None
+    return pattern
+
+
+class ScriptSpec(_Spec):
+    """One allow-listed script of a runner."""
+
+    command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    options: list[str] = Field(
+        default_factory=list, description="Options always passed, after the command."
+    )
+    allowed_options: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Options a caller may pass: option -> regular expression its value must match "
+        "in full, or null for a flag that takes no value.",
+    )
+    positional: bool = Field(default=False, description="Whether positional arguments are allowed.")
+    positional_pattern: str = Field(
+        default=DEFAULT_POSITIONAL_PATTERN,
+        description="Regular expression each positional argument must match in full.",
+    )
+
+    @field_validator("allowed_options")
+    @classmethod
+    def _options(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        for option, pattern in value.items():
+            if not re.fullmatch(r"--?[A-Za-z0-9][A-Za-z0-9-]*", option):
+                raise ValueError(f"{option!r} is not an option name like --target or -v")
+            if pattern is not None:
+                _compiles(pattern)
+        return value
+
+    @field_validator("positional_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        return _compiles(value)
+
+
+class Permission(_Spec):
+    """One IAM statement the runner's role gets: named actions on named resources."""
+
+    actions: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z0-9-]+:[A-Za-z0-9]+$")]], Field(min_length=1)
+    ]
+    resources: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class RunnerSpec(_Spec):
+    """A locked-down job container: where it runs, what it may run, what it may touch."""
+
+    on: Literal["codebuild", "ecs"]
+    image: str = Field(
+        description="An image URI, or `release` for the image being promoted (by digest)."
+    )
+    cpu: int = Field(default=256, description="Largest CPU a run may ask for (Fargate units).")
+    memory: int = Field(default=512, description="Largest memory a run may ask for (MiB).")
+    max_wait_minutes: Annotated[int, Field(ge=1, le=480)] = 60
+    permissions: list[Permission] = Field(default_factory=list)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    privileged: bool = Field(
+        default=False, description="CodeBuild privileged mode (docker builds); never for ECS."
+    )
+    scripts: Annotated[dict[str, ScriptSpec], Field(min_length=1)]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from pipelines.aws import cloudformation
+from tests.aws.moto_changesets import cloudformation_like_change_sets
+from tests.aws.stubs import StubbedClients
+from tests.aws.workspace import Workspace
+from tests.builders.moto_aws import Accounts
+from tests.support import EXAMPLE
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto and the stubs answer at once: poll without sleeping."""
+    monkeypatch.setattr(cloudformation, "POLL_SECONDS", 0)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
+    """moto for every account and region, with change sets that behave like CloudFormation's."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PIPELINES_ROLE_NAME", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(), cloudformation_like_change_sets():
+        yield Accounts()
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Workspace:
+    """A copy of the example environments/ and its synth, in a temporary directory."""
+    return Workspace.from_example(EXAMPLE, tmp_path)
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubbedClients]:
+    """Stubbed clients that the CLI's verbs get instead of real sessions; every queued
+    response must have been asked for by the end of the test."""
+    clients = StubbedClients()
+    monkeypatch.setattr("pipelines.aws.session.Sessions", lambda *args: clients)
+    yield clients
+    clients.verify()

@@ -1,0 +1,125 @@
+"""moto's change sets, made to behave like CloudFormation's where the verbs depend on it.
+
+1. Outputs and exports. moto's ExecuteChangeSet creates the resources, but the stack keeps the
+   outputs of the empty template its change set made it with, no export is registered, and the
+   stack cannot see the region's exports, so a service stack cannot import its environment's
+   log key. Here the stack sees the exports, and after an execution its outputs are rebuilt
+   from the template and its exports registered, as create_stack does in moto and
+   ExecuteChangeSet does in CloudFormation.
+2. A resource that fails. moto raises the resource's error out of ExecuteChangeSet and leaves
+   what it created. CloudFormation accepts the execution, records CREATE_FAILED for the
+   resource, deletes what it had created and ends in ROLLBACK_COMPLETE; that is replayed here
+   (for creations, the only failure these tests provoke), with the resource's own error as
+   the reason.
+3. A replaced task definition. When ImageUri changes, moto registers a new task definition
+   revision, but with the template's PascalCase keys (`Image`, where its create path and ECS
+   say `image`), and leaves the ECS service on the old revision because the service's own
+   properties did not change; CloudFormation updates the service to the new revision (its Ref
+   changed). After an update, the keys are put in ECS's form and each service of the stack is
+   pointed at its stack's task definition.
+4. Parameters. moto keeps a stack's parameters from its creation, so a later change set that
+   returns ImageUri to its first value looks like "no changes" to moto; here an executed
+   update records its parameters, as CloudFormation does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+LOGICAL_ID = "_pipelines_logical_id"
+RESOURCE_TYPE = "_pipelines_resource_type"
+
+
+@contextlib.contextmanager
+def cloudformation_like_change_sets() -> Iterator[None]:
+    from moto.cloudformation import models, parsing
+
+    backend = models.CloudFormationBackend
+    original_execute = backend.execute_change_set
+    original_create = parsing.parse_and_create_resource
+
+    def create_resource(
+        logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            return original_create(logical_id, resource_json, *args, **kwargs)
+        except Exception as error:
+            setattr(error, LOGICAL_ID, logical_id)
+            setattr(error, RESOURCE_TYPE, resource_json.get("Type", ""))
+            raise
+
+    def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        # create_stack hands a new stack the region's exports; a change set's stack gets none.
+        stack.cross_stack_resources = self.exports
+        stack.resource_map.cross_stack_resources = self.exports
+        try:
+            original_execute(self, change_set_name, stack_name)
+        except Exception as error:
+            if change_set.change_set_type != "CREATE" or not hasattr(error, LOGICAL_ID):
+                raise
+            _roll_back_creation(stack, change_set, error)
+            return
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+        for export in stack.exports:
+            self.exports[export.name] = export
+        if change_set.change_set_type == "UPDATE":
+            stack.parameters = dict(change_set.parameters)
+            _follow_task_definitions(stack)
+
+    parsing.parse_and_create_resource = create_resource
+    backend.execute_change_set = execute
+    try:
+        yield
+    finally:
+        parsing.parse_and_create_resource = original_create
+        backend.execute_change_set = original_execute
+
+
+def _roll_back_creation(stack: Any, change_set: Any, error: Exception) -> None:
+    from moto.cloudformation.models import Event
+
+    logical = getattr(error, LOGICAL_ID)
+    reason = getattr(error, "message", None) or str(error)
+    stack.events.append(
+        Event(
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical,
+            physical_resource_id="",
+            resource_type=getattr(error, RESOURCE_TYPE),
+            resource_status="CREATE_FAILED",
+            resource_status_reason=reason,
+            resource_properties=None,
+        )
+    )
+    stack._add_stack_event(
+        "ROLLBACK_IN_PROGRESS",
+        resource_status_reason=f"The following resource(s) failed to create: [{logical}]. "
+        "Rollback requested by user.",
+    )
+    with contextlib.suppress(Exception):
+        stack.resource_map.delete()
+    stack.status = "ROLLBACK_COMPLETE"
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+    change_set.execution_status = "EXECUTE_FAILED"
+
+
+def _follow_task_definitions(stack: Any) -> None:
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.ecs.models import Service, TaskDefinition
+
+    resources = list(stack.resource_map._parsed_resources.values())
+    task_definitions = [r for r in resources if isinstance(r, TaskDefinition)]
+    if len(task_definitions) != 1:
+        return
+    [task_definition] = task_definitions
+    containers = task_definition.container_definitions
+    if containers and "Image" in containers[0]:
+        task_definition.container_definitions = remap_nested_keys(containers, pascal_to_camelcase)
+    for service in (r for r in resources if isinstance(r, Service)):
+        service.task_definition = task_definition.arn

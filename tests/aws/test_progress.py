@@ -1,0 +1,50 @@
+"""The live table on a terminal, and one line per event elsewhere."""
+
+from __future__ import annotations
+
+import io
+
+from click.testing import CliRunner
+from rich.console import Console
+
+from pipelines.aws.progress import Progress
+
+EVENT = {
+    "LogicalResourceId": "Service",
+    "ResourceType": "AWS::ECS::Service",
+    "ResourceStatus": "CREATE_FAILED",
+    "ResourceStatusReason": "Circuit breaker triggered",
+}
+
+
+def test_on_a_terminal_a_live_table_shows_the_latest_event() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    progress = Progress(["shop-dev-web", "shop-prod-web"], console)
+    with progress.shown():
+        progress.status("shop-dev-web", "EXECUTING")
+        progress.event("shop-dev-web", EVENT)
+        progress.status("shop-prod-web", "UPDATE_COMPLETE")
+    drawn = screen.getvalue()
+    assert "shop-dev-web" in drawn and "shop-prod-web" in drawn
+    assert "CREATE_FAILED Service (AWS::ECS::Service): Circuit breaker triggered" in drawn
+
+
+def test_elsewhere_every_event_is_a_line() -> None:
+    def run() -> None:
+        progress = Progress(["shop-dev-web"], Console(file=io.StringIO()))
+        with progress.shown():
+            progress.status("shop-dev-web", "EXECUTING")
+            progress.event("shop-dev-web", EVENT)
+            progress.status("shop-dev-web", "ROLLBACK_COMPLETE")
+            progress.status("shop-dev-web", "ROLLBACK_COMPLETE")  # said once
+
+    runner = CliRunner()
+    with runner.isolation() as (out, _, _):
+        run()
+        lines = out.getvalue().decode().splitlines()
+    assert lines == [
+        "  shop-dev-web  EXECUTING",
+        "  shop-dev-web  CREATE_FAILED  Service (AWS::ECS::Service): Circuit breaker triggered",
+        "  shop-dev-web  ROLLBACK_COMPLETE",
+    ]

@@ -1,0 +1,161 @@
+"""`pipelines status` with botocore's Stubber, on the queued scenario of tests/aws/queued.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from tests.aws.queued import (
+    D_NEW,
+    D_OLD,
+    D_PREV,
+    E_NEW,
+    E_OLD,
+    E_PREV,
+    old_execution_actions,
+    queued_state,
+)
+from tests.aws.stubs import (
+    NOW,
+    PIPELINE,
+    StubbedClients,
+    action_detail,
+    actions_page,
+    ecs_service,
+    execution_summary,
+    image,
+    service_stack,
+    task_definition,
+)
+from tests.aws.workspace import Workspace
+
+DEV, PROD = ("222222222222", "eu-west-1"), ("333333333333", "eu-west-1")
+DEPLOYED_DEV = NOW - timedelta(minutes=50)
+
+
+def _service(stubbed: StubbedClients, home: tuple[str, str], name: str, uri: str, runs: str):
+    stubbed.stub("cloudformation", *home).add_response(
+        "describe_stacks",
+        service_stack(name, home[0], uri, NOW - timedelta(days=2)),
+        {"StackName": name},
+    )
+    ecs = stubbed.stub("ecs", *home)
+    ecs.add_response(
+        "describe_services", ecs_service(name, home[0]), {"cluster": name, "services": [name]}
+    )
+    ecs.add_response("describe_task_definition", task_definition(name, home[0], runs), None)
+
+
+def _succeeded_in(stubbed: StubbedClients, stage: str, executions: list[tuple[str, str]]) -> None:
+    summaries = [
+        execution_summary(e, "Succeeded", d, NOW - timedelta(days=i + 1))
+        for i, (e, d) in enumerate(executions)
+    ]
+    stubbed.codepipeline().add_response(
+        "list_pipeline_executions",
+        {"pipelineExecutionSummaries": summaries},
+        {
+            "pipelineName": PIPELINE,
+            "maxResults": 25,
+            "filter": {"succeededInStage": {"stageName": stage}},
+        },
+    )
+
+
+def _actions(stubbed: StubbedClients, execution: str, details: list[dict]) -> None:
+    stubbed.codepipeline().add_response(
+        "list_action_executions",
+        actions_page(details),
+        {"pipelineName": PIPELINE, "filter": {"pipelineExecutionId": execution}},
+    )
+
+
+def _queue_everything(stubbed: StubbedClients) -> None:
+    stubbed.codepipeline().add_response("get_pipeline_state", queued_state(), {"name": PIPELINE})
+    # dev: runs E_NEW's digest, deployed by E_NEW.
+    _service(stubbed, DEV, "shop-dev-web", image(D_NEW), image(D_NEW))
+    _succeeded_in(stubbed, "dev", [(E_NEW, D_NEW), (E_OLD, D_OLD), (E_PREV, D_PREV)])
+    _actions(
+        stubbed,
+        E_NEW,
+        [action_detail(E_NEW, "dev", "Deploy-web", "Succeeded", updated=DEPLOYED_DEV)],
+    )
+    # staging: waits for approval of E_OLD, still runs E_PREV's digest.
+    _actions(stubbed, E_OLD, old_execution_actions()["actionExecutionDetails"])
+    _service(stubbed, DEV, "shop-staging-web", image(D_PREV), image(D_PREV))
+    _succeeded_in(stubbed, "staging", [(E_PREV, D_PREV)])
+    _actions(stubbed, E_PREV, [action_detail(E_PREV, "staging", "Apply-web", "Succeeded")])
+    # prod: the stack says D_PREV, but ECS runs something else: drift.
+    _service(stubbed, PROD, "shop-prod-web", image(D_PREV), image(D_OLD))
+    _succeeded_in(stubbed, "prod", [(E_PREV, D_PREV)])
+    _actions(stubbed, E_PREV, [action_detail(E_PREV, "prod", "Apply-web", "Succeeded")])
+
+
+def test_status_table(stubbed: StubbedClients, workspace: Workspace) -> None:
+    _queue_everything(stubbed)
+    result = workspace.run("status")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "pipeline shop-release (111111111111, eu-west-1)"
+    dev, staging, prod = (
+        next(line for line in lines if line.startswith(e)) for e in ("dev ", "staging ", "prod ")
+    )
+    assert "sha256:abcdef012345  ok" in dev and "2025-03-14 08:40 UTC" in dev
+    assert E_NEW[:8] in dev and f"Succeeded {E_NEW[:8]}" in dev
+    assert "sha256:111111111111  ok" in staging
+    assert f"InProgress {E_OLD[:8]} (1 queued)" in staging
+    assert "DRIFT" in prod
+    assert (
+        f"approval pending in staging since 2025-03-14 07:30 UTC: execution {E_OLD} promotes "
+        f"{D_OLD}" in result.output
+    )
+    assert f"  pipelines approve staging --digest {D_OLD}\n" in result.output
+    assert f"drift in prod/web: the stack says {image(D_PREV)}, ECS runs {image(D_OLD)}" in (
+        result.output
+    )
+
+
+def test_status_before_the_pipeline_exists(stubbed: StubbedClients, workspace: Workspace) -> None:
+    stubbed.codepipeline().add_client_error(
+        "get_pipeline_state",
+        service_error_code="PipelineNotFoundException",
+        service_message="The account with id '111111111111' does not include a pipeline with "
+        "the name 'shop-release'",
+        http_status_code=400,
+    )
+    _service(stubbed, DEV, "shop-dev-web", image(D_PREV), image(D_PREV))
+    for name, home in (("shop-staging-web", DEV), ("shop-prod-web", PROD)):
+        stubbed.stub("cloudformation", *home).add_client_error(
+            "describe_stacks",
+            service_error_code="ValidationError",
+            service_message=f"Stack with id {name} does not exist",
+            http_status_code=400,
+            expected_params={"StackName": name},
+        )
+    result = workspace.run("status")
+    assert result.exit_code == 0, result.output
+    assert "shop-release (111111111111, eu-west-1): not found, `pipelines deploy`" in result.output
+    assert "outside pipeline" in result.output  # dev runs an image no execution carried
+    assert result.output.count("not deployed") == 2
+
+
+def test_status_json(stubbed: StubbedClients, workspace: Workspace) -> None:
+    _queue_everything(stubbed)
+    result = workspace.run("status", "--output", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["pipeline"] == "shop-release"
+    envs = {e["name"]: e for e in document["environments"]}
+    assert list(envs) == ["dev", "staging", "prod"]
+    assert envs["dev"]["requires_approval"] is False
+    [web] = envs["dev"]["services"]
+    assert web["digest"] == D_NEW and web["deployed_by"] == E_NEW and web["drift"] is False
+    assert web["deployed_at"] == DEPLOYED_DEV.isoformat()
+    assert envs["staging"]["pending_approval"] == {
+        "execution_id": E_OLD,
+        "digest": D_OLD,
+        "waiting_since": (NOW - timedelta(hours=2)).isoformat(),
+    }
+    assert envs["staging"]["queued"] == [{"id": E_NEW, "status": "InProgress"}]
+    assert envs["prod"]["services"][0]["drift"] is True
+    assert envs["prod"]["pending_approval"] is None
