@@ -15,6 +15,7 @@ from pipelines import limits, naming
 from pipelines.builders.pipeline import CAPABILITIES
 from pipelines.config.models import Project
 from pipelines.errors import LimitError
+from pipelines.release import lead_time
 from pipelines.stacks import Stack, deploy_waves
 
 MANIFEST = "manifest.json"
@@ -74,6 +75,7 @@ def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:
             "bootstrap": project.image.bootstrap,
         },
         "promotion": [e.name for e in project.environments],
+        "environments": _environments(project),
         "templates_bundle": naming.TEMPLATES_BUNDLE_KEY,
         "deploy_order": [
             [o.stack.name for o in outputs if waves[o.stack.name] == w]
@@ -101,6 +103,27 @@ def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:
             for o in outputs
         ],
     }
+
+
+def _environments(project: Project) -> list[dict[str, Any]]:
+    """What the operating verbs need to know of each environment without the YAML."""
+    waits = {w.environment: w for w in lead_time.estimate(project)}
+    return [
+        {
+            "name": env.name,
+            "account": env.account,
+            "region": env.region,
+            "requires_approval": env.requires_approval,
+            "cluster": env.cluster,
+            "alarms": list(env.alarms),
+            "configured_waits": {
+                "rollout_seconds": waits[env.name].rollout,
+                "bake_seconds": waits[env.name].bake,
+                "total_seconds": waits[env.name].total,
+            },
+        }
+        for env in project.environments
+    ]
 
 
 def _tags(project: Project, stack: Stack) -> dict[str, str]:

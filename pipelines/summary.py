@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.config.models import Project
+from pipelines.durations import duration
 from pipelines.limits import needs_upload
 from pipelines.release import lead_time
 from pipelines.render import Synthesis
@@ -50,12 +51,12 @@ def lead_time_summary(project: Project) -> str:
         rows.append(
             (
                 env.environment,
-                _duration(slow.to_healthy),
-                _duration(slow.draining),
-                _duration(slow.stopping),
+                duration(slow.to_healthy),
+                duration(slow.draining),
+                duration(slow.stopping),
                 str(slow.batches),
-                _duration(env.bake),
-                _duration(env.total),
+                duration(env.bake),
+                duration(env.total),
             )
         )
     total = lead_time.release_total(waits)
@@ -63,19 +64,10 @@ def lead_time_summary(project: Project) -> str:
     approvals = sum(1 for env in waits if env.approval_timeout)
     lines = ["configured waits of a release (approvals excluded):", *_table(rows, indent="  ")]
     lines.append(
-        f"  push to {waits[-1].environment}: {_duration(total)} "
-        f"(with AWS's default timings: {_duration(aws)})"
+        f"  push to {waits[-1].environment}: {duration(total)} "
+        f"(with AWS's default timings: {duration(aws)})"
     )
     if approvals:
         plural = "s" if approvals > 1 else ""
         lines.append(f"  plus {approvals} approval{plural}, each timing out after 7 days")
     return "\n".join(lines)
-
-
-def _duration(seconds: int) -> str:
-    if seconds == 0:
-        return "-"
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{seconds}s"]
-    return "".join(parts) if seconds else "".join(parts[:2])

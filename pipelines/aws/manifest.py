@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class Manifest:
     templates_bundle: str
     deploy_order: tuple[tuple[str, ...], ...]
     stacks: tuple[StackEntry, ...]
+    # Per environment, the waits its templates configure: rollout, bake and total seconds.
+    configured_waits: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def stack(self, name: str) -> StackEntry:
         for entry in self.stacks:
@@ -164,6 +166,9 @@ def load_manifest(directory: Path) -> Manifest:
             templates_bundle=data["templates_bundle"],
             deploy_order=tuple(tuple(wave) for wave in data["deploy_order"]),
             stacks=tuple(_entry(s) for s in data["stacks"]),
+            configured_waits={
+                e["name"]: e["configured_waits"] for e in data.get("environments", [])
+            },
         )
     except (KeyError, TypeError) as error:
         raise BadInput(

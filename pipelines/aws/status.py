@@ -35,6 +35,7 @@ from pipelines.aws.pipeline_state import (
 )
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import acting_on
+from pipelines.durations import duration
 
 HISTORY = 25  # executions per stage searched for the one that deployed the live digest
 
@@ -243,12 +244,30 @@ def render(manifest: Manifest, found: Report) -> list[str]:
         if approval.digest:
             # The full digest: a prefix might also match the execution queued behind it.
             lines.append(f"  pipelines approve {env.name} --digest {approval.digest}")
+    lines += _waits_text(manifest)
     drifted = [(e.name, s) for e in report for s in e.services if s.drift]
     for env_name, s in drifted:
         lines.append(
             f"drift in {env_name}/{s.service}: the stack says {s.image}, ECS runs {s.running_image}"
         )
     return lines
+
+
+def _waits_text(manifest: Manifest) -> list[str]:
+    """The waits the deployed templates configure, as `pipelines synth` estimated them."""
+    waits = manifest.configured_waits
+    if not waits:
+        return []
+    parts = []
+    for env in manifest.promotion:
+        wait = waits[env]
+        bake = f" ({duration(wait['bake_seconds'])} bake)" if wait["bake_seconds"] else ""
+        parts.append(f"{env} {duration(wait['total_seconds'])}{bake}")
+    total = sum(w["total_seconds"] for w in waits.values())
+    return [
+        f"configured waits, approvals excluded: {', '.join(parts)}; "
+        f"push to {manifest.promotion[-1]}: {duration(total)}"
+    ]
 
 
 def _stage_text(env: EnvironmentStatus) -> str:
@@ -281,5 +300,8 @@ def _jsonable(manifest: Manifest, report: Report) -> dict[str, Any]:
         "pipeline": manifest.pipeline,
         "pipeline_found": report.pipeline_found,
         "toolchain": {"account": manifest.toolchain_account, "region": manifest.toolchain_region},
-        "environments": [asdict(e) for e in report.environments],
+        "environments": [
+            {**asdict(e), "configured_waits": manifest.configured_waits.get(e.name)}
+            for e in report.environments
+        ],
     }

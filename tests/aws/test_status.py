@@ -113,6 +113,11 @@ def test_status_table(stubbed: StubbedClients, workspace: Workspace) -> None:
     assert f"drift in prod/web: the stack says {image(D_PREV)}, ECS runs {image(D_OLD)}" in (
         result.output
     )
+    # the waits the templates configure, from the manifest synth wrote
+    assert (
+        "configured waits, approvals excluded: dev 50s, staging 1m, prod 11m (10m bake); "
+        "push to prod: 12m50s"
+    ) in result.output
 
 
 def test_status_before_the_pipeline_exists(stubbed: StubbedClients, workspace: Workspace) -> None:
@@ -159,3 +164,8 @@ def test_status_json(stubbed: StubbedClients, workspace: Workspace) -> None:
     assert envs["staging"]["queued"] == [{"id": E_NEW, "status": "InProgress"}]
     assert envs["prod"]["services"][0]["drift"] is True
     assert envs["prod"]["pending_approval"] is None
+    assert envs["prod"]["configured_waits"] == {
+        "rollout_seconds": 60,
+        "bake_seconds": 600,
+        "total_seconds": 660,
+    }
