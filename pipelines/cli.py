@@ -386,6 +386,52 @@ def rollback(
 
 @main.command()
 @ENVIRONMENTS
+@click.option(
+    "--approve",
+    type=click.Choice(["all", "none", "ask"]),
+    default="ask",
+    show_default=True,
+    help="Decide every manual approval: approve all, reject all, or ask on the terminal.",
+)
+@click.option("--fail-at", metavar="ENV", help="Inject a failure into ENV's deployment.")
+@click.option(
+    "--push",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Images pushed in a row.",
+)
+@click.option(
+    "--endpoint-url", metavar="URL", help="A running moto server instead of moto in-process."
+)
+def rehearse(
+    environments: Path, approve: str, fail_at: str | None, push: int, endpoint_url: str | None
+) -> None:
+    """Rehearse a release on an embedded AWS (moto): no account, no credentials.
+
+    Deploys the synthesized stacks as `pipelines deploy` would, pushes images with the release
+    tag, runs the pipeline's own declaration stage by stage, then prints the digest each
+    service runs. Exit status 0 only if every environment meant to get the last push has it.
+
+    \b
+    Examples:
+      pipelines rehearse --approve all
+      pipelines rehearse --approve all --push 2
+      pipelines rehearse --approve all --fail-at staging
+    """
+    from pipelines.aws.errors import run_verb
+    from pipelines.rehearsal.rehearse import RehearsalOptions
+    from pipelines.rehearsal.rehearse import rehearse as run
+
+    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url)
+    try:
+        run_verb(lambda: run(options).exit_code)
+    except (ConfigError, LimitError) as error:
+        _fail(error)
+
+
+@main.command()
+@ENVIRONMENTS
 @click.option("--app", help="App name, the prefix of every stack.")
 @click.option("--toolchain-account", metavar="ID", help="Account of the repository and pipeline.")
 @click.option("--toolchain-region", metavar="REGION", help="Region of the repository and pipeline.")

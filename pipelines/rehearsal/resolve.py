@@ -268,3 +268,35 @@ def _action(action: dict[str, Any]) -> dict[str, Any]:
             for k, v in result["configuration"].items()
         }
     return result
+
+
+# A deployed stack ---------------------------------------------------------------------------------
+
+
+def physical_ids(clients: Any, account: str, region: str, stack: str) -> dict[str, str]:
+    """Logical ID -> physical ID of what CloudFormation created for a stack."""
+    cfn = clients.client("cloudformation", account, region)
+    created = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    return {
+        r["LogicalResourceId"]: r["PhysicalResourceId"] for r in created if "LogicalResourceId" in r
+    }
+
+
+def live_resolver(
+    clients: Any, account: str, region: str, stack: str, template: dict[str, Any]
+) -> Resolver:
+    """A Resolver whose Ref and Arn values are those of the resources the stack created."""
+    # moto lists the resources it does not back without a logical ID: they stay unresolved.
+    refs = physical_ids(clients, account, region, stack)
+    resolver = Resolver(template, account, region, stack_name=stack, refs=refs)
+    attributes = {}
+    for logical, physical in refs.items():
+        kind = template["Resources"][logical]["Type"]
+        if kind == "AWS::KMS::Key":
+            # The ARN KMS gives the key ID (DescribeKey fails in moto on a key CloudFormation
+            # made: its policy is stored as a dict, see tests/builders/moto_aws.py).
+            attributes[(logical, "Arn")] = resolver.get_att(logical, "Arn")
+        elif kind == "AWS::IAM::Role":
+            iam = clients.client("iam", account, region)
+            attributes[(logical, "Arn")] = iam.get_role(RoleName=physical)["Role"]["Arn"]
+    return Resolver(template, account, region, stack_name=stack, refs=refs, attributes=attributes)

@@ -6,10 +6,10 @@ import pytest
 from moto import mock_aws
 
 from pipelines.aws import cloudformation
-from tests.aws.moto_changesets import cloudformation_like_change_sets
+from pipelines.rehearsal.changesets import cloudformation_like_change_sets
+from pipelines.rehearsal.embedded import Accounts
 from tests.aws.stubs import StubbedClients
 from tests.aws.workspace import Workspace
-from tests.builders.moto_aws import Accounts
 from tests.support import EXAMPLE
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.aws import bundle
 from pipelines.aws.manifest import load_manifest
+from pipelines.rehearsal.embedded import Accounts
 from tests.aws.workspace import (
     Workspace,
     parameter,
@@ -18,7 +19,6 @@ from tests.aws.workspace import (
     running_image,
     stack,
 )
-from tests.builders.moto_aws import Accounts
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipelines.rehearsal.embedded import Accounts
 from tests.aws.workspace import Workspace, stack
-from tests.builders.moto_aws import Accounts
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")]
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from pipelines.rehearsal.embedded import Accounts
 from tests.aws.workspace import Workspace, parameter, push_image, release, running_image, stack
-from tests.builders.moto_aws import Accounts
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")]
 

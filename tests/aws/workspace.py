@@ -17,9 +17,9 @@ from click.testing import CliRunner, Result
 
 from pipelines.cli import main
 from pipelines.config.loader import load_project
+from pipelines.rehearsal.embedded import Accounts, create_standins
 from pipelines.render import write_atomically
 from pipelines.synth import synthesize
-from tests.builders.moto_aws import Accounts, create_standins
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 

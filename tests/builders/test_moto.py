@@ -23,22 +23,20 @@ from moto import mock_aws
 
 from pipelines.config.loader import load_project
 from pipelines.config.models import Environment, Project
+from pipelines.rehearsal.embedded import Accounts, create_standins
+from pipelines.rehearsal.resolve import Resolver, physical_ids, pipeline_declaration
 from pipelines.render import Synthesis
 from tests.builders.moto_aws import (
-    Accounts,
     apply_bucket_properties_moto_drops,
     apply_repository_properties_moto_drops,
     create_stack,
-    create_standins,
     error_code,
     image_uri,
     outputs,
-    physical_ids,
     policy_json,
     stack_resolver,
     store_key_policies_as_json,
 )
-from tests.builders.moto_resolve import Resolver, pipeline_declaration
 from tests.support import CONFIGURATIONS, EXAMPLE, config_id, resources_of_type, template
 
 pytestmark = [
@@ -152,7 +150,7 @@ def _check_only_known_types_unbacked(
     accounts: Accounts, entry: dict[str, Any], body: dict[str, Any]
 ) -> None:
     """Every resource moto did not create is of a type moto is known not to back."""
-    created = set(physical_ids(accounts, entry))
+    created = set(physical_ids(accounts, entry["account"], entry["region"], entry["name"]))
     unbacked = {body["Resources"][r]["Type"] for r in set(body["Resources"]) - created}
     assert unbacked <= MOTO_UNBACKED, f"{entry['name']}: moto skipped {unbacked - MOTO_UNBACKED}"
 
@@ -372,7 +370,7 @@ def _check_service(
     account, region = env.account, env.region
     body = config.body(entry["name"])
     ecs = accounts.client("ecs", account, region)
-    resources = physical_ids(accounts, entry)
+    resources = physical_ids(accounts, entry["account"], entry["region"], entry["name"])
 
     assert out["ImageUri"] == image_uri(config.manifest)
     cluster = out["ClusterName"]

@@ -1,0 +1,11 @@
+"""`pipelines rehearse`: a release run end to end on an embedded AWS (moto), with no account.
+
+boto3 and moto are imported only here and in `pipelines/aws/`, never on the synth path; the CLI
+imports this package inside the `rehearse` command.
+
+- embedded.py     the embedded AWS: fake credentials, clients per account, stand-ins
+- changesets.py   moto's change sets patched to behave like CloudFormation's
+- resolve.py      intrinsic functions resolved; the CodePipeline declaration in API shape
+- interpreter.py  runs that declaration: stages, actions, artifacts, variables, QUEUED
+- rehearse.py     synth, deploy (the code of `pipelines deploy`), push, run, read back
+"""

@@ -1,0 +1,633 @@
+"""Runs a synthesized CodePipeline declaration against the embedded AWS, as CodePipeline would.
+
+The declaration is the pipeline stack's own `AWS::CodePipeline::Pipeline`, with its intrinsics
+resolved against the deployed stack and turned into the API shape (`pipeline_declaration`): this
+module never holds a second description of the pipeline. What it interprets:
+
+- stages in order; in a stage, actions by run order (actions that share a run order run one
+  after the other here, in declaration order, where CodePipeline runs them at once);
+- the action types `Source/AWS/ECR`, `Source/AWS/S3`, `Deploy/AWS/CloudFormation` (modes
+  CREATE_UPDATE, CHANGE_SET_REPLACE, CHANGE_SET_EXECUTE) and `Approval/AWS/Manual`; each
+  action acts in the account of its RoleArn (by assuming that role) and in its Region;
+- artifacts by name (a zip's files) and variables (`#{Namespace.Variable}`,
+  `#{codepipeline.PipelineExecutionId}`), and `Fn::GetParam` in parameter overrides;
+- stage conditions: OnSuccess `CloudWatchAlarm` rules against the alarms' state (the rule's
+  WaitTime is not waited), and `ROLLBACK` results and OnFailure, which run the stage again with
+  the last execution that succeeded in it;
+- execution mode QUEUED: one execution per stage at a time, executions in the order of their
+  pushes, a later one never entering a stage an earlier one has not left.
+
+Anything else, an action type, an action mode, a configuration key, a rule or a condition
+result, stops the rehearsal with an error naming it: nothing is skipped silently.
+
+Where this differs from CodePipeline, knowingly: CREATE_UPDATE is carried out as a change set
+created and executed at once (CodePipeline calls CreateStack/UpdateStack; moto's change sets are
+the path patched to behave like CloudFormation's); templates go as TemplateBody whatever their
+size (CodePipeline uploads them); artifacts stay in memory instead of being copied to the
+artifact store of each region; a manual approval is published to its SNS topic and decided at
+once, with no 7-day timeout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pipelines.aws.cloudformation import (
+    ChangeSet,
+    Outcome,
+    change_set_type,
+    create_change_set,
+    describe,
+    execute,
+)
+from pipelines.aws.errors import OperationError, error_code
+
+VARIABLE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
+SESSION_NAME = "pipelines-rehearsal"
+
+ECR_SOURCE = ("Source", "AWS", "ECR", "1")
+S3_SOURCE = ("Source", "AWS", "S3", "1")
+CLOUDFORMATION = ("Deploy", "AWS", "CloudFormation", "1")
+MANUAL_APPROVAL = ("Approval", "AWS", "Manual", "1")
+KNOWN_CONFIGURATION = {
+    ECR_SOURCE: {"RepositoryName", "ImageTag"},
+    S3_SOURCE: {"S3Bucket", "S3ObjectKey", "PollForSourceChanges"},
+    CLOUDFORMATION: {
+        "ActionMode",
+        "StackName",
+        "TemplatePath",
+        "ParameterOverrides",
+        "Capabilities",
+        "RoleArn",
+        "ChangeSetName",
+    },
+    MANUAL_APPROVAL: {"CustomData", "ExternalEntityLink", "NotificationArn"},
+}
+CLOUDWATCH_ALARM_RULE = ("Rule", "AWS", "CloudWatchAlarm", "1")
+
+
+class RehearsalError(OperationError):
+    """The declaration holds something the rehearsal cannot interpret, or the rehearsal broke."""
+
+
+class ActionFailed(Exception):
+    """An action failed as it would in CodePipeline: the stage fails, the execution stops."""
+
+
+@dataclass
+class Execution:
+    number: int
+    id: str
+    digest: str
+    variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+    next_stage: int = 0
+    status: str = "InProgress"  # InProgress | Succeeded | Failed | Rejected
+    stopped_at: str | None = None
+
+    @property
+    def short(self) -> str:
+        return short_digest(self.digest)
+
+
+@dataclass(frozen=True)
+class Event:
+    execution: int
+    stage: str
+    what: str  # entered | succeeded | failed | rejected | rolled back | ...
+    detail: str = ""
+
+
+def short_digest(digest: str) -> str:
+    return digest[: len("sha256:") + 12]
+
+
+@dataclass
+class Hooks:
+    """How the interpreter meets the world: approvals, injected failures, output."""
+
+    approve: Callable[[Execution, str, str, str], bool]
+    inject_failure: Callable[[str], str | None]  # stack name -> reason, or None
+    echo: Callable[[str], None]
+
+
+class Interpreter:
+    def __init__(
+        self,
+        clients: Any,
+        declaration: dict[str, Any],
+        account: str,
+        region: str,
+        hooks: Hooks,
+    ) -> None:
+        if declaration.get("executionMode", "SUPERSEDED") != "QUEUED":
+            raise RehearsalError(
+                f"pipeline {declaration['name']}: execution mode "
+                f"{declaration.get('executionMode', 'SUPERSEDED')} is not interpreted (only QUEUED)"
+            )
+        self.clients = clients
+        self.declaration = declaration
+        self.stages: list[dict[str, Any]] = declaration["stages"]
+        self.account, self.region = account, region
+        self.hooks = hooks
+        self.events: list[Event] = []
+        self.started = time.monotonic()
+        self._role_sessions: dict[str, boto3.Session] = {}
+        self._role_clients: dict[tuple[str, str, str], Any] = {}
+        self._empty_change_sets: set[tuple[str, str, str]] = set()
+        self._last_success: dict[str, Execution] = {}
+        self._rolling_back = False
+        self._check_declaration()
+
+    # Checks before anything runs ------------------------------------------------------------
+
+    def _check_declaration(self) -> None:
+        """Refuse, before the first push is processed, what cannot be interpreted."""
+        for stage in self.stages:
+            for action in stage["actions"]:
+                kind = _action_type(action)
+                where = f"stage {stage['name']}, action {action['name']}"
+                if kind not in KNOWN_CONFIGURATION:
+                    raise RehearsalError(
+                        f"{where}: action type {'/'.join(kind)} (category/owner/provider/"
+                        "version) cannot be interpreted by the rehearsal; it interprets "
+                        + ", ".join("/".join(k) for k in KNOWN_CONFIGURATION)
+                    )
+                unknown = set(action.get("configuration", {})) - KNOWN_CONFIGURATION[kind]
+                if unknown:
+                    raise RehearsalError(
+                        f"{where}: configuration {', '.join(sorted(unknown))} of "
+                        f"{'/'.join(kind)} cannot be interpreted by the rehearsal"
+                    )
+                mode = action.get("configuration", {}).get("ActionMode")
+                if kind == CLOUDFORMATION and mode not in (
+                    "CREATE_UPDATE",
+                    "CHANGE_SET_REPLACE",
+                    "CHANGE_SET_EXECUTE",
+                ):
+                    raise RehearsalError(
+                        f"{where}: CloudFormation action mode {mode} cannot be interpreted by "
+                        "the rehearsal (it runs CREATE_UPDATE, CHANGE_SET_REPLACE, "
+                        "CHANGE_SET_EXECUTE)"
+                    )
+            for key in ("onSuccess", "onFailure"):
+                if key in stage:
+                    self._check_condition_block(stage, key, stage[key])
+
+    def _check_condition_block(
+        self, stage: dict[str, Any], key: str, block: dict[str, Any]
+    ) -> None:
+        where = f"stage {stage['name']}, {key}"
+        if key == "onFailure" and block.get("result") not in (None, "ROLLBACK", "FAIL"):
+            raise RehearsalError(f"{where}: result {block.get('result')} cannot be interpreted")
+        for condition in block.get("conditions", []):
+            if condition.get("result") not in ("ROLLBACK", "FAIL"):
+                raise RehearsalError(
+                    f"{where}: condition result {condition.get('result')} cannot be interpreted"
+                )
+            for rule in condition.get("rules", []):
+                kind = _rule_type(rule)
+                if kind != CLOUDWATCH_ALARM_RULE:
+                    raise RehearsalError(
+                        f"{where}: rule {rule['name']} of type {'/'.join(kind)} cannot be "
+                        "interpreted by the rehearsal (it evaluates Rule/AWS/CloudWatchAlarm/1)"
+                    )
+
+    # Scheduling --------------------------------------------------------------------------------
+
+    def run(self, executions: list[Execution]) -> None:
+        """QUEUED: each pass lets every execution, oldest first, take its next stage unless an
+        earlier execution has not yet left that stage."""
+        while any(e.status == "InProgress" for e in executions):
+            moved = False
+            for index, execution in enumerate(executions):
+                if execution.status != "InProgress":
+                    continue
+                ahead = [
+                    e
+                    for e in executions[:index]
+                    if e.status == "InProgress" and e.next_stage <= execution.next_stage
+                ]
+                if ahead:
+                    continue  # waits: an earlier execution still holds or needs this stage
+                self._run_stage(execution, self.stages[execution.next_stage])
+                moved = True
+            if not moved:  # cannot happen: the oldest running execution can always move
+                raise RehearsalError("QUEUED scheduling made no progress")
+
+    # Stages ------------------------------------------------------------------------------------
+
+    def _run_stage(self, execution: Execution, stage: dict[str, Any]) -> None:
+        name = stage["name"]
+        self._record(execution, name, "entered")
+        self._say(execution, f"stage {name}")
+        result = self._run_actions(execution, stage, rollback=False)
+        if result == "succeeded":
+            result = self._on_success(execution, stage)
+        if result == "succeeded":
+            self._last_success[name] = execution
+            self._record(execution, name, "succeeded")
+            self._say(execution, f"stage {name} succeeded")
+            execution.next_stage += 1
+            if execution.next_stage == len(self.stages):
+                execution.status = "Succeeded"
+            return
+        execution.status = "Rejected" if result == "rejected" else "Failed"
+        execution.stopped_at = name
+        rollback = result == "failed, rollback" or (
+            result == "failed" and stage.get("onFailure", {}).get("result") == "ROLLBACK"
+        )
+        result = result.split(",")[0]
+        self._record(execution, name, result)
+        self._say(execution, f"stage {name} {result}: execution {execution.number} stops here")
+        if rollback:
+            self._roll_back(execution, stage, "ROLLBACK")
+
+    def _run_actions(self, execution: Execution, stage: dict[str, Any], rollback: bool) -> str:
+        orders = sorted({a.get("runOrder", 1) for a in stage["actions"]})
+        for order in orders:
+            outcome = "succeeded"
+            for action in [a for a in stage["actions"] if a.get("runOrder", 1) == order]:
+                if rollback and _action_type(action) == MANUAL_APPROVAL:
+                    self._say(
+                        execution,
+                        f"  {action['name']}: not asked in the rollback (whether CodePipeline "
+                        "asks again when it rolls a stage back is unverified)",
+                    )
+                    continue
+                try:
+                    result = self._run_action(execution, stage, action, rollback)
+                except ActionFailed as failure:
+                    self._say(execution, f"  {action['name']} FAILED: {failure}")
+                    self._record(execution, stage["name"], "action failed", action["name"])
+                    outcome = "failed"
+                    continue  # actions of the same run order still run, as in CodePipeline
+                if result == "rejected":
+                    outcome = "rejected" if outcome == "succeeded" else outcome
+            if outcome != "succeeded":
+                return outcome
+        return "succeeded"
+
+    def _on_success(self, execution: Execution, stage: dict[str, Any]) -> str:
+        block = stage.get("onSuccess")
+        if not block:
+            return "succeeded"
+        for condition in block.get("conditions", []):
+            for rule in condition.get("rules", []):
+                if self._alarm_rule_passes(execution, stage, rule):
+                    continue
+                self._say(execution, f"  OnSuccess rule {rule['name']} failed")
+                return "failed, rollback" if condition["result"] == "ROLLBACK" else "failed"
+        return "succeeded"
+
+    def _alarm_rule_passes(
+        self, execution: Execution, stage: dict[str, Any], rule: dict[str, Any]
+    ) -> bool:
+        config = rule.get("configuration", {})
+        unknown = set(config) - {"AlarmName", "AlarmStates", "WaitTime"}
+        if unknown:
+            raise RehearsalError(
+                f"stage {stage['name']}, rule {rule['name']}: configuration "
+                f"{', '.join(sorted(unknown))} cannot be interpreted"
+            )
+        region = rule.get("region", self.region)
+        cloudwatch = self._client("cloudwatch", rule.get("roleArn"), region)
+        name = config["AlarmName"]
+        alarms = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        if not alarms:
+            raise ActionFailed(f"rule {rule['name']}: no alarm {name} in {region}")
+        state = alarms[0]["StateValue"]
+        failing = {s.strip() for s in config.get("AlarmStates", "ALARM").split(",")}
+        wait = config.get("WaitTime", "0")
+        self._say(
+            execution,
+            f"  bake: alarm {name} is {state}; the rule's {wait}-minute wait is not waited in "
+            "a rehearsal, the state is read once",
+        )
+        return state not in failing
+
+    def _roll_back(self, execution: Execution, stage: dict[str, Any], why: str) -> None:
+        name = stage["name"]
+        previous = self._last_success.get(name)
+        if previous is None:
+            self._say(
+                execution,
+                f"  {why}: no earlier execution succeeded in stage {name}, so there is nothing "
+                "to roll back to (CodePipeline would not roll back either)",
+            )
+            return
+        self._say(
+            execution,
+            f"  {why}: rolling stage {name} back to execution {previous.number} "
+            f"({previous.short}); injected failures do not apply to the rollback",
+        )
+        self._rolling_back = True
+        try:
+            result = self._run_actions(previous, stage, rollback=True)
+        finally:
+            self._rolling_back = False
+        self._record(execution, name, f"rollback {result}", previous.digest)
+        self._say(execution, f"  rollback of stage {name} {result}")
+
+    # Actions -----------------------------------------------------------------------------------
+
+    def _run_action(
+        self, execution: Execution, stage: dict[str, Any], action: dict[str, Any], rollback: bool
+    ) -> str:
+        kind = _action_type(action)
+        config = {
+            k: self._variables(execution, v, stage, action)
+            for k, v in action.get("configuration", {}).items()
+        }
+        region = action.get("region", self.region)
+        started = time.monotonic()
+        if kind == ECR_SOURCE:
+            result = self._ecr_source(execution, action, config, region)
+        elif kind == S3_SOURCE:
+            result = self._s3_source(execution, action, config, region)
+        elif kind == CLOUDFORMATION:
+            result = self._cloudformation(execution, stage, action, config, region)
+        elif kind == MANUAL_APPROVAL:
+            result = self._approval(execution, stage, action, config, region)
+        else:  # _check_declaration refused it already
+            raise RehearsalError(f"action type {'/'.join(kind)} cannot be interpreted")
+        took = time.monotonic() - started
+        self._say(execution, f"  {action['name']}: {result} ({took:.1f}s)")
+        return "rejected" if result.startswith("rejected") else "succeeded"
+
+    def _ecr_source(
+        self, execution: Execution, action: dict[str, Any], config: dict[str, str], region: str
+    ) -> str:
+        ecr = self._client("ecr", action.get("roleArn"), region)
+        repository = config["RepositoryName"]
+        [detail] = ecr.describe_images(
+            repositoryName=repository, imageIds=[{"imageDigest": execution.digest}]
+        )["imageDetails"]
+        registry = f"{detail['registryId']}.dkr.ecr.{region}.amazonaws.com"
+        variables = {
+            "RegistryId": detail["registryId"],
+            "RepositoryName": repository,
+            "ImageTag": config.get("ImageTag", "latest"),
+            "ImageDigest": execution.digest,
+            "ImageURI": f"{registry}/{repository}@{execution.digest}",
+        }
+        self._output(execution, action, json.dumps(variables).encode(), variables)
+        return f"image {repository}@{execution.short}"
+
+    def _s3_source(
+        self, execution: Execution, action: dict[str, Any], config: dict[str, str], region: str
+    ) -> str:
+        s3 = self._client("s3", action.get("roleArn"), region)
+        stored = s3.get_object(Bucket=config["S3Bucket"], Key=config["S3ObjectKey"])
+        data = stored["Body"].read()
+        version = stored.get("VersionId", "null")
+        self._output(execution, action, data, {"VersionId": version, "ETag": stored["ETag"]})
+        return f"s3://{config['S3Bucket']}/{config['S3ObjectKey']} version {version}"
+
+    def _output(
+        self, execution: Execution, action: dict[str, Any], data: bytes, variables: dict[str, str]
+    ) -> None:
+        for artifact in action.get("outputArtifacts", []):
+            execution.artifacts[artifact["name"]] = data
+        if "namespace" in action:
+            execution.variables[action["namespace"]] = variables
+
+    def _cloudformation(
+        self,
+        execution: Execution,
+        stage: dict[str, Any],
+        action: dict[str, Any],
+        config: dict[str, str],
+        region: str,
+    ) -> str:
+        mode, stack = config["ActionMode"], config["StackName"]
+        role = action.get("roleArn")
+        cfn = self._client("cloudformation", role, region)
+        account = _account_of(role) if role else self.account
+        if mode in ("CREATE_UPDATE", "CHANGE_SET_EXECUTE") and not self._rolling_back:
+            reason = self.hooks.inject_failure(stack)
+            if reason:
+                self._record(execution, stage["name"], "injected failure", stack)
+                raise ActionFailed(f"INJECTED FAILURE ({reason}): {mode} of {stack} not run")
+        if mode == "CHANGE_SET_EXECUTE":
+            return self._execute_named(execution, cfn, account, region, stack, config)
+        body = self._artifact_file(execution, config["TemplatePath"], stage, action)
+        overrides = self._overrides(execution, config.get("ParameterOverrides", "{}"))
+        live = describe(cfn, stack)
+        kind = change_set_type(live)
+        parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in overrides.items()]
+        if live is not None:  # parameters not overridden keep their value, as in CodePipeline
+            parameters += [
+                {"ParameterKey": k, "UsePreviousValue": True}
+                for k in live.parameters
+                if k not in overrides and k in json.loads(body).get("Parameters", {})
+            ]
+        name = (
+            config["ChangeSetName"]
+            if mode == "CHANGE_SET_REPLACE"
+            else f"pipelines-rehearsal-{execution.number}"
+        )
+        if mode == "CHANGE_SET_REPLACE":
+            self._delete_change_set(cfn, stack, name)
+            self._empty_change_sets.discard((account, region, f"{stack}/{name}"))
+        extra: dict[str, Any] = {"TemplateBody": body.decode()}
+        if "RoleArn" in config:
+            extra["RoleARN"] = config["RoleArn"]  # the role CloudFormation acts as
+        try:
+            change_set = create_change_set(
+                cfn,
+                stack,
+                kind,
+                name,
+                template=extra,
+                parameters=parameters,
+                capabilities=tuple(
+                    c.strip() for c in config.get("Capabilities", "").split(",") if c.strip()
+                ),
+                tags=_tags(cfn, stack) if live is not None else {},
+                description=f"pipelines rehearse, execution {execution.id}",
+            )
+        except (OperationError, ClientError) as error:
+            raise ActionFailed(f"{mode} of {stack}: {error}") from None
+        image = overrides.get("ImageUri", "")
+        if change_set is None:
+            if mode == "CHANGE_SET_REPLACE":
+                self._empty_change_sets.add((account, region, f"{stack}/{name}"))
+                return f"change set {name} on {stack}: no changes"
+            return f"{stack}: no changes"
+        if mode == "CHANGE_SET_REPLACE":
+            return f"change set {name} created on {stack}: {image}"
+        return self._executed(cfn, change_set, f"{stack} {image}")
+
+    def _execute_named(
+        self,
+        execution: Execution,
+        cfn: Any,
+        account: str,
+        region: str,
+        stack: str,
+        config: dict[str, str],
+    ) -> str:
+        name = config["ChangeSetName"]
+        if (account, region, f"{stack}/{name}") in self._empty_change_sets:
+            self._empty_change_sets.discard((account, region, f"{stack}/{name}"))
+            return f"change set {name} on {stack} had no changes: nothing to execute"
+        try:
+            described = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
+        except ClientError as error:
+            raise ActionFailed(f"change set {name} on {stack}: {error}") from None
+        change_set = ChangeSet(stack, described["StackId"], described["ChangeSetId"], "UPDATE", ())
+        return self._executed(cfn, change_set, f"{stack} change set {name}")
+
+    def _executed(self, cfn: Any, change_set: ChangeSet, what: str) -> str:
+        outcome: Outcome = execute(cfn, change_set, lambda stack, event: None)
+        if not outcome.ok:
+            causes = "; ".join(str(f) for f in outcome.failures) or outcome.status
+            raise ActionFailed(f"{what}: {outcome.status}: {causes}")
+        return f"{what}: {outcome.status}"
+
+    def _delete_change_set(self, cfn: Any, stack: str, name: str) -> None:
+        """Delete the named change set if it exists (moto fails deleting a missing one)."""
+        try:
+            found = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
+        except ClientError as error:
+            missing = error_code(error) in ("ChangeSetNotFound", "ChangeSetNotFoundException")
+            if missing or "does not exist" in str(error):
+                return
+            raise
+        cfn.delete_change_set(ChangeSetName=found["ChangeSetId"])
+
+    def _approval(
+        self,
+        execution: Execution,
+        stage: dict[str, Any],
+        action: dict[str, Any],
+        config: dict[str, str],
+        region: str,
+    ) -> str:
+        message = config.get("CustomData", "")
+        topic = config.get("NotificationArn")
+        if topic:
+            sns = self._client("sns", action.get("roleArn"), region)
+            sns.publish(TopicArn=topic, Subject="Approval needed", Message=message)
+        self.hooks.echo(f"    approval {stage['name']}/{action['name']}: {message}")
+        if link := config.get("ExternalEntityLink"):
+            self.hooks.echo(f"    link: {link}")
+        approved = self.hooks.approve(execution, stage["name"], action["name"], message)
+        self._record(
+            execution, stage["name"], "approval " + ("approved" if approved else "rejected")
+        )
+        return "approved" if approved else "rejected"
+
+    # Artifacts and variables -------------------------------------------------------------------
+
+    def _artifact_file(
+        self, execution: Execution, path: str, stage: dict[str, Any], action: dict[str, Any]
+    ) -> bytes:
+        artifact, _, file = path.partition("::")
+        inputs = {a["name"] for a in action.get("inputArtifacts", [])}
+        if artifact not in inputs:
+            raise RehearsalError(
+                f"stage {stage['name']}, action {action['name']}: {path} names artifact "
+                f"{artifact}, which is not an input artifact of the action"
+            )
+        return self._read_artifact(execution, artifact, file)
+
+    def _read_artifact(self, execution: Execution, artifact: str, file: str) -> bytes:
+        if artifact not in execution.artifacts:
+            raise RehearsalError(f"artifact {artifact} was not produced by any earlier action")
+        try:
+            with zipfile.ZipFile(io.BytesIO(execution.artifacts[artifact])) as bundle:
+                return bundle.read(file)
+        except (KeyError, zipfile.BadZipFile) as error:
+            raise ActionFailed(f"{artifact}::{file}: {error}") from None
+
+    def _overrides(self, execution: Execution, text: str) -> dict[str, str]:
+        overrides = json.loads(text)
+        resolved = {}
+        for key, value in overrides.items():
+            if isinstance(value, dict) and list(value) == ["Fn::GetParam"]:
+                artifact, file, name = value["Fn::GetParam"]
+                value = json.loads(self._read_artifact(execution, artifact, file))[name]
+            elif not isinstance(value, str):
+                raise RehearsalError(f"parameter override {key}: {value!r} cannot be interpreted")
+            resolved[key] = value
+        return resolved
+
+    def _variables(
+        self, execution: Execution, value: str, stage: dict[str, Any], action: dict[str, Any]
+    ) -> str:
+        def replace(match: re.Match[str]) -> str:
+            namespace, name = match.groups()
+            if namespace == "codepipeline" and name == "PipelineExecutionId":
+                return execution.id
+            try:
+                return execution.variables[namespace][name]
+            except KeyError:
+                raise RehearsalError(
+                    f"stage {stage['name']}, action {action['name']}: variable "
+                    f"#{{{namespace}.{name}}} is not set by any earlier action"
+                ) from None
+
+        return VARIABLE.sub(replace, value)
+
+    # AWS as the action's role ------------------------------------------------------------------
+
+    def _client(self, service: str, role_arn: str | None, region: str) -> Any:
+        """A client of the account the action's role is in, with that role's credentials;
+        without a role, the pipeline's own account."""
+        if not role_arn:
+            return self.clients.client(service, self.account, region)
+        key = (role_arn, service, region)
+        if key in self._role_clients:
+            return self._role_clients[key]
+        if role_arn not in self._role_sessions:
+            sts = self.clients.client("sts", self.account, self.region)
+            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)[
+                "Credentials"
+            ]
+            self._role_sessions[role_arn] = boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        self._role_clients[key] = self._role_sessions[role_arn].client(service, region_name=region)
+        return self._role_clients[key]
+
+    # Output ------------------------------------------------------------------------------------
+
+    def _record(self, execution: Execution, stage: str, what: str, detail: str = "") -> None:
+        self.events.append(Event(execution.number, stage, what, detail))
+
+    def _say(self, execution: Execution, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.hooks.echo(f"[{elapsed:6.1f}s] #{execution.number} {execution.short}  {text}")
+
+
+def _action_type(action: dict[str, Any]) -> tuple[str, str, str, str]:
+    t = action["actionTypeId"]
+    return (t["category"], t["owner"], t["provider"], t["version"])
+
+
+def _rule_type(rule: dict[str, Any]) -> tuple[str, str, str, str]:
+    t = rule["ruleTypeId"]
+    return (t["category"], t["owner"], t["provider"], t.get("version", "1"))
+
+
+def _account_of(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+def _tags(cfn: Any, stack: str) -> dict[str, str]:
+    [live] = cfn.describe_stacks(StackName=stack)["Stacks"]
+    return {t["Key"]: t["Value"] for t in live.get("Tags", [])}
