@@ -202,13 +202,20 @@ def _aws(
     run_verb(lambda: verb(Sessions(profile, region, role_name), options))
 
 
+def _stack_filters(function: Callable[..., None]) -> Callable[..., None]:
+    """--env and --stack: the stacks deploy and diff work on."""
+    function = click.option(
+        "--stack", "stacks", multiple=True, metavar="NAME", help="Only this stack (repeatable)."
+    )(function)
+    return click.option(
+        "--env", "envs", multiple=True, metavar="ENV", help="Only ENV's stacks (repeatable)."
+    )(function)
+
+
 @main.command()
 @_aws_options
 @ENVIRONMENTS
-@click.option("--env", "envs", multiple=True, metavar="ENV", help="Only ENV's stacks (repeatable).")
-@click.option(
-    "--stack", "stacks", multiple=True, metavar="NAME", help="Only this stack (repeatable)."
-)
+@_stack_filters
 @click.option("--yes", "-y", is_flag=True, help="Execute the change sets without asking.")
 @click.option(
     "--bootstrap-image",
@@ -250,10 +257,7 @@ def deploy(
 @main.command()
 @_aws_options
 @ENVIRONMENTS
-@click.option("--env", "envs", multiple=True, metavar="ENV", help="Only ENV's stacks (repeatable).")
-@click.option(
-    "--stack", "stacks", multiple=True, metavar="NAME", help="Only this stack (repeatable)."
-)
+@_stack_filters
 def diff(
     templates: Path,
     profile: str | None,
