@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RELEASE_IMAGE = "release"  # the image being promoted, pinned by digest (for migrations)
 # What a positional argument may look like when a script allows them and sets no pattern of its
@@ -46,6 +46,15 @@ class ScriptSpec(_Spec):
         default=DEFAULT_POSITIONAL_PATTERN,
         description="Regular expression each positional argument must match in full.",
     )
+
+    @field_validator("command", "options")
+    @classmethod
+    def _printable(cls, value: list[str]) -> list[str]:
+        # What the spec always passes goes into argv unchecked: it must be plain text too.
+        for token in value:
+            if any(ord(c) < 32 or ord(c) == 127 for c in token):
+                raise ValueError(f"{token!r} holds a control character")
+        return value
 
     @field_validator("allowed_options")
     @classmethod
@@ -88,3 +97,22 @@ class RunnerSpec(_Spec):
         default=False, description="CodeBuild privileged mode (docker builds); never for ECS."
     )
     scripts: Annotated[dict[str, ScriptSpec], Field(min_length=1)]
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_arns(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, arn in value.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if not re.fullmatch(
+                r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+", arn
+            ):
+                raise ValueError(f"secret {name}: {arn!r} is not a Secrets Manager secret ARN")
+        return value
+
+    @model_validator(mode="after")
+    def _privileged_only_in_codebuild(self) -> RunnerSpec:
+        # ECS on Fargate has no privileged containers; asking for one is a mistake, not a no-op.
+        if self.privileged and self.on != "codebuild":
+            raise ValueError("privileged is for CodeBuild runners (docker builds) only")
+        return self
