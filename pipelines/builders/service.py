@@ -8,6 +8,7 @@ from __future__ import annotations
 from awacs import ecr as ecr_actions
 from awacs import logs as logs_actions
 from awacs import secretsmanager, ssm
+from awacs.aws import Action
 from troposphere import (
     GetAtt,
     ImportValue,
@@ -69,14 +70,7 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
         )
     )
     execution_role = template.add_resource(_execution_role(project, env, service, log_group))
-    task_role = template.add_resource(
-        iam.Role(
-            "TaskRole",
-            RoleName=naming.task_role(app, env.name, service),
-            Description=f"The {service} containers in {env.name} run as this role",
-            AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
-        )
-    )
+    task_role = template.add_resource(_task_role(project, env, service))
     task_definition = template.add_resource(
         _task_definition(project, env, service, image, log_group, execution_role, task_role)
     )
@@ -141,6 +135,26 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
     template.add_output(Output("TaskDefinitionArn", Value=Ref(task_definition)))
     template.add_output(Output("ImageUri", Value=Ref(image)))
     return template
+
+
+def _task_role(project: Project, env: Environment, service: str) -> iam.Role:
+    role = iam.Role(
+        "TaskRole",
+        RoleName=naming.task_role(project.app, env.name, service),
+        Description=f"The {service} containers in {env.name} run as this role",
+        AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
+    )
+    granted = project.permissions(env, service)
+    if granted:
+        statements = [
+            allow(
+                [Action(*a.split(":", 1)) for a in permission.actions],
+                list(permission.resources),
+            )
+            for permission in granted
+        ]
+        role.Policies = [role_policy("app-permissions", *statements)]
+    return role
 
 
 def _execution_role(

@@ -111,6 +111,35 @@ PrincipalArn = Annotated[
 ]
 
 
+IamAction = Annotated[
+    str,
+    _matches(
+        r"[a-z0-9-]+:[A-Za-z0-9]+",
+        "an IAM action named in full, with no wildcard",
+        "s3:GetObject",
+    ),
+]
+
+
+class Permission(_Model):
+    """One IAM statement for the service's task role: named actions on named resources."""
+
+    actions: Annotated[list[IamAction], Field(min_length=1)]
+    resources: Annotated[
+        list[
+            Annotated[
+                str,
+                _matches(
+                    r"arn:aws(?:-cn|-us-gov)?:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12})?:\S+",
+                    "a resource ARN ('*' alone is not accepted: name the resources)",
+                    "arn:aws:s3:::shop-uploads/*",
+                ),
+            ]
+        ],
+        Field(min_length=1),
+    ]
+
+
 class Toolchain(_Model):
     """The account and region holding the image repository and the pipeline."""
 
@@ -259,6 +288,10 @@ class Service(_Model):
     command: list[Annotated[str, Field(min_length=1)]] | None = None
     environment: VariableMap = Field(default_factory=dict)
     rollout: Rollout = Field(default_factory=Rollout)
+    permissions: list[Permission] = Field(
+        default_factory=list,
+        description="What the containers may do in AWS, as the task role; empty: nothing.",
+    )
     path: (
         Annotated[str, _matches(r"/[\x21-\x7e]{0,127}", "a listener path pattern", "/api/*")] | None
     ) = Field(
@@ -364,6 +397,10 @@ class ServiceSettings(_Model):
     desired_count: Annotated[int, Field(ge=0, le=1000, strict=True)] = 1
     environment: VariableMap = Field(default_factory=dict)
     rollout: Rollout = Field(default_factory=Rollout)
+    permissions: list[Permission] = Field(
+        default_factory=list,
+        description="Added to the service's permissions from pipeline.yaml, in this environment.",
+    )
     secrets: dict[
         EnvVarName,
         Annotated[
@@ -455,6 +492,10 @@ class Project(_Model):
         """Effective rollout settings: the environment's over pipeline.yaml's over the defaults."""
         base = self.services[service].rollout.over(ROLLOUT_DEFAULTS)
         return self.settings(env, service).rollout.over(base)
+
+    def permissions(self, env: Environment, service: str) -> list[Permission]:
+        """The task role's statements: pipeline.yaml's, then the environment's own."""
+        return [*self.services[service].permissions, *self.settings(env, service).permissions]
 
     def variables(self, env: Environment, service: str) -> dict[str, str]:
         """The service's environment variables, the environment's own taking precedence."""

@@ -153,3 +153,23 @@ def test_environment_rollout_overrides_pipeline_rollout(syntheses) -> None:
     assert test_group["HealthCheckIntervalSeconds"] == 300
     live_group = _one(live, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert live_group["TargetGroupAttributes"][0]["Value"] == "3600"
+
+
+def test_task_role_gets_the_configured_permissions(syntheses) -> None:
+    def statements(stack):
+        role = template(syntheses["multi-account"], stack)["Resources"]["TaskRole"]["Properties"]
+        return [
+            (s["Action"], s["Resource"])
+            for p in role.get("Policies", [])
+            for s in p["PolicyDocument"]["Statement"]
+        ]
+
+    receipts = (["s3:GetObject", "s3:PutObject"], ["arn:aws:s3:::payments-receipts/*"])
+    assert statements("payments-dev-api") == [receipts]
+    # prod-eu adds its own statement after pipeline.yaml's
+    assert statements("payments-prod-eu-api") == [
+        receipts,
+        (["sqs:SendMessage"], ["arn:aws:sqs:eu-central-1:300000000003:payments-settlements"]),
+    ]
+    example = template(syntheses["example"], "shop-prod-web")["Resources"]["TaskRole"]
+    assert "Policies" not in example["Properties"]

@@ -212,6 +212,22 @@ CASES: dict[str, list[Expect]] = {
     "bake-too-many-alarms": [
         Expect("prod.yaml", "alarms: [a1", "alarms", "bake time watches at most 5 alarms")
     ],
+    "permission-wildcard-action": [
+        Expect(
+            "pipeline.yaml",
+            'actions: ["s3:*"]',
+            "services.web.permissions[0].actions[0]",
+            "'s3:*' is not an IAM action named in full, with no wildcard",
+        )
+    ],
+    "permission-any-resource": [
+        Expect(
+            "pipeline.yaml",
+            'resources: ["*"]',
+            "services.web.permissions[0].resources[0]",
+            "'*' alone is not accepted: name the resources",
+        )
+    ],
     "alias-explosion": [
         Expect("pipeline.yaml", "x0: &x0", "x4", "the file expands to over 100,000 values")
     ],
