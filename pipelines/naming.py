@@ -182,6 +182,27 @@ def longest_names(app: str, env: str, service: str) -> list[tuple[str, str, int]
     ]
 
 
+# The deploy runner
+def runner_stack(app: str) -> str:
+    return f"{app}-runner"
+
+
+def runner_cluster(app: str) -> str:
+    return f"{app}-runner"
+
+
+def runner_task_family(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}"
+
+
+def runner_log_group(app: str) -> str:
+    return f"/pipelines/{app}/runner"
+
+
+def invoker_function(app: str) -> str:
+    return f"{app}-runner-invoker"
+
+
 # ARNs of things in other stacks or accounts, which a template cannot reference directly
 def arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
     return f"arn:{partition}:{service}:{region}:{account}:{resource}"

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from pipelines import naming
 from pipelines.aws import digests, text
 from pipelines.aws.cloudformation import describe
+from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import OK, error_code, located
 from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
 from pipelines.aws.pipeline_state import (
@@ -190,18 +191,9 @@ def _service(clients: Clients, entry: StackEntry) -> ServiceStatus:
         cluster, service = live.outputs.get("ClusterName"), live.outputs.get("ServiceName")
         if cluster and service:
             ecs = clients.client("ecs", entry.account, entry.region)
-            row.running_image = _running_image(ecs, cluster, service)
+            row.running_image = running_image(ecs, cluster, service)
             row.drift = row.running_image is not None and row.running_image != image
         return row
-
-
-def _running_image(ecs: Any, cluster: str, service: str) -> str | None:
-    found = ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
-    if not found:
-        return None
-    task_definition = ecs.describe_task_definition(taskDefinition=found[0]["taskDefinition"])
-    containers = task_definition["taskDefinition"].get("containerDefinitions", [])
-    return containers[0].get("image") if containers else None
 
 
 def render(manifest: Manifest, found: Report) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
 
 APPROVE_CHOICES = ("all", "none", "ask")
@@ -281,11 +282,7 @@ def read_back(clients: Any, manifest: Any) -> list[Live]:
             parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
             outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
             ecs = clients.client("ecs", entry.account, entry.region)
-            [service] = ecs.describe_services(
-                cluster=outputs["ClusterName"], services=[outputs["ServiceName"]]
-            )["services"]
-            task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
-            image = task["taskDefinition"]["containerDefinitions"][0]["image"]
+            image = running_image(ecs, outputs["ClusterName"], outputs["ServiceName"])
             found.append(
                 Live(
                     env,

@@ -19,6 +19,7 @@ HANDLER = "pipelines.runner.invoker.handler"
 _ROOT = Path(__file__).resolve().parent.parent  # the pipelines package
 MODULES = (
     "__init__.py",
+    "naming.py",
     "config/aws_facts.py",
     "runner/__init__.py",
     "runner/allowlist.py",

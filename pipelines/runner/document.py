@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines import naming
 from pipelines.runner import names
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class RunnersDocument:
     task_definitions: Mapping[str, str] = field(default_factory=dict)
 
     def task_definition(self, runner: str) -> str:
-        return self.task_definitions.get(runner) or names.runner_task_family(self.app, runner)
+        return self.task_definitions.get(runner) or naming.runner_task_family(self.app, runner)
 
 
 def dump_document(
@@ -115,8 +116,8 @@ def dump_document(
     data: dict[str, Any] = {
         "format": FORMAT,
         "app": app,
-        "cluster": names.runner_cluster(app),
-        "log_group": names.runner_log_group(app),
+        "cluster": naming.runner_cluster(app),
+        "log_group": naming.runner_log_group(app),
         "runners": {name: spec.model_dump(mode="json") for name, spec in runners.items()},
     }
     if region:
@@ -178,8 +179,8 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
         app=app,
         runners=runners,
         region=None if region is None else reader.string(region, "region"),
-        cluster=reader.string(top.get("cluster", names.runner_cluster(app)), "cluster"),
-        log_group=reader.string(top.get("log_group", names.runner_log_group(app)), "log_group"),
+        cluster=reader.string(top.get("cluster", naming.runner_cluster(app)), "cluster"),
+        log_group=reader.string(top.get("log_group", naming.runner_log_group(app)), "log_group"),
         network=network,
         environments=environments,
         task_definitions=task_definitions,

@@ -43,21 +43,9 @@ def read_log_events(
     events: list[LogEvent] = []
     size = 0
     while True:
-        request: dict[str, Any] = {
-            "logGroupName": group,
-            "logStreamName": stream,
-            "startFromHead": True,
-        }
-        if token is not None:
-            request["nextToken"] = token
-        if limit is not None:
-            request["limit"] = limit
-        try:
-            page = logs.get_log_events(**request)
-        except Exception as error:
-            if _code(error) == "ResourceNotFoundException":
-                return events, token
-            raise
+        page = _page(logs, group, stream, from_head=True, token=token, limit=limit)
+        if page is None:
+            return events, token
         for event in page.get("events", []):
             events.append(LogEvent(int(event["timestamp"]), event["message"]))
             size += len(event["message"])
@@ -67,6 +55,27 @@ def read_log_events(
         token = following
         if size >= max_bytes:
             return events, token
+
+
+def _page(
+    logs: Any, group: str, stream: str, *, from_head: bool, token: str | None, limit: int | None
+) -> dict[str, Any] | None:
+    """One page of get_log_events, or None while the stream does not exist yet."""
+    request: dict[str, Any] = {
+        "logGroupName": group,
+        "logStreamName": stream,
+        "startFromHead": from_head,
+    }
+    if token is not None:
+        request["nextToken"] = token
+    if limit is not None:
+        request["limit"] = limit
+    try:
+        return logs.get_log_events(**request)
+    except Exception as error:
+        if _code(error) == "ResourceNotFoundException":
+            return None
+        raise
 
 
 def read_outputs(
@@ -80,21 +89,9 @@ def read_outputs(
     collected: list[list[dict[str, Any]]] = []
     token: str | None = None
     for _ in range(pages):
-        request: dict[str, Any] = {
-            "logGroupName": group,
-            "logStreamName": stream,
-            "startFromHead": False,
-        }
-        if token is not None:
-            request["nextToken"] = token
-        if limit is not None:
-            request["limit"] = limit
-        try:
-            page = logs.get_log_events(**request)
-        except Exception as error:
-            if _code(error) == "ResourceNotFoundException":
-                break
-            raise
+        page = _page(logs, group, stream, from_head=False, token=token, limit=limit)
+        if page is None:
+            break
         collected.insert(0, page.get("events", []))
         previous = page.get("nextBackwardToken")
         if not page.get("events") or previous is None or previous == token:

@@ -1,7 +1,6 @@
-"""Names the runner gives to AWS resources and to the environment of its jobs.
+"""The runner's protocol: names of files, variables and markers its jobs and invoker share.
 
-Kept here, pure, until they move into pipelines.naming: the runner stack, the invoker and the CLI
-must agree on them, and the invoker Lambda cannot import the synth-side modules.
+The AWS resources it uses are named in pipelines.naming, like every other resource.
 """
 
 from __future__ import annotations
@@ -27,26 +26,6 @@ OUTPUT_FILE_VARIABLE = "PIPELINES_OUTPUT_FILE"
 # A job prints `::pipelines-output:: NAME=VALUE` to hand NAME to CodePipeline as an output
 # variable of its action (e.g. `summary` for the approval message, `planSha256` for the apply).
 OUTPUT_MARKER = "::pipelines-output::"
-
-
-def runner_stack(app: str) -> str:
-    return f"{app}-runner"
-
-
-def runner_cluster(app: str) -> str:
-    return f"{app}-runner"
-
-
-def runner_task_family(app: str, runner: str) -> str:
-    return f"{app}-runner-{runner}"
-
-
-def runner_log_group(app: str) -> str:
-    return f"/pipelines/{app}/runner"
-
-
-def invoker_function(app: str) -> str:
-    return f"{app}-runner-invoker"
 
 
 def log_stream_prefix(runner: str) -> str:

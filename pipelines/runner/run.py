@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from pipelines.runner import names
+from pipelines import naming
 from pipelines.runner.allowlist import Refused, RunRequest, admit, check_environment
 from pipelines.runner.document import DocumentError, RunnersDocument, load_document_file
 
@@ -271,7 +271,7 @@ def run_command(
         wait=not no_wait,
     )
     if invoke is None:
-        invoke = _lazy_invoker(function or names.invoker_function(document.app), document.region)
+        invoke = _lazy_invoker(function or naming.invoker_function(document.app), document.region)
     try:
         return run_job(document, options, invoke)
     except Refused as refused:

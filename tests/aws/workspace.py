@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
 
+from pipelines.aws import ecs as live_ecs
 from pipelines.cli import main
 from pipelines.config.loader import load_project
 from pipelines.rehearsal.embedded import Accounts, create_standins
@@ -140,8 +141,6 @@ def running_image(accounts: Accounts, entry: dict[str, Any]) -> str:
     assert live is not None
     out = outputs(live)
     ecs = accounts.client("ecs", entry["account"], entry["region"])
-    [service] = ecs.describe_services(cluster=out["ClusterName"], services=[out["ServiceName"]])[
-        "services"
-    ]
-    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
-    return task["taskDefinition"]["containerDefinitions"][0]["image"]
+    image = live_ecs.running_image(ecs, out["ClusterName"], out["ServiceName"])
+    assert image is not None, f"no ECS service for {entry['name']}"
+    return image
