@@ -152,6 +152,16 @@ def apply_stage(env: str, part: int = 1) -> str:
     return f"{env}-apply" if part == 1 else f"{env}-apply-{part}"
 
 
+def prepare_stage(env: str) -> str:
+    """Runner steps before a direct deployment, when they do not fit the deploy stage."""
+    return f"{env}-prepare"
+
+
+def verify_stage(env: str) -> str:
+    """Runner steps after the deployment, when they do not fit the last deploy stage."""
+    return f"{env}-verify"
+
+
 def deploy_action(service: str) -> str:
     return f"Deploy-{service}"
 
@@ -201,6 +211,57 @@ def runner_log_group(app: str) -> str:
 
 def invoker_function(app: str) -> str:
     return f"{app}-runner-invoker"
+
+
+def invoker_role(app: str) -> str:
+    return f"{app}-runner-invoker"
+
+
+def invoker_code_key(digest: str) -> str:
+    """The invoker's code package in the artifact bucket, named by its SHA-256 so a new
+    package is a new key (CloudFormation updates the function only when the key changes)."""
+    return f"runner/invoker-{digest[:16]}.zip"
+
+
+def runner_codebuild_project(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}"
+
+
+# Runner jobs of an environment run in its account and network, from its own runner stack.
+def env_runner_stack(app: str, env: str) -> str:
+    return f"{app}-{env}-runner"
+
+
+def env_runner_cluster(app: str, env: str) -> str:
+    return f"{app}-{env}-runner"
+
+
+def env_runner_task_family(app: str, env: str, runner: str) -> str:
+    return f"{app}-{env}-runner-{runner}"
+
+
+def env_runner_log_group(app: str, env: str) -> str:
+    return f"/pipelines/{app}/{env}/runner"
+
+
+def runner_invoke_role(app: str, env: str) -> str:
+    """The role the invoker assumes in an environment's account to start and watch its jobs."""
+    return f"{app}-{env}-runner-invoke"
+
+
+RUNNER_SECURITY_GROUP_OUTPUT = "SecurityGroup"  # output of a runner stack the invoker reads
+
+
+def step_action(runner: str, script: str, occurrence: int = 1) -> str:
+    """A runner step's action name; the same step twice in one environment gets -2, -3, ..."""
+    name = f"{runner}.{script}"
+    return name if occurrence == 1 else f"{name}-{occurrence}"
+
+
+def step_namespace(env: str, runner: str, script: str, occurrence: int = 1) -> str:
+    """Where a step's output variables live: `#{<env>-<runner>-<script>.summary}`."""
+    name = f"{env}-{runner}-{script}"
+    return name if occurrence == 1 else f"{name}-{occurrence}"
 
 
 # ARNs of things in other stacks or accounts, which a template cannot reference directly

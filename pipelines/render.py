@@ -20,6 +20,8 @@ from pipelines.stacks import Stack, deploy_waves
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+INVOKER_PACKAGE = "invoker.zip"
+RUNNERS_FILE = "runners.json"
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,47 @@ class StackOutput:
 
 
 @dataclass(frozen=True)
+class Asset:
+    """A file synth writes beside the templates that `deploy` uploads to the artifact bucket
+    (the invoker Lambda's package), or only keeps for the CLI (runners.json)."""
+
+    file: str
+    body: bytes
+    key: str | None  # where deploy uploads it; None: not uploaded
+    needed_by: tuple[str, ...] = ()  # stacks that must not be deployed before it is uploaded
+
+
+@dataclass(frozen=True)
 class Synthesis:
     project: Project
     outputs: list[StackOutput]
     manifest: bytes
+    assets: tuple[Asset, ...] = ()
 
     @property
     def files(self) -> dict[str, bytes]:
-        return {**{o.file: o.body for o in self.outputs}, MANIFEST: self.manifest}
+        return {
+            **{o.file: o.body for o in self.outputs},
+            **{a.file: a.body for a in self.assets},
+            MANIFEST: self.manifest,
+        }
+
+
+def runner_assets(project: Project) -> tuple[Asset, ...]:
+    """The invoker's code package (with the allow-list inside) and runners.json, if the project
+    has runners: the invoker's package first."""
+    if not project.runners:
+        return ()
+    from pipelines.config.runners import runners_document
+    from pipelines.runner.bundle import invoker_zip
+
+    document = runners_document(project)
+    package = invoker_zip(document)
+    key = naming.invoker_code_key(hashlib.sha256(package).hexdigest())
+    return (
+        Asset(INVOKER_PACKAGE, package, key, (naming.runner_stack(project.app),)),
+        Asset(RUNNERS_FILE, document.encode(), None),
+    )
 
 
 def to_json(data: Any) -> bytes:
@@ -48,7 +83,7 @@ def to_json(data: Any) -> bytes:
     return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
 
 
-def render(project: Project, stacks: list[Stack]) -> Synthesis:
+def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()) -> Synthesis:
     outputs, problems = [], []
     for stack in stacks:
         body = stack.template.to_dict()
@@ -59,12 +94,14 @@ def render(project: Project, stacks: list[Stack]) -> Synthesis:
         )
     if problems:
         raise LimitError(problems)
-    return Synthesis(project, outputs, to_json(_manifest(project, outputs)))
+    return Synthesis(project, outputs, to_json(_manifest(project, outputs, assets)), assets)
 
 
-def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:
+def _manifest(
+    project: Project, outputs: list[StackOutput], assets: tuple[Asset, ...]
+) -> dict[str, Any]:
     waves = deploy_waves([o.stack for o in outputs])
-    return {
+    manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "app": project.app,
         "pipeline": naming.pipeline_name(project.app),
@@ -103,6 +140,17 @@ def _manifest(project: Project, outputs: list[StackOutput]) -> dict[str, Any]:
             for o in outputs
         ],
     }
+    if assets:
+        manifest["assets"] = [
+            {
+                "file": a.file,
+                "key": a.key,
+                "needed_by": list(a.needed_by),
+                "sha256": hashlib.sha256(a.body).hexdigest(),
+            }
+            for a in assets
+        ]
+    return manifest
 
 
 def _environments(project: Project) -> list[dict[str, Any]]:
@@ -182,6 +230,10 @@ def _files_written_by_synth(out: Path) -> set[str]:
     """The files an earlier synth wrote into `out`, as its manifest lists them."""
     try:
         manifest = json.loads((out / MANIFEST).read_bytes())
-        return {MANIFEST, *(stack["file"] for stack in manifest["stacks"])}
+        return {
+            MANIFEST,
+            *(stack["file"] for stack in manifest["stacks"]),
+            *(asset["file"] for asset in manifest.get("assets", [])),
+        }
     except (OSError, ValueError, KeyError, TypeError):
         return set()

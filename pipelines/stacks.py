@@ -12,6 +12,7 @@ from pipelines.builders.deploy import build_deploy
 from pipelines.builders.pipeline import build_pipeline
 from pipelines.builders.service import DIGEST_PATTERN, build_service
 from pipelines.builders.source import build_source
+from pipelines.config import runners
 from pipelines.config.models import Project
 from pipelines.release.plan import ReleasePlan
 
@@ -19,7 +20,7 @@ from pipelines.release.plan import ReleasePlan
 @dataclass(frozen=True)
 class Stack:
     name: str
-    kind: str  # source | artifacts | deploy | service | pipeline
+    kind: str  # source | artifacts | deploy | service | pipeline | runner | environment-runner
     account: str
     region: str
     template: Template
@@ -29,8 +30,14 @@ class Stack:
     parameters: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def build_stacks(project: Project, plan: ReleasePlan) -> list[Stack]:
-    """Every stack, each after the stacks it needs."""
+def build_stacks(
+    project: Project, plan: ReleasePlan, invoker_code_key: str | None = None
+) -> list[Stack]:
+    """Every stack, each after the stacks it needs.
+
+    `invoker_code_key` is where the invoker Lambda's package goes in the artifact bucket; it is
+    needed only when the project has runners.
+    """
     app, toolchain = project.app, project.toolchain
     source = Stack(
         naming.source_stack(app),
@@ -82,16 +89,53 @@ def build_stacks(project: Project, plan: ReleasePlan) -> list[Stack]:
                     },
                 )
             )
-    stacks.append(
+    pipeline = Stack(
+        naming.pipeline_stack(app),
+        "pipeline",
+        toolchain.account,
+        toolchain.region,
+        build_pipeline(project, plan),
+        needs=(source.name, *(s.name for s in regional)),
+    )
+    stacks.append(pipeline)
+    if project.runners:
+        stacks += _runner_stacks(project, source, pipeline, invoker_code_key)
+    return stacks
+
+
+def _runner_stacks(
+    project: Project, source: Stack, pipeline: Stack, invoker_code_key: str | None
+) -> list[Stack]:
+    # Imported here: apps without runners never load the runner builders.
+    from pipelines.builders.runner import build_environment_runner, build_runner
+
+    if invoker_code_key is None:
+        raise ValueError("the project has runners: the invoker's code key is needed")
+    app, toolchain = project.app, project.toolchain
+    stacks = [
+        # After the pipeline stack: the invoker's code is read from its artifact bucket.
         Stack(
-            naming.pipeline_stack(app),
-            "pipeline",
+            naming.runner_stack(app),
+            "runner",
             toolchain.account,
             toolchain.region,
-            build_pipeline(project, plan),
-            needs=(source.name, *(s.name for s in regional)),
+            build_runner(project, invoker_code_key),
+            needs=(pipeline.name,),
         )
-    )
+    ]
+    for env in runners.ecs_environments(project):
+        stacks.append(
+            Stack(
+                naming.env_runner_stack(app, env.name),
+                "environment-runner",
+                env.account,
+                env.region,
+                build_environment_runner(project, env),
+                # Release-image jobs pull from the repository whose policy the source stack sets.
+                needs=(source.name,),
+                environment=env.name,
+            )
+        )
     return stacks
 
 

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from pipelines.config.loader import load_project
 from pipelines.release.plan import plan_release
-from pipelines.render import Synthesis, render
+from pipelines.render import Synthesis, render, runner_assets
 from pipelines.stacks import build_stacks
 
 
 def synthesize(environments: Path) -> Synthesis:
     project = load_project(environments)
     plan = plan_release(project)
-    return render(project, build_stacks(project, plan))
+    assets = runner_assets(project)
+    invoker_key = assets[0].key if assets else None
+    return render(project, build_stacks(project, plan, invoker_key), assets)

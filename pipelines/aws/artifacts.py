@@ -68,6 +68,26 @@ def publish_bundle(clients: Clients, manifest: Manifest, bundle: bytes) -> bool:
     return True
 
 
+def publish_asset(clients: Clients, manifest: Manifest, key: str, body: bytes) -> bool:
+    """Upload a file synth wrote (the invoker's package) unless already there. True if uploaded.
+
+    Its key names its SHA-256, so a changed package is a new key and the stack that reads it
+    sees a change.
+    """
+    s3 = toolchain_s3(clients, manifest)
+    digest = sha256(body)
+    if _stored_sha(s3, manifest.artifact_bucket, key) == digest:
+        return False
+    s3.put_object(
+        Bucket=manifest.artifact_bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/zip",
+        Metadata={SHA_METADATA: digest},
+    )
+    return True
+
+
 def template_url(clients: Clients, manifest: Manifest, entry: StackEntry, body: bytes) -> str:
     """Upload a template to its region's artifact bucket (once per content) and return its URL.
 

@@ -92,6 +92,7 @@ def deploy(clients: Clients, options: DeployOptions) -> int:
     waves = [w for w in waves if w]
     for number, wave in enumerate(waves, start=1):
         click.echo(f"\nwave {number} of {len(waves)}: {', '.join(wave)}")
+        _upload_assets(clients, manifest, wave)
         prepared = plan_all(
             clients,
             manifest,
@@ -122,6 +123,24 @@ def deploy(clients: Clients, options: DeployOptions) -> int:
     _publish_at_end(publisher, everything)
     click.echo("\ndeploy complete")
     return OK
+
+
+def _upload_assets(clients: Clients, manifest: Manifest, wave: list[str]) -> None:
+    """Upload what the wave's stacks read from the artifact bucket (the invoker's package).
+
+    The bucket is the pipeline stack's, which an earlier wave deployed.
+    """
+    for asset in manifest.assets:
+        if asset.key is None or not set(asset.needed_by) & set(wave):
+            continue
+        body = manifest.asset_body(asset)
+        try:
+            uploaded = artifacts.publish_asset(clients, manifest, asset.key, body)
+        except (ClientError, BotoCoreError) as error:
+            where = clients.where(manifest.toolchain_account, manifest.toolchain_region)
+            raise explain(error, where) from None
+        location = f"s3://{manifest.artifact_bucket}/{asset.key}"
+        click.echo(f"{asset.file} {'uploaded to' if uploaded else 'already in'} {location}")
 
 
 def _execute_wave(

@@ -41,6 +41,16 @@ class StackEntry:
 
 
 @dataclass(frozen=True)
+class AssetEntry:
+    """A file beside the templates that deploy uploads before the stacks that need it."""
+
+    file: str
+    key: str | None
+    needed_by: tuple[str, ...]
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     directory: Path
     app: str
@@ -56,6 +66,7 @@ class Manifest:
     stacks: tuple[StackEntry, ...]
     # Per environment, the waits its templates configure: rollout, bake and total seconds.
     configured_waits: dict[str, dict[str, int]] = field(default_factory=dict)
+    assets: tuple[AssetEntry, ...] = ()
 
     def stack(self, name: str) -> StackEntry:
         for entry in self.stacks:
@@ -122,6 +133,22 @@ class Manifest:
             )
         return data
 
+    def asset_body(self, asset: AssetEntry) -> bytes:
+        """The asset's bytes, checked against the SHA-256 the manifest records."""
+        path = self.directory / asset.file
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise BadInput(
+                f"{path}: cannot read it ({error.strerror}); run `pipelines synth`"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != asset.sha256:
+            raise BadInput(
+                f"{path} is not the file manifest.json records (SHA-256 differs); run "
+                "`pipelines synth`"
+            )
+        return data
+
     def select(self, environments: tuple[str, ...] = (), stacks: tuple[str, ...] = ()) -> list[str]:
         """Stack names to act on, in manifest order: everything, or the union of the filters.
 
@@ -169,6 +196,15 @@ def load_manifest(directory: Path) -> Manifest:
             configured_waits={
                 e["name"]: e["configured_waits"] for e in data.get("environments", [])
             },
+            assets=tuple(
+                AssetEntry(
+                    file=a["file"],
+                    key=a.get("key"),
+                    needed_by=tuple(a.get("needed_by", ())),
+                    sha256=a["sha256"],
+                )
+                for a in data.get("assets", [])
+            ),
         )
     except (KeyError, TypeError) as error:
         raise BadInput(

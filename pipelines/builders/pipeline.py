@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 
+from awacs import awslambda as lambda_actions
+from awacs import codebuild as codebuild_actions
 from awacs import codepipeline as codepipeline_actions
 from awacs import ecr as ecr_actions
 from awacs import s3, sns
 from awacs import sts as sts_actions
+from awacs.aws import Statement
 from troposphere import GetAtt, Join, Output, Ref, Template, codepipeline, events, iam
 from troposphere import sns as sns_resources
 
@@ -21,12 +24,15 @@ from pipelines.builders.iam import KEY_USE_ACTIONS, allow, role_policy, service_
 from pipelines.builders.template import new_template
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
+from pipelines.config.runners import environment_steps
 from pipelines.release.plan import ReleasePlan, Stage, Step, StepKind
+from pipelines.runner.names import ENVIRONMENT_VARIABLE, RUNNER_ARGV_VARIABLE
 
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
 APPROVAL_TOPIC = "ApprovalTopic"
 DIGEST_VARIABLE = f"#{{{naming.SOURCE_NAMESPACE}.ImageDigest}}"
 EXECUTION_VARIABLE = "#{codepipeline.PipelineExecutionId}"
+MAX_PLANS_IN_APPROVAL = 3
 
 
 def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
@@ -183,7 +189,63 @@ def _action(project: Project, env: Environment | None, step: Step) -> codepipeli
     assert env is not None
     if step.kind is StepKind.APPROVE:
         return _approval(project, env, step)
+    if step.kind is StepKind.RUN:
+        return _runner_action(project, env, step)
     return _cloudformation(project, env, step)
+
+
+def _runner_action(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
+    """A deploy-runner job: a CodeBuild build, or an ECS task started by the invoker Lambda.
+
+    Both run in the toolchain's region (where the project and the invoker are); the invoker
+    starts the task in the environment's own account. Their outputs (`summary`, `changeSetId`,
+    `planSha256`, ...) land in the step's namespace for later steps and the approval.
+    """
+    run = step.run
+    assert run is not None
+    if run.on == "codebuild":
+        # The argv was admitted at synth (with no variables: the loader refuses them here); the
+        # project's buildspec runs it as an argv list, never through a shell.
+        variables = [
+            {
+                "name": RUNNER_ARGV_VARIABLE,
+                "value": json.dumps(list(run.argv)),
+                "type": "PLAINTEXT",
+            },
+            {"name": ENVIRONMENT_VARIABLE, "value": env.name, "type": "PLAINTEXT"},
+        ]
+        return codepipeline.Actions(
+            Name=step.name,
+            ActionTypeId=_type("Build", "CodeBuild"),
+            Configuration={
+                "ProjectName": naming.runner_codebuild_project(project.app, run.runner),
+                "PrimarySource": naming.TEMPLATES_ARTIFACT,
+                "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+            },
+            InputArtifacts=[codepipeline.InputArtifacts(Name=naming.TEMPLATES_ARTIFACT)],
+            Namespace=run.namespace,
+            RunOrder=step.run_order,
+        )
+    # The invoker admits the request again once CodePipeline has resolved its variables.
+    request: dict[str, object] = {
+        "runner": run.runner,
+        "script": run.script,
+        "args": list(run.args),
+        "environment": env.name,
+    }
+    if run.release_image:
+        request["image"] = image_uri_expression(project)
+    return codepipeline.Actions(
+        Name=step.name,
+        ActionTypeId=_type("Invoke", "Lambda"),
+        Configuration={
+            "FunctionName": naming.invoker_function(project.app),
+            "UserParameters": json.dumps(request, sort_keys=True, separators=(",", ":")),
+        },
+        InputArtifacts=[codepipeline.InputArtifacts(Name=naming.TEMPLATES_ARTIFACT)],
+        Namespace=run.namespace,
+        RunOrder=step.run_order,
+    )
 
 
 def _cloudformation(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
@@ -224,13 +286,27 @@ def _cloudformation(project: Project, env: Environment, step: Step) -> codepipel
 
 def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
     region, account = project.toolchain.region, project.toolchain.account
-    message = (
-        f"{project.app}: promote image {project.image.repository}@{DIGEST_VARIABLE} to "
-        f"{env.name} (account {env.account}, {env.region}). Pipeline execution "
-        f"{EXECUTION_VARIABLE}. The change sets named "
-        f"{naming.change_set(project.app, env.name, '<service>')} in that account show what "
-        "will change; approving applies exactly those change sets."
-    )
+    plans = [s.namespace for s in environment_steps(project, env) if s.phase == "before_approval"]
+    if plans:
+        # CustomData holds at most 500 characters once CodePipeline resolves the variables, so
+        # with plans the message is short and shows the first few plans' summaries (each at
+        # most MAX_SUMMARY characters, which the invoker enforces).
+        shown = plans[:MAX_PLANS_IN_APPROVAL]
+        more = len(plans) - len(shown)
+        message = (
+            f"{project.app}: promote {project.image.repository}@{DIGEST_VARIABLE} to {env.name} "
+            f"({env.account}, {env.region}), execution {EXECUTION_VARIABLE}. Plans: "
+            + " | ".join(f"#{{{ns}.summary}}" for ns in shown)
+            + (f" (+{more} more in the actions' details)" if more else "")
+        )
+    else:
+        message = (
+            f"{project.app}: promote image {project.image.repository}@{DIGEST_VARIABLE} to "
+            f"{env.name} (account {env.account}, {env.region}). Pipeline execution "
+            f"{EXECUTION_VARIABLE}. The change sets named "
+            f"{naming.change_set(project.app, env.name, '<service>')} in that account show what "
+            "will change; approving applies exactly those change sets."
+        )
     link = (
         f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
         f"{project.image.repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
@@ -288,6 +364,7 @@ def _pipeline_role(project: Project) -> iam.Role:
         ),
         allow([sns.Publish], [Ref(APPROVAL_TOPIC)]),
         allow([sts_actions.AssumeRole], deploy_roles),
+        *_runner_statements(project),
     ]
     if other_regions:
         # Regional keys are created by their own stacks; the alias identifies them.
@@ -312,6 +389,41 @@ def _pipeline_role(project: Project) -> iam.Role:
         AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com", toolchain.account),
         Policies=[role_policy("run-release-pipeline", *statements)],
     )
+
+
+def _runner_statements(project: Project) -> list[Statement]:
+    """Starting the runner steps: invoking the invoker, building with the runner projects."""
+    app, toolchain = project.app, project.toolchain
+    partition = partition_of(toolchain.region)
+    steps = [s for env in project.environments for s in environment_steps(project, env)]
+    statements = []
+    if any(s.on == "ecs" for s in steps):
+        function = naming.arn(
+            partition,
+            "lambda",
+            toolchain.region,
+            toolchain.account,
+            f"function:{naming.invoker_function(app)}",
+        )
+        statements.append(allow([lambda_actions.InvokeFunction], [function]))
+    projects = sorted({s.runner for s in steps if s.on == "codebuild"})
+    if projects:
+        statements.append(
+            allow(
+                [codebuild_actions.BatchGetBuilds, codebuild_actions.StartBuild],
+                [
+                    naming.arn(
+                        partition,
+                        "codebuild",
+                        toolchain.region,
+                        toolchain.account,
+                        f"project/{naming.runner_codebuild_project(app, r)}",
+                    )
+                    for r in projects
+                ],
+            )
+        )
+    return statements
 
 
 def _add_trigger(template: Template, project: Project) -> None:

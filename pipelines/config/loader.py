@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
+from collections import Counter
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from pipelines import naming
+from pipelines.config import runners
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import (
+    BuiltinRunner,
     Environment,
     EnvironmentFile,
     PipelineFile,
@@ -21,8 +25,12 @@ from pipelines.config.models import (
 )
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem
+from pipelines.runner.allowlist import Refused
 
 PIPELINE_FILE = "pipeline.yaml"
+# Namespaces a step may read before any step ran: the image source's and the execution's.
+BUILT_IN_NAMESPACES = frozenset({naming.SOURCE_NAMESPACE, "codepipeline"})
+VARIABLE_REFERENCE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
 MAX_RULES_PER_CONDITION = 5  # CodePipeline: rules in one stage condition
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,6 +72,8 @@ def load_project(directory: Path) -> Project:
                 alarms=tuple(env_file.alarms),
                 bake_minutes=env_file.bake_minutes,
                 services=env_file.services,
+                steps=env_file.steps,
+                runners=env_file.runners,
             )
         )
     problems += _pipeline_problems(pipeline, pipeline_doc)
@@ -76,8 +86,11 @@ def load_project(directory: Path) -> Project:
         services=pipeline.services,
         notifications=pipeline.notifications,
         environments=tuple(environments),
+        runner=pipeline.runner,
+        runners=pipeline.runners,
     )
     problems = _rollout_problems(project, pipeline_doc, env_docs)
+    problems += _runner_problems(project, pipeline_doc, env_docs)
     if problems:
         raise ConfigError(problems)
     return project
@@ -261,6 +274,87 @@ def _rollout_conflicts(rollout: Rollout) -> list[str]:
             f"({rollout.minimum_healthy_percent}), or a deployment can never start a new task"
         )
     return conflicts
+
+
+def _runner_problems(
+    project: Project, pipeline_doc: Document, env_docs: dict[str, Document]
+) -> list[Problem]:
+    """Runners and steps that cannot work: each step is admitted by the allow-list at synth."""
+    problems: list[Problem] = []
+
+    def problem(doc: Document, path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(doc.file, doc.line_of(path), _key(path), message))
+
+    for name, entry in project.runners.items():
+        if not isinstance(entry, BuiltinRunner):
+            continue
+        if entry.on is not None and entry.builtin != "image-builder":
+            problem(pipeline_doc, ("runners", name, "on"), "only image-builder can change `on`")
+        if project.runner is None or project.runner.image is None:
+            problem(
+                pipeline_doc,
+                ("runners", name),
+                f"the built-in {entry.builtin} needs `runner.image` in pipeline.yaml: an image "
+                "with Python and this package (and the tool the runner calls)",
+            )
+    if problems:
+        return problems
+    allowed = runners.allow_list(project)
+    namespaces = set(BUILT_IN_NAMESPACES)  # grows with each step, in the order steps run
+    for env in project.environments:
+        doc = env_docs[env.name]
+        for name, override in env.runners.items():
+            if name not in allowed:
+                problem(doc, ("runners", name), _unknown("runner", name, list(allowed)))
+                continue
+            for var, arn in override.secrets.items():
+                parts = arn.split(":")
+                if parts[3] != env.region or parts[4] != env.account:
+                    problem(
+                        doc,
+                        ("runners", name, "secrets", var),
+                        f"secret {arn} must be in this environment's account {env.account} and "
+                        f"region {env.region}",
+                    )
+        if env.steps.before_approval and not env.requires_approval:
+            problem(
+                doc,
+                ("steps", "before_approval"),
+                f"{env.name} has no approval to run these before; set requires_approval: true "
+                "or move them to before_deploy",
+            )
+        seen: Counter[str] = Counter()
+        for phase, texts in env.steps.phases():
+            for i, text in enumerate(texts):
+                path = ("steps", phase, i)
+                try:
+                    admitted = runners.admit_step(allowed, text)
+                except Refused as refused:
+                    problem(doc, path, f"refused by the allow-list: {refused.reason}")
+                    continue
+                for namespace, variable in VARIABLE_REFERENCE.findall(text):
+                    if namespace not in namespaces:
+                        earlier = ", ".join(sorted(namespaces - BUILT_IN_NAMESPACES)) or "none"
+                        problem(
+                            doc,
+                            path,
+                            f"#{{{namespace}.{variable}}}: no earlier step has the namespace "
+                            f"{namespace!r} (earlier steps' namespaces: {earlier}; also "
+                            f"{', '.join(sorted(BUILT_IN_NAMESPACES))})",
+                        )
+                key = f"{admitted.runner}.{admitted.script}"
+                seen[key] += 1
+                namespaces.add(
+                    naming.step_namespace(env.name, admitted.runner, admitted.script, seen[key])
+                )
+                if admitted.on == "codebuild" and admitted.deferred:
+                    problem(
+                        doc,
+                        path,
+                        f"{admitted.runner} runs on CodeBuild, where nothing checks arguments "
+                        "again at run time: give it fixed arguments, not #{...} variables",
+                    )
+    return problems
 
 
 def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:

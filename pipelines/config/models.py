@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    Tag,
     ValidationInfo,
     field_validator,
 )
 from pydantic_core import core_schema
 
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
+from pipelines.runner.builtins import BUILTIN_NAMES
+from pipelines.runner.spec import RunnerSpec
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
 
@@ -342,6 +346,14 @@ class PipelineFile(_Model):
     promotion: Annotated[list[EnvironmentName], Field(min_length=1)]
     services: Annotated[dict[ServiceName, Service], Field(min_length=1)]
     notifications: Notifications = Field(default_factory=Notifications)
+    runner: RunnerSettings | None = Field(
+        default=None, description="Settings of the deploy runner; needed once `runners` is used."
+    )
+    runners: dict[RunnerName, RunnerEntry] = Field(
+        default_factory=dict,
+        description="Deploy-runner jobs environments may run as `steps`: a built-in's name "
+        f"({', '.join(BUILTIN_NAMES)}), or a runner of your own with its allow-listed scripts.",
+    )
 
 
 class Network(_Model):
@@ -360,6 +372,116 @@ class Network(_Model):
         Field(min_length=1, max_length=16),
     ]
     public_ip: Annotated[bool, Field(strict=True)] = False
+
+
+# The deploy runner ---------------------------------------------------------------------------
+
+RunnerName = Annotated[
+    str,
+    _matches(
+        r"[a-z][a-z0-9-]{0,22}[a-z0-9]",
+        "a runner name (2-24 of a-z, 0-9 and -, starting with a letter)",
+        "migrate",
+    ),
+]
+ImageUri = Annotated[
+    str,
+    _matches(
+        r"[a-z0-9][a-z0-9.-]*(?::[0-9]+)?/[a-z0-9._/-]+(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+        r"|@sha256:[0-9a-f]{64})",
+        "an image URI with a tag or digest",
+        "111111111111.dkr.ecr.eu-west-1.amazonaws.com/pipelines-runner:1.0",
+    ),
+]
+SecretArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+",
+        "a Secrets Manager secret ARN",
+        "arn:aws:secretsmanager:eu-west-1:333333333333:secret:shop/db",
+    ),
+]
+StepText = Annotated[str, Field(min_length=3, max_length=1000)]
+
+
+class RunnerSettings(_Model):
+    """What every runner shares: the image of the built-ins, the toolchain's network."""
+
+    image: ImageUri | None = Field(
+        default=None,
+        description="The image the built-in runners run: Python with this package, and "
+        "terraform, packer or kaniko for the runners that call them. Required with a built-in.",
+    )
+    network: Network | None = Field(
+        default=None,
+        description="Toolchain VPC for ECS jobs started without an environment (`pipelines run` "
+        "with no --env). Jobs of an environment always run in that environment's network.",
+    )
+
+
+class BuiltinRunner(_Model):
+    """A built-in runner, by name; `image-builder` may run on CodeBuild (docker) instead."""
+
+    builtin: Literal[BUILTIN_NAMES]  # type: ignore[valid-type]
+    on: Literal["codebuild", "ecs"] | None = None
+
+
+def _builtin_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in BUILTIN_NAMES:
+            raise ValueError(
+                _unknown_name("built-in runner", value, BUILTIN_NAMES)
+                + "; or write a mapping with `on`, `image` and `scripts` for a runner of your own"
+            )
+        return {"builtin": value}
+    return value
+
+
+def _runner_kind(value: Any) -> str:
+    if isinstance(value, BuiltinRunner) or (isinstance(value, dict) and "builtin" in value):
+        return "[built-in]"
+    return "[runner]"
+
+
+RunnerEntry = Annotated[
+    Annotated[BuiltinRunner, Tag("[built-in]")] | Annotated[RunnerSpec, Tag("[runner]")],
+    Discriminator(_runner_kind),
+    BeforeValidator(_builtin_shorthand),
+]
+
+
+class Steps(_Model):
+    """Runner jobs of one environment, each `runner.script` and its arguments, shell-quoted."""
+
+    before_approval: list[StepText] = Field(
+        default_factory=list,
+        description="Run before the approval (plans): their `summary` output is shown in the "
+        "approval message.",
+    )
+    before_deploy: list[StepText] = Field(
+        default_factory=list,
+        description="Run after the approval, before the services change (migrations, applies).",
+    )
+    after_deploy: list[StepText] = Field(
+        default_factory=list, description="Run once every service is deployed (smoke tests)."
+    )
+
+    def phases(self) -> list[tuple[str, list[str]]]:
+        return [
+            ("before_approval", self.before_approval),
+            ("before_deploy", self.before_deploy),
+            ("after_deploy", self.after_deploy),
+        ]
+
+
+class RunnerOverride(_Model):
+    """A runner's settings in one environment."""
+
+    secrets: dict[EnvVarName, SecretArn] = Field(
+        default_factory=dict,
+        description="Secrets Manager ARNs in this environment's account, as environment "
+        "variables of the runner's jobs here (added to, and over, the runner's own).",
+    )
 
 
 class LoadBalancer(_Model):
@@ -436,6 +558,8 @@ class EnvironmentFile(_Model):
         "environment may be approved; an alarm in that time rolls the stage back.",
     )
     services: dict[ServiceName, ServiceSettings] = Field(default_factory=dict)
+    steps: Steps = Field(default_factory=Steps)
+    runners: dict[RunnerName, RunnerOverride] = Field(default_factory=dict)
 
 
 # The checked, merged view ---------------------------------------------------------------------
@@ -452,6 +576,8 @@ class Environment(_Model):
     alarms: tuple[str, ...]
     bake_minutes: int | None
     services: dict[str, ServiceSettings]
+    steps: Steps = Field(default_factory=Steps)
+    runners: dict[str, RunnerOverride] = Field(default_factory=dict)
 
 
 class Project(_Model):
@@ -461,6 +587,8 @@ class Project(_Model):
     services: dict[str, Service]
     notifications: Notifications
     environments: tuple[Environment, ...]
+    runner: RunnerSettings | None = None
+    runners: dict[str, BuiltinRunner | RunnerSpec] = Field(default_factory=dict)
 
     @property
     def accounts(self) -> list[str]:
@@ -500,3 +628,14 @@ class Project(_Model):
     def variables(self, env: Environment, service: str) -> dict[str, str]:
         """The service's environment variables, the environment's own taking precedence."""
         return {**self.services[service].environment, **self.settings(env, service).environment}
+
+
+def _unknown_name(what: str, name: str, known: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {name!r}{hint} (known: {', '.join(known)})"
+
+
+PipelineFile.model_rebuild()

@@ -20,6 +20,13 @@
 4. Parameters. moto keeps a stack's parameters from its creation, so a later change set that
    returns ImageUri to its first value looks like "no changes" to moto; here an executed
    update records its parameters, as CloudFormation does.
+5. A created task definition's roles and sizes (`cloudformation_like_task_definitions`). moto
+   registers an `AWS::ECS::TaskDefinition` with its family, containers, volumes and memory
+   only, dropping TaskRoleArn, ExecutionRoleArn, NetworkMode, RequiresCompatibilities, Cpu and
+   RuntimePlatform, which ECS keeps. The rehearsal reads the task role of a runner's task
+   definition (the role its job acts as) and registers release revisions from it, as the
+   invoker does, so on creation those properties are registered too. Updates keep moto's own
+   path (3. above handles what the service stacks need of it).
 """
 
 from __future__ import annotations
@@ -123,3 +130,63 @@ def _follow_task_definitions(stack: Any) -> None:
         task_definition.container_definitions = remap_nested_keys(containers, pascal_to_camelcase)
     for service in (r for r in resources if isinstance(r, Service)):
         service.task_definition = task_definition.arn
+
+
+# Properties of AWS::ECS::TaskDefinition moto's CloudFormation drops, and the keyword of moto's
+# register_task_definition each goes to.
+_TASK_DEFINITION_PROPERTIES = {
+    "TaskRoleArn": "task_role_arn",
+    "ExecutionRoleArn": "execution_role_arn",
+    "NetworkMode": "network_mode",
+    "RequiresCompatibilities": "requires_compatibilities",
+    "Cpu": "cpu",
+    "RuntimePlatform": "runtime_platform",
+}
+
+
+@contextlib.contextmanager
+def cloudformation_like_task_definitions() -> Iterator[None]:
+    """Task definitions created by moto's CloudFormation keep their roles and sizes (5.)."""
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.ecs import models
+
+    # The classmethod itself, so that restoring it leaves the class as it was.
+    original = models.TaskDefinition.__dict__["create_from_cloudformation_json"]
+
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        extra = {
+            keyword: properties[key]
+            for key, keyword in _TASK_DEFINITION_PROPERTIES.items()
+            if properties.get(key) is not None
+        }
+        if not extra:
+            return original.__func__(
+                cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+            )
+        if "runtime_platform" in extra:
+            extra["runtime_platform"] = remap_nested_keys(
+                extra["runtime_platform"], pascal_to_camelcase
+            )
+        return models.ecs_backends[account_id][region_name].register_task_definition(
+            family=properties.get("Family", f"task-definition-{resource_name}"),
+            container_definitions=remap_nested_keys(
+                properties.get("ContainerDefinitions", []), pascal_to_camelcase
+            ),
+            volumes=remap_nested_keys(properties.get("Volumes", []), pascal_to_camelcase),
+            memory=properties.get("Memory"),
+            **extra,
+        )
+
+    setattr(models.TaskDefinition, "create_from_cloudformation_json", classmethod(create))
+    try:
+        yield
+    finally:
+        setattr(models.TaskDefinition, "create_from_cloudformation_json", original)

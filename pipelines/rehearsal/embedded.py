@@ -229,7 +229,10 @@ def embedded_aws(region: str, endpoint_url: str | None = None) -> Iterator[None]
     import warnings
 
     from pipelines.aws import cloudformation
-    from pipelines.rehearsal.changesets import cloudformation_like_change_sets
+    from pipelines.rehearsal.changesets import (
+        cloudformation_like_change_sets,
+        cloudformation_like_task_definitions,
+    )
 
     saved = {name: os.environ.get(name) for name in (*FAKE_CREDENTIALS, *CLEARED)}
     saved["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION")
@@ -256,6 +259,7 @@ def embedded_aws(region: str, endpoint_url: str | None = None) -> Iterator[None]
 
                 stack.enter_context(mock_aws())
             stack.enter_context(cloudformation_like_change_sets())
+            stack.enter_context(cloudformation_like_task_definitions())
             yield
     finally:
         cloudformation.POLL_SECONDS = poll

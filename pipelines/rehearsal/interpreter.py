@@ -37,7 +37,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -51,6 +51,11 @@ from pipelines.aws.cloudformation import (
     execute,
 )
 from pipelines.aws.errors import OperationError, error_code
+from pipelines.runner import names
+
+if TYPE_CHECKING:
+    from pipelines.runner.allowlist import Admitted
+    from pipelines.runner.document import RunnersDocument
 
 VARIABLE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
 SESSION_NAME = "pipelines-rehearsal"
@@ -59,6 +64,9 @@ ECR_SOURCE = ("Source", "AWS", "ECR", "1")
 S3_SOURCE = ("Source", "AWS", "S3", "1")
 CLOUDFORMATION = ("Deploy", "AWS", "CloudFormation", "1")
 MANUAL_APPROVAL = ("Approval", "AWS", "Manual", "1")
+LAMBDA_INVOKE = ("Invoke", "AWS", "Lambda", "1")
+CODEBUILD = ("Build", "AWS", "CodeBuild", "1")
+RUNNER_ACTIONS = (LAMBDA_INVOKE, CODEBUILD)
 KNOWN_CONFIGURATION = {
     ECR_SOURCE: {"RepositoryName", "ImageTag"},
     S3_SOURCE: {"S3Bucket", "S3ObjectKey", "PollForSourceChanges"},
@@ -72,6 +80,8 @@ KNOWN_CONFIGURATION = {
         "ChangeSetName",
     },
     MANUAL_APPROVAL: {"CustomData", "ExternalEntityLink", "NotificationArn"},
+    LAMBDA_INVOKE: {"FunctionName", "UserParameters"},
+    CODEBUILD: {"ProjectName", "PrimarySource", "EnvironmentVariables"},
 }
 CLOUDWATCH_ALARM_RULE = ("Rule", "AWS", "CloudWatchAlarm", "1")
 
@@ -129,6 +139,7 @@ class Interpreter:
         account: str,
         region: str,
         hooks: Hooks,
+        runners: RunnersDocument | None = None,
     ) -> None:
         if declaration.get("executionMode", "SUPERSEDED") != "QUEUED":
             raise RehearsalError(
@@ -140,6 +151,7 @@ class Interpreter:
         self.stages: list[dict[str, Any]] = declaration["stages"]
         self.account, self.region = account, region
         self.hooks = hooks
+        self.runners = runners  # runners.json, the allow-list runner steps are admitted against
         self.events: list[Event] = []
         self.started = time.monotonic()
         self._role_sessions: dict[str, boto3.Session] = {}
@@ -169,6 +181,8 @@ class Interpreter:
                         f"{where}: configuration {', '.join(sorted(unknown))} of "
                         f"{'/'.join(kind)} cannot be interpreted by the rehearsal"
                     )
+                if kind in RUNNER_ACTIONS:
+                    self._check_runner_action(where, kind, action.get("configuration", {}))
                 mode = action.get("configuration", {}).get("ActionMode")
                 if kind == CLOUDFORMATION and mode not in (
                     "CREATE_UPDATE",
@@ -183,6 +197,21 @@ class Interpreter:
             for key in ("onSuccess", "onFailure"):
                 if key in stage:
                     self._check_condition_block(stage, key, stage[key])
+
+    def _check_runner_action(
+        self, where: str, kind: tuple[str, str, str, str], config: dict[str, str]
+    ) -> None:
+        from pipelines.rehearsal import steps
+
+        if self.runners is None:
+            raise RehearsalError(
+                f"{where}: a runner step ({'/'.join(kind)}) needs the allow-list runners.json, "
+                "which the rehearsal was not given"
+            )
+        check = steps.check_invoke_action if kind == LAMBDA_INVOKE else steps.check_codebuild_action
+        problem = check(self.runners, config)
+        if problem:
+            raise RehearsalError(f"{where}: {problem}")
 
     def _check_condition_block(
         self, stage: dict[str, Any], key: str, block: dict[str, Any]
@@ -359,6 +388,8 @@ class Interpreter:
             result = self._cloudformation(execution, stage, action, config, region)
         elif kind == MANUAL_APPROVAL:
             result = self._approval(execution, stage, action, config, region)
+        elif kind in RUNNER_ACTIONS:
+            result = self._runner_step(execution, stage, action, config, region)
         else:  # _check_declaration refused it already
             raise RehearsalError(f"action type {'/'.join(kind)} cannot be interpreted")
         took = time.monotonic() - started
@@ -528,6 +559,163 @@ class Interpreter:
             execution, stage["name"], "approval " + ("approved" if approved else "rejected")
         )
         return "approved" if approved else "rejected"
+
+    # Runner steps ------------------------------------------------------------------------------
+
+    def _runner_step(
+        self,
+        execution: Execution,
+        stage: dict[str, Any],
+        action: dict[str, Any],
+        config: dict[str, str],
+        region: str,
+    ) -> str:
+        """A deploy-runner job: admitted against runners.json with the variables resolved, then
+        run in-process if it is a built-in job, or stood in for if it runs a user's image."""
+        from pipelines.rehearsal import steps
+        from pipelines.runner.allowlist import Refused
+
+        assert self.runners is not None  # _check_declaration
+        kind = _action_type(action)
+        try:
+            if kind == LAMBDA_INVOKE:
+                self._invoker_deployed(config["FunctionName"], region)
+                admission = steps.admit_invoke(self.runners, config["UserParameters"])
+            else:
+                admission = steps.admit_codebuild(self.runners, config)
+        except Refused as refused:
+            self._record(execution, stage["name"], "runner refused", refused.reason)
+            raise ActionFailed(f"refused: {refused.reason}") from None
+        admitted = admission.admitted
+        name = f"{admitted.runner}.{admitted.script}"
+        if kind == LAMBDA_INVOKE:
+            account, where, client, image = self._ecs_runner(admission, region)
+        else:
+            account, where = self.account, region
+            image = self.runners.runners[admitted.runner].image
+            # The CodeBuild project's service role: moto does not create the project, so the
+            # job acts with the toolchain account's credentials.
+            client = lambda service: self.clients.client(service, account, where)  # noqa: E731
+        if not steps.is_builtin(admitted.argv):
+            self._record(execution, stage["name"], "runner stood in", name)
+            self._output_variables(
+                execution, action, {"exitCode": "0", "summary": steps.STOOD_IN_SUMMARY}
+            )
+            return (
+                f"stood in: {name} (image {image}) not run; the rehearsal checked it against "
+                "the allow-list"
+            )
+        self._say(
+            execution,
+            f"  {action['name']}: running the built-in job {name} in-process, in {account} "
+            f"{where}: {' '.join(admitted.argv[len(steps.JOBS) :])}",
+        )
+        variables = {
+            names.RUNNER_VARIABLE: admitted.runner,
+            names.SCRIPT_VARIABLE: admitted.script,
+            names.ENVIRONMENT_VARIABLE: admission.environment or "",
+        }
+        inputs = [a["name"] for a in action.get("inputArtifacts", [])]
+        artifacts = {n: execution.artifacts[n] for n in inputs if n in execution.artifacts}
+        run = steps.run_job(admitted.argv, client=client, variables=variables, artifacts=artifacts)
+        for line in run.lines:
+            self.hooks.echo(f"      | {line}")
+        if run.exit_code != 0:
+            self._record(execution, stage["name"], "runner failed", name)
+            last = " / ".join(line.strip() for line in run.lines[-5:] if line.strip())
+            raise ActionFailed(f"{name} failed: exit code {run.exit_code}: {last}")
+        self._record(execution, stage["name"], "runner ran", name)
+        outputs = run.outputs
+        if kind == LAMBDA_INVOKE:  # as invoker._output_variables sets them
+            from pipelines.runner.invoker import MAX_JOB_OUTPUTS, RESERVED_OUTPUTS
+
+            chosen = [(k, v) for k, v in outputs.items() if k not in RESERVED_OUTPUTS]
+            outputs = dict(chosen[:MAX_JOB_OUTPUTS])
+            outputs.update(
+                exitCode="0", logs="(the rehearsal printed the job's output)", task="rehearsal"
+            )
+        else:
+            outputs["exitCode"] = "0"
+        self._output_variables(execution, action, outputs)
+        summary = outputs.get("summary", f"{name} finished")
+        return f"ran {name}: exit 0, summary: {summary}"
+
+    def _invoker_deployed(self, function: str, region: str) -> None:
+        """The invoker Lambda the action calls exists (the runner stack deployed it)."""
+        lambda_ = self._client("lambda", None, region)
+        try:
+            lambda_.get_function(FunctionName=function)
+        except ClientError as error:
+            raise ActionFailed(
+                f"Lambda {function} in {self.account} {region}: {error}; is the runner stack "
+                "deployed?"
+            ) from None
+
+    def _ecs_runner(
+        self, admission: Any, region: str
+    ) -> tuple[str, str, Callable[[str], Any], str]:
+        """Where the invoker would start the task, checked as far as the invoker checks it
+        before run_task: the target's runner stack (its SecurityGroup output), the runner's
+        task definition (a revision of the release image for a release runner). Returns the
+        account, the region, clients acting as the task role, and the image."""
+        from pipelines.runner.tasks import InvokerError, Place, release_revision, security_group
+
+        assert self.runners is not None
+        document = self.runners
+        admitted = admission.admitted
+        target_name = (
+            admission.environment if admission.environment in document.targets else None
+        )
+        if target_name is not None:
+            target = document.targets[target_name]
+            account, where, role = target.account, target.region, target.role
+            place = Place(
+                ecs=self._client("ecs", role, where),
+                logs=None,
+                cluster=target.cluster,
+                log_group=target.log_group,
+                region=where,
+                target=target_name,
+                cloudformation=self._client("cloudformation", role, where),
+            )
+            try:
+                security_group(place, target.stack)
+            except InvokerError as error:
+                raise ActionFailed(f"invoker error: {error}") from None
+        else:
+            if document.network is None:
+                raise ActionFailed("invoker error: runners.json has no network")
+            account, where = self.account, document.region or region
+            place = Place(
+                ecs=self._client("ecs", None, where),
+                logs=None,
+                cluster=document.cluster,
+                log_group=document.log_group,
+                region=where,
+            )
+        family = document.task_definition(admitted.runner, target_name)
+        try:
+            if admission.image is not None:
+                family = release_revision(place.ecs, family, admission.image)
+            described = place.ecs.describe_task_definition(taskDefinition=family)
+        except (ClientError, InvokerError) as error:
+            raise ActionFailed(
+                f"task definition {family} in {account} {where}: {error}; is the runner stack "
+                "deployed?"
+            ) from None
+        definition = described["taskDefinition"]
+        job = [c for c in definition.get("containerDefinitions", []) if c.get("name") == names.CONTAINER]
+        image = job[0]["image"] if job else document.runners[admitted.runner].image
+        task_role = definition.get("taskRoleArn")
+        if not task_role:
+            raise ActionFailed(f"task definition {family} has no task role")
+        return account, where, lambda service: self._client(service, task_role, where), image
+
+    def _output_variables(
+        self, execution: Execution, action: dict[str, Any], variables: dict[str, str]
+    ) -> None:
+        if "namespace" in action:
+            execution.variables[action["namespace"]] = variables
 
     # Artifacts and variables -------------------------------------------------------------------
 

@@ -153,7 +153,12 @@ def _rehearse(
 
     hooks = Hooks(approve, inject, click.echo)
     interpreter = Interpreter(
-        clients, declaration, manifest.toolchain_account, manifest.toolchain_region, hooks
+        clients,
+        declaration,
+        manifest.toolchain_account,
+        manifest.toolchain_region,
+        hooks,
+        runners=runners_document(templates),
     )
 
     click.echo(
@@ -192,6 +197,15 @@ def _rehearse(
         list(interpreter.events),
         seconds,
     )
+
+
+def runners_document(templates: Path) -> Any:
+    """The allow-list synth wrote (templates/runners.json), or None if the app has no runners."""
+    from pipelines.runner.document import load_document_file
+    from pipelines.runner.names import RUNNERS_FILE
+
+    path = templates / RUNNERS_FILE
+    return load_document_file(path) if path.exists() else None
 
 
 def _deployed(status: int) -> None:

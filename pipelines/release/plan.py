@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pipelines import naming
 from pipelines.config.models import Environment, Project
+from pipelines.config.runners import RunStep, environment_steps
 from pipelines.limits import ACTIONS_PER_STAGE
 
 T = TypeVar("T")
@@ -24,6 +25,7 @@ class StepKind(StrEnum):
     PLAN = "plan"  # create a change set with the new digest
     APPROVE = "approve"  # a person approves the change sets
     APPLY = "apply"  # execute exactly the change set that was approved
+    RUN = "run"  # a deploy-runner job (plan, migration, smoke test, ...)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Step:
     run_order: int
     service: str | None = None
     stack: str | None = None
+    run: RunStep | None = None
 
 
 @dataclass(frozen=True)
@@ -69,46 +72,75 @@ def plan_release(project: Project) -> ReleasePlan:
 def _environment_stages(project: Project, env: Environment) -> list[Stage]:
     """One stage per environment while it fits CodePipeline's 50 actions a stage.
 
-    Services of one environment always share a run order, so they deploy in parallel. An
-    environment with more services than fit spreads them over several stages instead: for a
-    direct deployment, `<env>`, `<env>-2`, ...; with an approval, the plans first
-    (`<env>-plan`, `<env>-plan-2`, ...), then the approval alone in `<env>`, then the applies
-    (`<env>-apply`, ...). Stage `<env>` always holds the environment's approval, if it has one.
+    Within it, by run order: runner steps `before_approval` beside the change-set plans, the
+    approval, `before_deploy` steps, the service deployments (all services in parallel), then
+    `after_deploy` steps. An environment with more actions than fit spreads them over several
+    stages instead: for a direct deployment, `<env>-prepare` (steps before), `<env>`, `<env>-2`,
+    ... and `<env>-verify` (steps after); with an approval, the plans first (`<env>-plan`,
+    `<env>-plan-2`, ...), then the approval with the steps around it in `<env>`, then the applies
+    (`<env>-apply`, ...) and `<env>-verify`. Stage `<env>` always holds the environment's
+    approval, if it has one.
     """
 
     def stack(service: str) -> str:
         return naming.service_stack(project.app, env.name, service)
 
+    runs = environment_steps(project, env)
+
+    def phase(name: str) -> list[list[Step]]:
+        # A list is an order: each step starts once the one before it succeeded.
+        return [[Step(StepKind.RUN, r.action, 0, run=r)] for r in runs if r.phase == name]
+
+    before_approval, before, after = (
+        phase(p) for p in ("before_approval", "before_deploy", "after_deploy")
+    )
     services = sorted(project.services)
     if not env.requires_approval:
-        groups = _groups(services, ACTIONS_PER_STAGE)
-        return _final_last(
-            [
-                Stage(
-                    naming.stage_name(env.name, part=i),
-                    env,
-                    tuple(
-                        Step(StepKind.DEPLOY, naming.deploy_action(s), 1, s, stack(s)) for s in g
-                    ),
-                )
-                for i, g in enumerate(groups, start=1)
-            ]
-        )
-    plans = [Step(StepKind.PLAN, naming.plan_action(s), 1, s, stack(s)) for s in services]
-    approval = Step(StepKind.APPROVE, naming.APPROVAL_ACTION, 2)
-    applies = [Step(StepKind.APPLY, naming.apply_action(s), 3, s, stack(s)) for s in services]
-    if len(plans) + 1 + len(applies) <= ACTIONS_PER_STAGE:
-        return [Stage(naming.stage_name(env.name), env, (*plans, approval, *applies))]
+        deploys = [Step(StepKind.DEPLOY, naming.deploy_action(s), 0, s, stack(s)) for s in services]
+        if len(before) + len(deploys) + len(after) <= ACTIONS_PER_STAGE:
+            order = [*before, deploys, *after]
+            return [Stage(naming.stage_name(env.name), env, _ordered(order))]
+        stages = [Stage(naming.prepare_stage(env.name), env, _ordered(before))] if before else []
+        stages += [
+            Stage(naming.stage_name(env.name, part=i), env, _ordered([g]))
+            for i, g in enumerate(_groups(deploys, ACTIONS_PER_STAGE), start=1)
+        ]
+        if after:
+            stages.append(Stage(naming.verify_stage(env.name), env, _ordered(after)))
+        return _final_last(stages)
+    plans = [Step(StepKind.PLAN, naming.plan_action(s), 0, s, stack(s)) for s in services]
+    approval = Step(StepKind.APPROVE, naming.APPROVAL_ACTION, 0)
+    applies = [Step(StepKind.APPLY, naming.apply_action(s), 0, s, stack(s)) for s in services]
+    total = len(before_approval) + len(plans) + 1 + len(before) + len(applies) + len(after)
+    if total <= ACTIONS_PER_STAGE:
+        # The change-set plans run beside the first step before the approval.
+        first, *rest = before_approval or [[]]
+        order = [[*first, *plans], *rest, [approval], *before, applies, *after]
+        return [Stage(naming.stage_name(env.name), env, _ordered(order))]
     plan_stages = [
-        Stage(naming.plan_stage(env.name, part=i), env, tuple(g), final=False)
+        Stage(naming.plan_stage(env.name, part=i), env, _ordered([g]), final=False)
         for i, g in enumerate(_groups(plans, ACTIONS_PER_STAGE), start=1)
     ]
-    approval_stage = Stage(naming.stage_name(env.name), env, (approval,), final=False)
+    approval_stage = Stage(
+        naming.stage_name(env.name), env, _ordered([*before_approval, [approval], *before])
+    )
     apply_stages = [
-        Stage(naming.apply_stage(env.name, part=i), env, tuple(g), final=False)
+        Stage(naming.apply_stage(env.name, part=i), env, _ordered([g]))
         for i, g in enumerate(_groups(applies, ACTIONS_PER_STAGE), start=1)
     ]
-    return _final_last([*plan_stages, approval_stage, *apply_stages])
+    verify = [Stage(naming.verify_stage(env.name), env, _ordered(after))] if after else []
+    return _final_last([*plan_stages, approval_stage, *apply_stages, *verify])
+
+
+def _ordered(groups: list[list[Step]]) -> tuple[Step, ...]:
+    """The groups' steps with run orders 1, 2, ... for the non-empty groups, in order."""
+    steps: list[Step] = []
+    order = 0
+    for group in groups:
+        if group:
+            order += 1
+            steps += [replace(step, run_order=order) for step in group]
+    return tuple(steps)
 
 
 def _groups(items: list[T], size: int) -> list[list[T]]:

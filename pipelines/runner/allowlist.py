@@ -30,7 +30,12 @@ MAX_ARGV_CHARS = 6144
 VARIABLE = re.compile(r"#\{[A-Za-z0-9@_-]+\.[A-Za-z0-9@_-]+\}")
 ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 REQUEST_KEYS = frozenset(
-    {"runner", "script", "args", "environment", "cpu", "memory", "max_wait_minutes"}
+    {"runner", "script", "args", "environment", "cpu", "memory", "max_wait_minutes", "image"}
+)
+# The image a `release` runner runs: registry/repository pinned by digest, nothing else. Which
+# repository is checked against runners.json by the invoker (tasks.check_release_image).
+IMAGE_BY_DIGEST = re.compile(
+    r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*@sha256:[0-9a-f]{64}"
 )
 # Characters that render like '-' but are not: a caller pasting `—stack` from a chat window
 # would otherwise have it read as a positional argument.
@@ -151,11 +156,13 @@ def parse_step(step: str) -> RunRequest:
     return RunRequest(runner=runner, script=script, args=tuple(args))
 
 
-def request_from_json(data: Any) -> tuple[RunRequest, str | None]:
-    """A request and its environment from the JSON the invoker gets, checking every type.
+def request_from_json(data: Any) -> tuple[RunRequest, str | None, str | None]:
+    """A request, its environment and its image from the JSON the invoker gets, checking every
+    type.
 
     JSON from a pipeline definition or a direct invocation is untrusted input: a string where a
-    list is expected (a shell command line) or a number as text is refused, not coerced.
+    list is expected (a shell command line) or a number as text is refused, not coerced. `image`
+    (for runners of the release image) must be `registry/repository@sha256:<64 lowercase hex>`.
     """
     if not isinstance(data, dict):
         raise Refused("the request must be a JSON object")
@@ -178,10 +185,15 @@ def request_from_json(data: Any) -> tuple[RunRequest, str | None]:
     environment = data.get("environment")
     if environment is not None:
         check_environment(environment)
+    image = data.get("image")
+    if image is not None and (not isinstance(image, str) or not IMAGE_BY_DIGEST.fullmatch(image)):
+        raise Refused(
+            f"image {_show(image)} is not registry/repository@sha256:<64 lowercase hex digits>"
+        )
     request = RunRequest(
         runner=data["runner"], script=data["script"], args=tuple(_tokens(args)), **sizes
     )
-    return request, environment
+    return request, environment, image
 
 
 def check_environment(name: Any, known: Sequence[str] | None = None) -> str:

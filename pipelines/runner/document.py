@@ -12,8 +12,29 @@ Format (version 1), one JSON object:
                   "assign_public_ip": false},  # required to start ECS jobs
       "environments": ["dev", "staging", "prod"],   # optional: names a job may target
       "task_definitions": {"migrate": "shop-runner-migrate"},   # optional, per runner
+      "release_repository": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-web",  # optional
+      "targets": {                         # optional: environments whose jobs run in their own
+        "prod": {                          # account, on their `<app>-<env>-runner` stack
+          "account": "333333333333",
+          "region": "eu-west-1",
+          "role": "arn:aws:iam::333333333333:role/shop-prod-runner-invoke",
+          "cluster": "shop-prod-runner",             # optional, default from naming.py
+          "log_group": "/pipelines/shop/prod/runner",  # optional, default from naming.py
+          "stack": "shop-prod-runner",               # optional, default from naming.py
+          "subnets": ["subnet-..."],
+          "assign_public_ip": false,                 # optional
+          "task_definitions": {"migrate": "shop-prod-runner-migrate"}   # optional, per runner
+        }
+      },
       "runners": {"<name>": <RunnerSpec.model_dump(mode="json")>, ...}
     }
+
+With `targets`, a request's environment must be one of them and its job runs in that target:
+the invoker assumes `role`, reads the security group from the `SecurityGroup` output of
+`stack`, and runs the task on `cluster`. Without `targets`, every job runs on the toolchain's
+`cluster` in `network`, as before. `release_repository` is the repository of the image being
+promoted: a runner whose image is `release` runs `<release_repository>@sha256:<digest>`, the
+digest coming with each request.
 
 The loader is plain Python (no pydantic): the invoker Lambda reads this file with nothing but
 the standard library and boto3, which the Lambda runtime provides. It checks every type it
@@ -36,6 +57,14 @@ if TYPE_CHECKING:
     from pipelines.runner.spec import RunnerSpec
 
 FORMAT = 1
+# spec.RELEASE_IMAGE, repeated for the same reason as the defaults below.
+RELEASE_IMAGE = "release"
+ACCOUNT = re.compile(r"[0-9]{12}")
+REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,31}")  # allowlist.ENVIRONMENT_NAME
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}")
+# registry host[:port]/repository, without a tag or a digest (those come with each request).
+REPOSITORY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*")
 # The defaults of RunnerSpec and ScriptSpec, repeated because this module must not import
 # pydantic; tests/runner/test_document.py checks they stay equal to spec.py's.
 DEFAULT_POSITIONAL_PATTERN = r"[A-Za-z0-9_./:@+][A-Za-z0-9_./:@+=,-]{0,255}"
@@ -90,6 +119,55 @@ class Network:
 
 
 @dataclass(frozen=True)
+class Target:
+    """An environment's own runner: where the invoker runs the jobs of that environment.
+
+    The invoker assumes `role` (in `account`), reads the security group from the output
+    naming.RUNNER_SECURITY_GROUP_OUTPUT of `stack`, and runs tasks on `cluster` in `region`,
+    in `subnets`, logging to `log_group`. `task_definitions` overrides the family of a runner
+    (default naming.env_runner_task_family).
+    """
+
+    account: str
+    region: str
+    role: str
+    cluster: str
+    log_group: str
+    stack: str
+    subnets: tuple[str, ...]
+    assign_public_ip: bool = False
+    task_definitions: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def named(
+        cls,
+        app: str,
+        env: str,
+        *,
+        account: str,
+        region: str,
+        subnets: tuple[str, ...],
+        assign_public_ip: bool = False,
+        partition: str = "aws",
+        task_definitions: Mapping[str, str] | None = None,
+    ) -> Target:
+        """The target of `env` with every name from naming.py (the runner stack's names)."""
+        return cls(
+            account=account,
+            region=region,
+            role=naming.arn(
+                partition, "iam", "", account, f"role/{naming.runner_invoke_role(app, env)}"
+            ),
+            cluster=naming.env_runner_cluster(app, env),
+            log_group=naming.env_runner_log_group(app, env),
+            stack=naming.env_runner_stack(app, env),
+            subnets=tuple(subnets),
+            assign_public_ip=assign_public_ip,
+            task_definitions=dict(task_definitions or {}),
+        )
+
+
+@dataclass(frozen=True)
 class RunnersDocument:
     app: str
     runners: Mapping[str, Runner]
@@ -99,9 +177,24 @@ class RunnersDocument:
     network: Network | None = None
     environments: tuple[str, ...] | None = None
     task_definitions: Mapping[str, str] = field(default_factory=dict)
+    targets: Mapping[str, Target] = field(default_factory=dict)
+    release_repository: str | None = None
 
-    def task_definition(self, runner: str) -> str:
+    def task_definition(self, runner: str, target: str | None = None) -> str:
+        """The task definition family of a runner: on the toolchain, or in a target."""
+        if target is not None:
+            found = self.targets[target]
+            return found.task_definitions.get(runner) or naming.env_runner_task_family(
+                self.app, target, runner
+            )
         return self.task_definitions.get(runner) or naming.runner_task_family(self.app, runner)
+
+    @property
+    def known_environments(self) -> tuple[str, ...] | None:
+        """The environments a request may name: the targets if any, else `environments`."""
+        if self.targets:
+            return tuple(self.targets)
+        return self.environments
 
 
 def dump_document(
@@ -111,8 +204,14 @@ def dump_document(
     region: str | None = None,
     network: Network | None = None,
     environments: tuple[str, ...] | None = None,
+    targets: Mapping[str, Target] | None = None,
+    release_repository: str | None = None,
 ) -> str:
-    """runners.json for these specs, deterministic (sorted keys, one-space indent)."""
+    """runners.json for these specs, deterministic (sorted keys, one-space indent).
+
+    `targets`: environment name -> where its jobs run (see Target.named for the usual names);
+    `release_repository`: the repository the `release` image is pinned from, by digest.
+    """
     data: dict[str, Any] = {
         "format": FORMAT,
         "app": app,
@@ -130,7 +229,26 @@ def dump_document(
         }
     if environments is not None:
         data["environments"] = list(environments)
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+    if targets:
+        data["targets"] = {
+            name: {
+                "account": target.account,
+                "region": target.region,
+                "role": target.role,
+                "cluster": target.cluster,
+                "log_group": target.log_group,
+                "stack": target.stack,
+                "subnets": list(target.subnets),
+                "assign_public_ip": target.assign_public_ip,
+                "task_definitions": dict(target.task_definitions),
+            }
+            for name, target in targets.items()
+        }
+    if release_repository is not None:
+        data["release_repository"] = release_repository
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    load_document(text, source="dump_document")  # what synth writes, the invoker can read
+    return text
 
 
 def load_document_file(path: Path) -> RunnersDocument:
@@ -174,6 +292,13 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
         reader.name(k, "task_definitions"): reader.string(v, f"task_definitions.{k}")
         for k, v in reader.mapping(top.get("task_definitions", {}), "task_definitions").items()
     }
+    targets = {
+        _environment(reader, name, environments): _target(reader, app, name, raw)
+        for name, raw in reader.mapping(top.get("targets", {}), "targets").items()
+    }
+    release_repository = top.get("release_repository")
+    if release_repository is not None:
+        reader.matching(release_repository, "release_repository", REPOSITORY, "registry/repository")
     region = top.get("region")
     return RunnersDocument(
         app=app,
@@ -184,6 +309,52 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
         network=network,
         environments=environments,
         task_definitions=task_definitions,
+        targets=targets,
+        release_repository=release_repository,
+    )
+
+
+def _environment(reader: _Reader, name: Any, environments: tuple[str, ...] | None) -> str:
+    reader.matching(name, "targets", ENVIRONMENT, "an environment name like prod")
+    if environments is not None and name not in environments:
+        raise DocumentError(
+            f"{reader.source}: targets.{name}: not one of the environments "
+            f"({', '.join(environments) or 'none'})"
+        )
+    return name
+
+
+def _target(reader: _Reader, app: str, env: str, data: Any) -> Target:
+    where = f"targets.{env}"
+    raw = reader.mapping(data, where)
+    account = reader.matching(raw.get("account"), f"{where}.account", ACCOUNT, "12 digits")
+    role = reader.matching(raw.get("role"), f"{where}.role", ROLE_ARN, "an IAM role ARN")
+    role_account = ROLE_ARN.fullmatch(role)
+    if role_account is None or role_account.group(1) != account:
+        raise DocumentError(f"{reader.source}: {where}.role: not a role of account {account}")
+    return Target(
+        account=account,
+        region=reader.matching(raw.get("region"), f"{where}.region", REGION, "a region"),
+        role=role,
+        cluster=reader.string(
+            raw.get("cluster", naming.env_runner_cluster(app, env)), f"{where}.cluster"
+        ),
+        log_group=reader.string(
+            raw.get("log_group", naming.env_runner_log_group(app, env)), f"{where}.log_group"
+        ),
+        stack=reader.string(raw.get("stack", naming.env_runner_stack(app, env)), f"{where}.stack"),
+        subnets=reader.strings(raw.get("subnets"), f"{where}.subnets", min_items=1),
+        assign_public_ip=reader.boolean(
+            raw.get("assign_public_ip", False), f"{where}.assign_public_ip"
+        ),
+        task_definitions={
+            reader.name(k, f"{where}.task_definitions"): reader.string(
+                v, f"{where}.task_definitions.{k}"
+            )
+            for k, v in reader.mapping(
+                raw.get("task_definitions", {}), f"{where}.task_definitions"
+            ).items()
+        },
     )
 
 
@@ -280,6 +451,12 @@ class _Reader:
         if not isinstance(value, bool):
             raise self._fail(where, "true or false", value)
         return value
+
+    def matching(self, value: Any, where: str, regex: re.Pattern[str], what: str) -> str:
+        text = self.string(value, where)
+        if not regex.fullmatch(text):
+            raise DocumentError(f"{self.source}: {where}: expected {what}, got {text[:80]!r}")
+        return text
 
     def pattern(self, value: Any, where: str) -> str:
         text = self.string(value, where)

@@ -13,6 +13,50 @@ Two kinds of event reach `handler`:
   `{"action": "status", "task": ARN, "logToken": ...}` or `{"action": "stop", "task": ARN}`,
   answered with a JSON object (`ok` false with `refused` or `error` when it is not done).
 
+Where a job runs: a request whose `environment` has a target in runners.json runs in that
+environment's own account, on its `<app>-<env>-runner` stack. The invoker assumes the target's
+role (session name `pipelines-invoker`), reads the security group from the stack's
+`SecurityGroup` output, and runs the task on the target's cluster, logging to its log group; the
+continuation token names the target, so that each later poll or stop assumes the same role. Its
+input artifacts go as presigned HTTPS GET links (signed with the job's own artifactCredentials,
+SigV4, valid an hour at most), because the environment's task role cannot read the toolchain's
+artifact bucket. Any other request runs on the toolchain's runner cluster, in `network`, and
+gets `s3://bucket/key` artifact locations. Direct `status` and `stop` take the same
+`environment` as the start did.
+
+A runner whose image is `release` (a migration, say) runs the image being promoted: the request
+carries `"image": "<release_repository>@sha256:<digest>"` (in a pipeline, from the source
+action's ImageDigest variable). The invoker registers a revision of the runner's task
+definition that differs only in the `job` container's image (or reuses the latest revision when
+it already runs that image), and runs it. Any other runner refuses `image`.
+
+AWS calls the invoker makes (boto3), and so the permissions it needs:
+
+- Its own role, in the toolchain account:
+  - `sts:AssumeRole` on each target's `role` (runners.json `targets.<env>.role`);
+  - `codepipeline:PutJobSuccessResult`, `codepipeline:PutJobFailureResult`;
+  - on the toolchain cluster: `ecs:RunTask` (on the runner task definition families),
+    `ecs:DescribeTasks`, `ecs:StopTask`, `ecs:DescribeTaskDefinition` and
+    `ecs:RegisterTaskDefinition` (release-image runners), `iam:PassRole` on the runner task
+    and execution roles (to ecs-tasks.amazonaws.com), `logs:GetLogEvents` on the runner log
+    group.
+  - Presigning artifact links is local signing with the job's artifactCredentials: no call,
+    no permission of the invoker's.
+- Each target's invoke role (`<app>-<env>-runner-invoke`, in the environment's account,
+  trusting the invoker's role), scoped to that environment's runner stack:
+  - `ecs:RunTask` on the runner task definition families (`<app>-<env>-runner-*`);
+  - `ecs:DescribeTasks` and `ecs:StopTask` on the runner cluster's tasks;
+  - `ecs:DescribeTaskDefinition` and `ecs:RegisterTaskDefinition` (no resource-level
+    permissions: `*`);
+  - `iam:PassRole` on the runner task roles and the execution role, to ecs-tasks.amazonaws.com;
+  - `logs:GetLogEvents` on the runner log group's streams;
+  - `cloudformation:DescribeStacks` on the runner stack.
+
+boto3 calls: sts.assume_role; cloudformation.describe_stacks; ecs.run_task,
+ecs.describe_tasks, ecs.stop_task, ecs.describe_task_definition,
+ecs.register_task_definition; logs.get_log_events; codepipeline.put_job_success_result,
+codepipeline.put_job_failure_result; s3.generate_presigned_url (local, no request).
+
 The allow-list and settings come from runners.json (see document.py): the PIPELINES_RUNNERS
 variable holding it, else the file PIPELINES_RUNNERS_FILE names, else runners.json next to this
 module. The Lambda needs only the standard library and boto3.
@@ -31,13 +75,23 @@ from typing import Any
 
 from pipelines.runner import names
 from pipelines.runner.allowlist import Refused, admit, check_environment, request_from_json
-from pipelines.runner.document import RunnersDocument, load_document, load_document_file
+from pipelines.runner.document import (
+    Network,
+    RunnersDocument,
+    Target,
+    load_document,
+    load_document_file,
+)
 from pipelines.runner.logs import console_url, read_log_events, read_outputs
 from pipelines.runner.tasks import (
     InvokerError,
+    Place,
     Started,
     TaskState,
+    check_release_image,
     describe_task,
+    release_revision,
+    security_group,
     start_task,
     stop_task,
 )
@@ -45,11 +99,76 @@ from pipelines.runner.tasks import (
 # Output variables the invoker sets itself; a job cannot print its way over them.
 RESERVED_OUTPUTS = frozenset({"exitCode", "logs", "task"})
 MAX_JOB_OUTPUTS = 16
+SESSION_NAME = "pipelines-invoker"
+# Shortest session STS grants: one call of the invoker needs seconds.
+SESSION_SECONDS = 900
+# How long a presigned artifact link is valid (at most as long as the job's credentials are).
+ARTIFACT_LINK_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class TargetClients:
+    """Clients acting as a target's invoke role, in the target's region."""
+
+    ecs: Any
+    logs: Any
+    cloudformation: Any
+
+
+def assume_target(target: Target, sts: Any) -> TargetClients:
+    """Clients in a target's account: assume its role, make the clients in its region."""
+    import boto3  # the Lambda runtime provides it; synth never comes here
+
+    try:
+        credentials = sts.assume_role(
+            RoleArn=target.role, RoleSessionName=SESSION_NAME, DurationSeconds=SESSION_SECONDS
+        )["Credentials"]
+    except Exception as error:
+        raise InvokerError(
+            f"cannot assume {target.role}: {error}; deploy the environment's runner stack "
+            f"{target.stack} (its invoke role trusts the invoker)"
+        ) from None
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=target.region,
+    )
+    return TargetClients(
+        ecs=session.client("ecs"),
+        logs=session.client("logs"),
+        cloudformation=session.client("cloudformation"),
+    )
+
+
+def presign_artifact(credentials: Mapping[str, str], region: str, bucket: str, key: str) -> str:
+    """An HTTPS GET link to an artifact, signed (SigV4) with the job's artifact credentials."""
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3",
+        region_name=region or None,
+        aws_access_key_id=credentials["accessKeyId"],
+        aws_secret_access_key=credentials["secretAccessKey"],
+        aws_session_token=credentials.get("sessionToken"),
+        config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}),
+    )
+    return s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ARTIFACT_LINK_SECONDS
+    )
+
+
+Presign = Callable[[Mapping[str, str], str, str, str], str]
 
 
 @dataclass
 class Runtime:
-    """What a call needs: the document, AWS clients, the region for links, a clock."""
+    """What a call needs: the document, AWS clients, the region for links, a clock.
+
+    `connect` makes the clients of a target (default: assume its role with `sts`); `presign`
+    makes an artifact link (credentials, region, bucket, key). Tests inject both, or moto.
+    """
 
     document: RunnersDocument
     ecs: Any
@@ -57,6 +176,9 @@ class Runtime:
     codepipeline: Any = None
     region: str = ""
     now: Callable[[], float] = field(default=time.time)
+    sts: Any = None
+    connect: Callable[[Target], TargetClients] | None = None
+    presign: Presign = presign_artifact
 
     @classmethod
     def from_environment(cls) -> Runtime:
@@ -70,7 +192,41 @@ class Runtime:
             logs=session.client("logs"),
             codepipeline=session.client("codepipeline"),
             region=session.region_name or "",
+            sts=session.client("sts", region_name=session.region_name),
         )
+
+    def place(self, target: str | None) -> Place:
+        """Where jobs of this target run (None: the toolchain's cluster), with its clients."""
+        if target is None:
+            return Place(
+                ecs=self.ecs,
+                logs=self.logs,
+                cluster=self.document.cluster,
+                log_group=self.document.log_group,
+                region=self.region,
+            )
+        found = self.document.targets.get(target)
+        if found is None:
+            raise InvokerError(f"environment {target!r} has no target in runners.json")
+        if self.connect is not None:
+            clients = self.connect(found)
+        else:
+            clients = assume_target(found, self.sts)
+        return Place(
+            ecs=clients.ecs,
+            logs=clients.logs,
+            cluster=found.cluster,
+            log_group=found.log_group,
+            region=found.region,
+            target=target,
+            cloudformation=clients.cloudformation,
+        )
+
+    def target_of(self, environment: str | None) -> str | None:
+        """The target an admitted environment runs in: itself if runners.json has targets."""
+        if environment is not None and environment in self.document.targets:
+            return environment
+        return None
 
 
 def load_runners() -> RunnersDocument:
@@ -124,7 +280,7 @@ def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:
         params = json.loads(text)
     except ValueError as error:
         raise Refused(f"UserParameters is not JSON: {error}") from None
-    started = _start(params, rt, source="codepipeline", artifacts=_artifacts(data))
+    started = _start(params, rt, source="codepipeline", job=data)
     rt.codepipeline.put_job_success_result(
         jobId=job_id,
         continuationToken=started.token(),
@@ -137,15 +293,16 @@ def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:
 
 
 def _poll_job(job_id: str, started: Started, rt: Runtime) -> None:
-    state = describe_task(rt.ecs, rt.document, started.task)
-    link = console_url(rt.region, started.log_group, started.log_stream)
+    place = rt.place(started.target)
+    state = describe_task(place, started.task)
+    # The log group is the place's, whatever the token says.
+    link = console_url(place.region, place.log_group, started.log_stream)
     name = f"{started.runner}.{started.script}"
     if not state.stopped:
         now = rt.now()
         if now > started.deadline:
             stop_task(
-                rt.ecs,
-                rt.document,
+                place,
                 started.task,
                 f"pipelines: max wait of {started.max_wait_minutes} minutes exceeded",
             )
@@ -171,7 +328,7 @@ def _poll_job(job_id: str, started: Started, rt: Runtime) -> None:
         )
         return
     if state.succeeded:
-        outputs = read_outputs(rt.logs, started.log_group, started.log_stream)
+        outputs = read_outputs(place.logs, place.log_group, started.log_stream)
         variables = _output_variables(outputs, started, link)
         rt.codepipeline.put_job_success_result(
             jobId=job_id,
@@ -212,15 +369,43 @@ def _fail_job(
     rt.codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
 
 
-def _artifacts(data: Mapping[str, Any]) -> dict[str, str]:
-    """The job's S3 input artifacts, by name, for jobs that read `Artifact::path`."""
+def _input_artifacts(data: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """The job's S3 input artifacts: name -> (bucket, key)."""
     found = {}
     for artifact in data.get("inputArtifacts", []):
         location = artifact.get("location", {})
         s3 = location.get("s3Location", {})
         if location.get("type") == "S3" and s3.get("bucketName") and s3.get("objectKey"):
-            found[artifact["name"]] = f"s3://{s3['bucketName']}/{s3['objectKey']}"
+            found[artifact["name"]] = (s3["bucketName"], s3["objectKey"])
     return found
+
+
+def _artifacts(
+    data: Mapping[str, Any] | None, rt: Runtime, place: Place, argv: tuple[str, ...]
+) -> dict[str, str]:
+    """Locations of the job's input artifacts, for jobs that read `Artifact::path`.
+
+    On the toolchain: `s3://bucket/key`, which the runner's task role reads. In a target: a
+    presigned HTTPS link per artifact the command line names (`Name::...`), signed with the
+    job's artifact credentials; only those, as each link is long and ECS caps the overrides.
+    """
+    found = _input_artifacts(data or {})
+    if place.target is None:
+        return {name: f"s3://{bucket}/{key}" for name, (bucket, key) in found.items()}
+    named = {token.partition("::")[0] for token in argv if "::" in token}
+    wanted = {name: where for name, where in found.items() if name in named}
+    if not wanted:
+        return {}
+    credentials = (data or {}).get("artifactCredentials") or {}
+    if not credentials.get("accessKeyId") or not credentials.get("secretAccessKey"):
+        raise InvokerError(
+            "the job has no artifactCredentials, so its input artifacts cannot be shared "
+            f"with environment {place.target}"
+        )
+    return {
+        name: rt.presign(credentials, rt.region, bucket, key)
+        for name, (bucket, key) in wanted.items()
+    }
 
 
 # Direct calls
@@ -237,10 +422,13 @@ def handle_direct(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
             return _direct_status(body, rt)
         if action == "stop":
             task = body.get("task")
+            environment = _direct_environment(body, rt)
             stop_task(
-                rt.ecs, rt.document, task, str(body.get("reason", "stopped by pipelines run"))
+                rt.place(rt.target_of(environment)),
+                task,
+                str(body.get("reason", "stopped by pipelines run")),
             )
-            _audit("stopped", source="direct", task=task)
+            _audit("stopped", source="direct", task=task, environment=environment)
             return {"ok": True}
         return {"ok": False, "error": f"unknown action {action!r}; use start, status or stop"}
     except Refused as refused:
@@ -253,16 +441,24 @@ def handle_direct(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         return {"ok": False, "error": f"invoker error: {error}"}
 
 
+def _direct_environment(body: Mapping[str, Any], rt: Runtime) -> str | None:
+    environment = body.get("environment")
+    if environment is None:
+        return None
+    return check_environment(environment, rt.document.known_environments)
+
+
 def _direct_start(body: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
-    started = _start(dict(body), rt, source="direct")
+    started, place = _start_in(dict(body), rt, source="direct")
     return {
         "ok": True,
         "task": started.task,
         "runner": started.runner,
         "script": started.script,
+        "target": started.target,
         "logGroup": started.log_group,
         "logStream": started.log_stream,
-        "logs": console_url(rt.region, started.log_group, started.log_stream),
+        "logs": console_url(place.region, started.log_group, started.log_stream),
         "deadline": started.deadline,
         "maxWaitMinutes": started.max_wait_minutes,
     }
@@ -270,12 +466,13 @@ def _direct_start(body: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
 
 def _direct_status(body: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     task = body.get("task")
-    state = describe_task(rt.ecs, rt.document, task)
+    place = rt.place(rt.target_of(_direct_environment(body, rt)))
+    state = describe_task(place, task)
     token = body.get("logToken")
     if token is not None and not isinstance(token, str):
         raise Refused("logToken must be a string")
     stream = names.log_stream(state.runner, str(task).rsplit("/", 1)[-1])
-    events, token = read_log_events(rt.logs, rt.document.log_group, stream, token)
+    events, token = read_log_events(place.logs, place.log_group, stream, token)
     return {
         "ok": True,
         "status": state.status,
@@ -288,19 +485,55 @@ def _direct_status(body: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
 
 
 def _start(
-    params: Any, rt: Runtime, *, source: str, artifacts: Mapping[str, str] | None = None
+    params: Any, rt: Runtime, *, source: str, job: Mapping[str, Any] | None = None
 ) -> Started:
-    request, environment = request_from_json(params)
-    admitted = admit(rt.document.runners, request)
+    return _start_in(params, rt, source=source, job=job)[0]
+
+
+def _start_in(
+    params: Any, rt: Runtime, *, source: str, job: Mapping[str, Any] | None = None
+) -> tuple[Started, Place]:
+    """Admit the request, then start its task where its environment's jobs run."""
+    request, environment, image = request_from_json(params)
+    document = rt.document
+    admitted = admit(document.runners, request)
     if environment is not None:
-        check_environment(environment, rt.document.environments)
+        check_environment(environment, document.known_environments)
+    image = check_release_image(
+        admitted.runner,
+        document.runners[admitted.runner].image,
+        image,
+        document.release_repository,
+    )
+    if admitted.on != "ecs":
+        raise Refused(
+            f"runner {admitted.runner!r} runs on CodeBuild: its steps are CodeBuild actions, "
+            "not tasks the invoker starts"
+        )
+    target = rt.target_of(environment)
+    if target is None and document.network is None:
+        raise InvokerError("runners.json has no network, so no ECS task can be started")
+    place = rt.place(target)
+    if target is None:
+        network = document.network
+    else:
+        found = document.targets[target]
+        network = Network(
+            subnets=found.subnets,
+            security_groups=(security_group(place, found.stack),),
+            assign_public_ip=found.assign_public_ip,
+        )
+    task_definition = document.task_definition(admitted.runner, target)
+    if image is not None:
+        task_definition = release_revision(place.ecs, task_definition, image)
     started = start_task(
-        rt.ecs,
-        rt.document,
+        place,
         admitted,
+        task_definition=task_definition,
+        network=network,
         now=rt.now(),
         environment=environment,
-        artifacts=artifacts,
+        artifacts=_artifacts(job, rt, place, admitted.argv) if job is not None else None,
     )
     _audit(
         "started",
@@ -309,9 +542,12 @@ def _start(
         script=admitted.script,
         argv=list(admitted.argv),
         environment=environment,
+        target=target,
+        image=image,
+        task_definition=task_definition,
         task=started.task,
     )
-    return started
+    return started, place
 
 
 def _audit(event: str, **fields: Any) -> None:

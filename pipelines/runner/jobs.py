@@ -80,7 +80,12 @@ def echo(line: str) -> None:
 
 
 def materialize(ref: str, workspace: Path, s3: Any = None) -> Path:
-    """A local path for `path` or `Artifact::path` (downloading and unzipping the artifact)."""
+    """A local path for `path` or `Artifact::path` (downloading and unzipping the artifact).
+
+    The artifact's location is `s3://bucket/key` (read with the task role, on the toolchain's
+    runner) or a presigned `https://` link (a job in an environment's account, whose role cannot
+    read the toolchain's bucket). Plain `http://` only to a loopback address.
+    """
     name, sep, inner = ref.partition("::")
     if not sep:
         return Path(ref)
@@ -90,10 +95,18 @@ def materialize(ref: str, workspace: Path, s3: Any = None) -> Path:
         raise JobError(f"no input artifact {name!r} (this job has: {have})")
     root = workspace / name
     if not root.exists():
-        bucket, key = _s3_parts(locations[name])
+        location = locations[name]
         archive = workspace / f"{name}.zip"
-        (s3 or _client("s3")).download_file(bucket, key, str(archive))
-        with zipfile.ZipFile(archive) as bundle:
+        if _is_link(location):
+            _download(name, location, archive)
+        else:
+            bucket, key = _s3_parts(location)
+            (s3 or _client("s3")).download_file(bucket, key, str(archive))
+        try:
+            bundle = zipfile.ZipFile(archive)
+        except zipfile.BadZipFile:
+            raise JobError(f"artifact {name!r} is not a zip archive") from None
+        with bundle:
             for member in bundle.namelist():
                 if member.startswith("/") or ".." in Path(member).parts:
                     raise JobError(f"artifact {name!r} holds an unsafe path {member!r}")
@@ -104,10 +117,40 @@ def materialize(ref: str, workspace: Path, s3: Any = None) -> Path:
     return path
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DOWNLOAD_TIMEOUT = 120
+
+
+def _is_link(location: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(location)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+
+
+def _download(name: str, url: str, archive: Path) -> None:
+    """GET a presigned link to a file; errors name the host and path, never the signature."""
+    from urllib.error import URLError
+    from urllib.parse import urlsplit
+    from urllib.request import urlopen
+
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    try:
+        with urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, archive.open("wb") as out:
+            shutil.copyfileobj(response, out)
+    except URLError as error:  # HTTPError too: 403 once the link has expired
+        code = getattr(error, "code", None)
+        why = f"HTTP {code}" if code else str(getattr(error, "reason", error))
+        raise JobError(f"cannot download artifact {name!r} from {shown}: {why}") from None
+    except OSError as error:
+        raise JobError(f"cannot download artifact {name!r} from {shown}: {error}") from None
+
+
 def _s3_parts(uri: str) -> tuple[str, str]:
     match = re.fullmatch(r"s3://([^/]+)/(.+)", uri)
     if not match:
-        raise JobError(f"not an s3://bucket/key location: {uri!r}")
+        raise JobError(f"not an s3://bucket/key or https:// location: {uri[:80]!r}")
     return match.group(1), match.group(2)
 
 

@@ -20,12 +20,17 @@ ENVIRONMENT_VARIABLE = "PIPELINES_ENVIRONMENT"
 ARTIFACTS_VARIABLE = "PIPELINES_ARTIFACTS"  # JSON {artifact name: "s3://bucket/key"}
 RUNNER_VARIABLE = "PIPELINES_RUNNER"
 SCRIPT_VARIABLE = "PIPELINES_SCRIPT"
+# The admitted argv of a CodeBuild runner step (a JSON list), which its buildspec runs.
+RUNNER_ARGV_VARIABLE = "PIPELINES_ARGV"
 # Where a job may also append its outputs as NAME=VALUE lines (CodeBuild exported variables).
 OUTPUT_FILE_VARIABLE = "PIPELINES_OUTPUT_FILE"
 
 # A job prints `::pipelines-output:: NAME=VALUE` to hand NAME to CodePipeline as an output
 # variable of its action (e.g. `summary` for the approval message, `planSha256` for the apply).
 OUTPUT_MARKER = "::pipelines-output::"
+# The longest `summary` variable the invoker hands CodePipeline: approvals show up to three of
+# them in a message CodePipeline caps at 500 characters.
+MAX_SUMMARY = 80
 
 
 def log_stream_prefix(runner: str) -> str:

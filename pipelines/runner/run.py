@@ -20,6 +20,7 @@ import click
 from pipelines import naming
 from pipelines.runner.allowlist import Refused, RunRequest, admit, check_environment
 from pipelines.runner.document import DocumentError, RunnersDocument, load_document_file
+from pipelines.runner.tasks import check_release_image
 
 Invoke = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -45,6 +46,8 @@ class RunOptions:
     memory: int | None = None
     max_wait_minutes: int | None = None
     wait: bool = True
+    # For a runner of the release image: `<release_repository>@sha256:<digest>`.
+    image: str | None = None
 
 
 def parse_duration(text: str) -> int:
@@ -156,7 +159,13 @@ def run_job(
             f"runner {options.runner!r} runs on CodeBuild; `pipelines run` starts ECS runners"
         )
     if options.environment is not None:
-        check_environment(options.environment, document.environments)
+        check_environment(options.environment, document.known_environments)
+    check_release_image(
+        options.runner,
+        document.runners[options.runner].image,
+        options.image,
+        document.release_repository,
+    )
     payload: dict[str, Any] = {
         "action": "start",
         "runner": options.runner,
@@ -168,8 +177,11 @@ def run_job(
         "cpu": options.cpu,
         "memory": options.memory,
         "max_wait_minutes": options.max_wait_minutes,
+        "image": options.image,
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
+    # Status and stop go to the same place as the start: the environment's own runner.
+    where = {} if options.environment is None else {"environment": options.environment}
     started = _answer(invoke(payload))
     task = started["task"]
     echo(f"started {options.runner}.{options.script} as {task}")
@@ -181,13 +193,15 @@ def run_job(
     token: str | None = None
     try:
         while True:
-            status = _answer(invoke({"action": "status", "task": task, "logToken": token}))
+            status = _answer(invoke({"action": "status", "task": task, "logToken": token, **where}))
             token = _print_events(status, echo, token)
             if status.get("stopped"):
-                token = _drain(invoke, task, token, echo, sleep)
+                token = _drain(invoke, task, token, echo, sleep, where)
                 return _finish(status, echo)
             if clock() > deadline:
-                _answer(invoke({"action": "stop", "task": task, "reason": "max wait exceeded"}))
+                _answer(
+                    invoke({"action": "stop", "task": task, "reason": "max wait exceeded", **where})
+                )
                 echo(f"error: gave up after {admitted.max_wait_minutes} minutes; task stopped")
                 return EXIT_TIMED_OUT
             sleep(POLL_SECONDS)
@@ -198,11 +212,16 @@ def run_job(
 
 
 def _drain(
-    invoke: Invoke, task: str, token: str | None, echo: Callable[[str], None], sleep: Any
+    invoke: Invoke,
+    task: str,
+    token: str | None,
+    echo: Callable[[str], None],
+    sleep: Any,
+    where: Mapping[str, str],
 ) -> str | None:
     """Read what the stopped task logged last; CloudWatch can lag the task by a moment."""
     sleep(DRAIN_SECONDS)
-    status = _answer(invoke({"action": "status", "task": task, "logToken": token}))
+    status = _answer(invoke({"action": "status", "task": task, "logToken": token, **where}))
     return _print_events(status, echo, token)
 
 
@@ -246,6 +265,7 @@ def run_command(
     runners_file: Path,
     function: str | None = None,
     invoke: Invoke | None = None,
+    image: str | None = None,
 ) -> int:
     """The whole `pipelines run`: messages to the terminal, an exit status back."""
     try:
@@ -269,6 +289,7 @@ def run_command(
         memory=memory,
         max_wait_minutes=None if max_wait is None else parse_duration(max_wait),
         wait=not no_wait,
+        image=image,
     )
     if invoke is None:
         invoke = _lazy_invoker(function or naming.invoker_function(document.app), document.region)

@@ -1,7 +1,8 @@
 """Starting, watching and stopping a runner's ECS task: the logic the invoker's two entry points
 (the CodePipeline action and the direct call from `pipelines run`) share.
 
-The ECS client is passed in; this module imports no AWS library.
+A task runs in a `Place`: the toolchain's runner cluster, or an environment's own (a target of
+runners.json, in its account). The clients are passed in; this module imports no AWS library.
 """
 
 from __future__ import annotations
@@ -12,17 +13,62 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pipelines import naming
 from pipelines.runner import names
 from pipelines.runner.allowlist import Admitted, Refused
-from pipelines.runner.document import RunnersDocument
+from pipelines.runner.document import ENVIRONMENT, RELEASE_IMAGE, Network
 
 TASK_ARN = re.compile(
     r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}"
+)
+HEX_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# ECS refuses a run_task whose `overrides` document is longer than this.
+MAX_OVERRIDES = 8192
+# What register_task_definition accepts of what describe_task_definition returns (its input
+# shape, less `tags`: copying tags would need ecs:TagResource, and a release revision needs
+# none). Read from the client's own model when it has one, so that a field added to ECS later is
+# not dropped; tests/runner/test_targets.py checks this list against botocore's model.
+REGISTER_FIELDS = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+    "trustedExecutionConfiguration",
 )
 
 
 class InvokerError(Exception):
     """The job could not be started or followed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where jobs run and log: an ECS cluster and its log group, with clients that reach them.
+
+    `target` is the environment whose own runner this is (runners.json `targets`), or None for
+    the toolchain's runner cluster.
+    """
+
+    ecs: Any
+    logs: Any
+    cluster: str
+    log_group: str
+    region: str
+    target: str | None = None
+    cloudformation: Any = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +83,9 @@ class Started:
     started: float
     deadline: float
     max_wait_minutes: int
+    # The target (environment name) the task runs in; None: the toolchain's cluster. Tokens
+    # written before targets existed have none, and still mean the toolchain.
+    target: str | None = None
 
     @property
     def task_id(self) -> str:
@@ -52,8 +101,12 @@ class Started:
             started = cls(**data)
         except (TypeError, ValueError):
             raise InvokerError("the continuation token is not one the invoker wrote") from None
-        if not TASK_ARN.fullmatch(started.task):
+        if not isinstance(started.task, str) or not TASK_ARN.fullmatch(started.task):
             raise InvokerError("the continuation token names no ECS task")
+        if started.target is not None and (
+            not isinstance(started.target, str) or not ENVIRONMENT.fullmatch(started.target)
+        ):
+            raise InvokerError("the continuation token names no environment")
         return started
 
 
@@ -73,11 +126,81 @@ class TaskState:
         return self.stopped and self.exit_code == 0
 
 
+def check_release_image(
+    runner: str, runner_image: str, image: str | None, release_repository: str | None
+) -> str | None:
+    """The image a request may run: a digest of the release repository for a `release` runner
+    (required), nothing for any other runner (its image is in its task definition)."""
+    if runner_image != RELEASE_IMAGE:
+        if image is not None:
+            raise Refused(
+                f"runner {runner!r} runs its own image; `image` is only for runners of the "
+                "release image"
+            )
+        return None
+    if image is None:
+        raise Refused(
+            f"runner {runner!r} runs the release image: the request needs `image`, the image "
+            "being promoted as <repository>@sha256:<digest>"
+        )
+    if not release_repository:
+        raise Refused("runners.json names no release_repository, so no release image is accepted")
+    repository, at, digest = image.partition("@")
+    if not at or repository != release_repository or not HEX_DIGEST.fullmatch(digest):
+        shown = image if len(image) <= 200 else image[:200] + "..."
+        raise Refused(
+            f"image {shown!r} is not {release_repository}@sha256:<64 lowercase hex digits>"
+        )
+    return image
+
+
+def security_group(place: Place, stack: str) -> str:
+    """The runner security group of a target, from its runner stack's output."""
+    where = f"in {place.region}" + (f" (environment {place.target})" if place.target else "")
+    try:
+        stacks = place.cloudformation.describe_stacks(StackName=stack).get("Stacks", [])
+    except Exception as error:
+        if _code(error) != "ValidationError":  # CloudFormation's "Stack ... does not exist"
+            raise
+        stacks = []
+    if not stacks:
+        raise InvokerError(f"no stack {stack} {where}: deploy {stack} first")
+    for output in stacks[0].get("Outputs") or []:
+        if output.get("OutputKey") == naming.RUNNER_SECURITY_GROUP_OUTPUT and output.get(
+            "OutputValue"
+        ):
+            return output["OutputValue"]
+    status = stacks[0].get("StackStatus", "?")
+    raise InvokerError(
+        f"stack {stack} {where} ({status}) has no output "
+        f"{naming.RUNNER_SECURITY_GROUP_OUTPUT}: deploy {stack} first"
+    )
+
+
+def release_revision(ecs: Any, family: str, image: str) -> str:
+    """A revision of `family` that runs `image` in its job container, all else the same: the
+    latest revision if it already does, else a new one registered from it."""
+    described = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    containers = [dict(c) for c in described.get("containerDefinitions", [])]
+    job = [c for c in containers if c.get("name") == names.CONTAINER]
+    if not job:
+        raise InvokerError(f"task definition {family} has no container named {names.CONTAINER}")
+    if job[0].get("image") == image:
+        return described["taskDefinitionArn"]
+    job[0]["image"] = image
+    fields = _register_fields(ecs)
+    request = {k: described[k] for k in fields if described.get(k) not in (None, [], {})}
+    request["containerDefinitions"] = containers
+    registered = ecs.register_task_definition(**request)["taskDefinition"]
+    return registered["taskDefinitionArn"]
+
+
 def start_task(
-    ecs: Any,
-    document: RunnersDocument,
+    place: Place,
     admitted: Admitted,
     *,
+    task_definition: str,
+    network: Network | None,
     now: float,
     environment: str | None = None,
     artifacts: Mapping[str, str] | None = None,
@@ -88,7 +211,7 @@ def start_task(
             f"runner {admitted.runner!r} runs on CodeBuild: its steps are CodeBuild actions, "
             "not tasks the invoker starts"
         )
-    if document.network is None:
+    if network is None:
         raise InvokerError("runners.json has no network, so no ECS task can be started")
     variables = {
         names.RUNNER_VARIABLE: admitted.runner,
@@ -98,10 +221,29 @@ def start_task(
         variables[names.ENVIRONMENT_VARIABLE] = environment
     if artifacts:
         variables[names.ARTIFACTS_VARIABLE] = json.dumps(dict(artifacts), sort_keys=True)
-    network = document.network
-    response = ecs.run_task(
-        cluster=document.cluster,
-        taskDefinition=document.task_definition(admitted.runner),
+    overrides = {
+        "cpu": str(admitted.cpu),
+        "memory": str(admitted.memory),
+        "containerOverrides": [
+            {
+                "name": names.CONTAINER,
+                "command": list(admitted.argv),
+                # The container gets the whole task size, whatever the definition says.
+                "cpu": admitted.cpu,
+                "memory": admitted.memory,
+                "environment": [{"name": k, "value": v} for k, v in sorted(variables.items())],
+            }
+        ],
+    }
+    size = len(json.dumps(overrides, separators=(",", ":")))
+    if size > MAX_OVERRIDES:
+        raise InvokerError(
+            f"the task's overrides (command and {len(variables)} variables) are {size} "
+            f"characters; ECS takes at most {MAX_OVERRIDES}: pass fewer or shorter arguments"
+        )
+    response = place.ecs.run_task(
+        cluster=place.cluster,
+        taskDefinition=task_definition,
         launchType="FARGATE",
         count=1,
         startedBy=names.STARTED_BY,
@@ -112,20 +254,7 @@ def start_task(
                 "assignPublicIp": "ENABLED" if network.assign_public_ip else "DISABLED",
             }
         },
-        overrides={
-            "cpu": str(admitted.cpu),
-            "memory": str(admitted.memory),
-            "containerOverrides": [
-                {
-                    "name": names.CONTAINER,
-                    "command": list(admitted.argv),
-                    # The container gets the whole task size, whatever the definition says.
-                    "cpu": admitted.cpu,
-                    "memory": admitted.memory,
-                    "environment": [{"name": k, "value": v} for k, v in sorted(variables.items())],
-                }
-            ],
-        },
+        overrides=overrides,
     )
     failures = response.get("failures") or []
     tasks = response.get("tasks") or []
@@ -140,22 +269,23 @@ def start_task(
         task=arn,
         runner=admitted.runner,
         script=admitted.script,
-        log_group=document.log_group,
+        log_group=place.log_group,
         log_stream=names.log_stream(admitted.runner, task_id),
         started=now,
         deadline=now + admitted.max_wait_minutes * 60,
         max_wait_minutes=admitted.max_wait_minutes,
+        target=place.target,
     )
 
 
-def describe_task(ecs: Any, document: RunnersDocument, task: str) -> TaskState:
-    """The task's state, only if it is a runner task of this document's cluster."""
+def describe_task(place: Place, task: str) -> TaskState:
+    """The task's state, only if it is a runner task of this place's cluster."""
     if not isinstance(task, str) or not TASK_ARN.fullmatch(task):
         raise Refused("task must be an ECS task ARN")
-    response = ecs.describe_tasks(cluster=document.cluster, tasks=[task])
+    response = place.ecs.describe_tasks(cluster=place.cluster, tasks=[task])
     found = [t for t in response.get("tasks", []) if t.get("taskArn") == task]
     if not found or found[0].get("startedBy") != names.STARTED_BY:
-        raise InvokerError(f"no runner task {task} in cluster {document.cluster}")
+        raise InvokerError(f"no runner task {task} in cluster {place.cluster}")
     info = found[0]
     container = next(
         (c for c in info.get("containers", []) if c.get("name") == names.CONTAINER), {}
@@ -172,9 +302,9 @@ def describe_task(ecs: Any, document: RunnersDocument, task: str) -> TaskState:
     )
 
 
-def stop_task(ecs: Any, document: RunnersDocument, task: str, reason: str) -> None:
-    describe_task(ecs, document, task)  # refuses anything but our own tasks
-    ecs.stop_task(cluster=document.cluster, task=task, reason=reason[:255])
+def stop_task(place: Place, task: str, reason: str) -> None:
+    describe_task(place, task)  # refuses anything but our own tasks
+    place.ecs.stop_task(cluster=place.cluster, task=task, reason=reason[:255])
 
 
 def _runner_of(info: Mapping[str, Any]) -> str:
@@ -184,3 +314,16 @@ def _runner_of(info: Mapping[str, Any]) -> str:
             if variable.get("name") == names.RUNNER_VARIABLE:
                 return variable.get("value", "")
     return ""
+
+
+def _register_fields(ecs: Any) -> tuple[str, ...]:
+    try:
+        shape = ecs.meta.service_model.operation_model("RegisterTaskDefinition").input_shape
+        return tuple(name for name in shape.members if name != "tags")
+    except AttributeError:  # a test double
+        return REGISTER_FIELDS
+
+
+def _code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return response.get("Error", {}).get("Code", "")

@@ -42,7 +42,8 @@ def test_later_environments_plan_approve_apply_the_same_change_set(syntheses) ->
         ("Deploy-web", "CREATE_UPDATE")
     ]
     prod = {a["Name"]: a for a in pipeline["Stages"][3]["Actions"]}
-    assert [prod[n]["RunOrder"] for n in ("Plan-web", "Approve", "Apply-web")] == [1, 2, 3]
+    # (the migration runs at 3, between the approval and the apply)
+    assert [prod[n]["RunOrder"] for n in ("Plan-web", "Approve", "Apply-web")] == [1, 2, 4]
     assert prod["Plan-web"]["Configuration"]["ActionMode"] == "CHANGE_SET_REPLACE"
     assert prod["Apply-web"]["Configuration"]["ActionMode"] == "CHANGE_SET_EXECUTE"
     assert (

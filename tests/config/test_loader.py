@@ -76,7 +76,12 @@ def test_requires_approval_as_written_overrides_the_default(tmp_path: Path) -> N
         tmp_path / "env",
         {
             "dev.yaml": [("region: eu-west-1\n", "region: eu-west-1\n" + APPROVAL)],
-            "prod.yaml": [(APPROVAL, "requires_approval: false\n")],
+            # Without an approval, prod's plan before it has nothing to run before.
+            "prod.yaml": [
+                (APPROVAL, "requires_approval: false\n"),
+                ("  before_approval:\n", "  before_deploy:\n"),
+                ("  before_deploy:\n    - migrate.migrate\n", "    - migrate.migrate\n"),
+            ],
         },
     )
 

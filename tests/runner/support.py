@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import boto3
 import yaml
+from botocore.stub import Stubber
 
 from pipelines.runner.allowlist import (
     Admitted,
@@ -16,6 +18,7 @@ from pipelines.runner.allowlist import (
     request_from_json,
 )
 from pipelines.runner.document import RunnersDocument, load_document_file
+from pipelines.runner.tasks import check_release_image
 
 RUNNER_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runner"
 RUNNERS_JSON = RUNNER_FIXTURES / "runners.json"
@@ -36,12 +39,51 @@ def admit_case(doc: RunnersDocument, case: dict[str, Any]) -> Admitted:
     data = dict(case["request"])
     if "long" in case:
         data["args"] = [*data.get("args", []), "x" * case["long"]]
-    request, environment = request_from_json(data)
+    request, environment, image = request_from_json(data)
     admitted = admit(doc.runners, request)
     if environment is not None:
-        check_environment(environment, doc.environments)
+        check_environment(environment, doc.known_environments)
+    check_release_image(
+        admitted.runner, doc.runners[admitted.runner].image, image, doc.release_repository
+    )
     return admitted
 
 
 def request(runner: str, script: str, *args: str, **sizes: Any) -> RunRequest:
     return RunRequest(runner=runner, script=script, args=tuple(args), **sizes)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Pipeline:
+    """A CodePipeline client whose calls are validated against the real API model, answered
+    by a Stubber, and recorded with the parameters the invoker sent."""
+
+    def __init__(self, region: str = "eu-west-1") -> None:
+        self.client = boto3.client("codepipeline", region_name=region)
+        self.stub = Stubber(self.client)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.client.meta.events.register("provide-client-params.codepipeline.*", self._record)
+        self.stub.activate()
+
+    def __getattr__(self, name: str) -> Any:  # the invoker calls it like the client
+        return getattr(self.client, name)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+    def expect(self, operation: str) -> None:
+        # Stubber checks the operation and botocore the parameters against the API model;
+        # the parameters themselves are recorded and asserted by each test.
+        self.stub.add_response(operation, {})
+
+    def only_call(self) -> tuple[str, dict[str, Any]]:
+        self.stub.assert_no_pending_responses()
+        assert len(self.calls) == 1, self.calls
+        return self.calls.pop()

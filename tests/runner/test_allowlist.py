@@ -89,9 +89,10 @@ def test_codepipeline_variables_are_deferred_only_when_asked() -> None:
 
 
 def test_request_json_defaults() -> None:
-    parsed, environment = request_from_json({"runner": "migrate", "script": "migrate"})
+    parsed, environment, image = request_from_json({"runner": "migrate", "script": "migrate"})
     assert parsed == RunRequest("migrate", "migrate")
     assert environment is None
+    assert image is None
 
 
 # Property: random tokens full of shell syntax never reach an argv unless a pattern admits them.

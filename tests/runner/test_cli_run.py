@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from pipelines import cli
 from pipelines.runner import run
+from tests.runner.fixture_runners import RELEASE_IMAGE
 from tests.runner.support import RUNNERS_JSON
 
 TASK = "arn:aws:ecs:eu-west-1:111111111111:task/shop-runner/0123456789abcdef0123456789abcdef"
@@ -107,6 +108,27 @@ def _run(*args: str) -> Any:
     return CliRunner().invoke(cli.main, ["run", "--runners", str(RUNNERS_JSON), *args])
 
 
+def _run_release(capsys: pytest.CaptureFixture[str], **options: Any) -> tuple[int, str]:
+    """`pipelines run` of migrate (a runner of the release image) with the image being
+    promoted: run_command directly, as the CLI has no --image option yet."""
+    arguments: dict[str, Any] = {
+        "runner": "migrate",
+        "script": "migrate",
+        "args": (),
+        "environment": None,
+        "cpu": None,
+        "memory": None,
+        "max_wait": None,
+        "no_wait": False,
+        "describe_only": False,
+        "runners_file": RUNNERS_JSON,
+        "image": RELEASE_IMAGE,
+    }
+    code = run.run_command(**{**arguments, **options})
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
 def test_describe_lists_runners_scripts_and_options() -> None:
     result = _run("--describe")
     assert result.exit_code == 0, result.output
@@ -137,6 +159,7 @@ def test_a_missing_runners_document_says_what_to_do(tmp_path) -> None:
         (["migrate", "migrate", "--env", "qa"], "unknown environment 'qa'"),
         (["migrate", "migrate", "--", "--env", "prod"], "option '--env' is not allowed"),
         (["migrate", "migrate", "-h"], "short option '-h' is not allowed"),
+        (["migrate", "migrate"], "runs the release image: the request needs `image`"),
         (["nope", "plan"], "unknown runner 'nope'"),
         (["smoke", "check"], "runs on CodeBuild"),
         (["migrate"], "name a RUNNER and a SCRIPT"),
@@ -188,34 +211,28 @@ def test_bad_durations(text: str) -> None:
         run.parse_duration(text)
 
 
-def test_a_job_is_followed_to_its_exit_code(lam: Lambda) -> None:
+def test_a_job_is_followed_to_its_exit_code(lam: Lambda, capsys) -> None:
     lam.answer(START)
     lam.answer(_status(False, ["Operations to perform:"], "f/1"))
     lam.answer(_status(True, ["  Applying app_one.0001... OK"], "f/2", exit_code=0))
     lam.answer(_status(True, ["last line, ingested late"], "f/3", exit_code=0))
-    result = _run(
-        "migrate",
-        "migrate",
-        "--database",
-        "default",
-        "app_one",
-        "--env",
-        "prod",
-        "--cpu",
-        "512",
-        "--memory",
-        "1024",
-        "--max-wait",
-        "10m",
+    code, output = _run_release(
+        capsys,
+        args=("--database", "default", "app_one"),
+        environment="prod",
+        cpu=512,
+        memory=1024,
+        max_wait="10m",
     )
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [
+    assert code == 0, output
+    assert output.splitlines() == [
         f"started migrate.migrate as {TASK}",
         f"logs: {START['logs']}",
         "Operations to perform:",
         "  Applying app_one.0001... OK",
         "last line, ingested late",
     ]
+    # Status calls name the environment too: the invoker follows the task where it runs.
     assert lam.sent == [
         {
             "action": "start",
@@ -226,50 +243,79 @@ def test_a_job_is_followed_to_its_exit_code(lam: Lambda) -> None:
             "cpu": 512,
             "memory": 1024,
             "max_wait_minutes": 10,
+            "image": RELEASE_IMAGE,
         },
-        {"action": "status", "task": TASK, "logToken": None},
-        {"action": "status", "task": TASK, "logToken": "f/1"},
-        {"action": "status", "task": TASK, "logToken": "f/2"},
+        {"action": "status", "task": TASK, "logToken": None, "environment": "prod"},
+        {"action": "status", "task": TASK, "logToken": "f/1", "environment": "prod"},
+        {"action": "status", "task": TASK, "logToken": "f/2", "environment": "prod"},
     ]
     lam.stub.assert_no_pending_responses()
 
 
-def test_the_exit_status_is_the_jobs(lam: Lambda) -> None:
+def test_a_job_without_an_environment_polls_without_one(lam: Lambda) -> None:
+    lam.answer(START)
+    lam.answer(_status(True, ["hi"], "f/1", exit_code=0))
+    lam.answer(_status(True, [], "f/1", exit_code=0))
+    result = _run("echo", "args", "hi")
+    assert result.exit_code == 0, result.output
+    assert lam.sent[1] == {"action": "status", "task": TASK, "logToken": None}
+
+
+def test_the_exit_status_is_the_jobs(lam: Lambda, capsys) -> None:
     lam.answer(START)
     lam.answer(_status(True, ["boom"], "f/1", exit_code=3))
     lam.answer(_status(True, [], "f/1", exit_code=3))
-    result = _run("migrate", "migrate")
-    assert result.exit_code == 3
-    assert "error: the job exited with 3" in result.output
+    code, output = _run_release(capsys)
+    assert code == 3
+    assert "error: the job exited with 3" in output
 
 
 def test_no_wait_returns_once_started(lam: Lambda) -> None:
     lam.answer(START)
-    result = _run("migrate", "showmigrations", "--no-wait")
+    result = _run("echo", "args", "hi", "--no-wait")
     assert result.exit_code == 0
     assert [p["action"] for p in lam.sent] == ["start"]
 
 
-def test_past_the_max_wait_the_cli_stops_the_task(lam: Lambda, monkeypatch) -> None:
+def test_past_the_max_wait_the_cli_stops_the_task(lam: Lambda, monkeypatch, capsys) -> None:
     ticks = iter([0.0, 11 * 60.0])
     monkeypatch.setattr(run.time, "monotonic", lambda: next(ticks))
     lam.answer(START)
     lam.answer(_status(False, [], "f/0"))
     lam.answer({"ok": True})
-    result = CliRunner().invoke(
-        cli.main,
-        ["run", "--runners", str(RUNNERS_JSON), "migrate", "migrate", "--max-wait", "10m"],
-    )
-    assert result.exit_code == run.EXIT_TIMED_OUT, result.output
-    assert lam.sent[-1] == {"action": "stop", "task": TASK, "reason": "max wait exceeded"}
+    code, output = _run_release(capsys, max_wait="10m", environment="staging")
+    assert code == run.EXIT_TIMED_OUT, output
+    assert lam.sent[-1] == {
+        "action": "stop",
+        "task": TASK,
+        "reason": "max wait exceeded",
+        "environment": "staging",
+    }
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (RELEASE_IMAGE.replace("shop-web", "shop-admin"), "is not 111111111111.dkr.ecr"),
+        (RELEASE_IMAGE.upper(), "is not 111111111111.dkr.ecr"),
+        (RELEASE_IMAGE.split("@")[0] + ":latest", "is not 111111111111.dkr.ecr"),
+    ],
+)
+def test_a_wrong_release_image_is_refused_locally(
+    monkeypatch: pytest.MonkeyPatch, capsys, image: str, message: str
+) -> None:
+    monkeypatch.setattr(run, "lambda_invoker", lambda *_: pytest.fail("an AWS client was made"))
+    code, output = _run_release(capsys, image=image)
+    assert code == run.EXIT_REFUSED
+    assert message in output
 
 
 def test_the_invokers_refusal_and_failure(lam: Lambda) -> None:
     lam.answer({"ok": False, "refused": "unknown environment 'prod'; known: dev"})
-    result = _run("migrate", "migrate")
+    result = _run("echo", "args", "hi")
     assert result.exit_code == 2
     assert "error: refused: unknown environment 'prod'; known: dev" in result.output
     lam.answer({"errorMessage": "Task timed out"}, function_error=True)
-    result = _run("migrate", "migrate")
+    result = _run("echo", "args", "hi")
     assert result.exit_code == 1
     assert "the invoker shop-runner-invoker failed" in result.output

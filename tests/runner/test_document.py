@@ -54,7 +54,10 @@ def test_loading_keeps_every_field_the_gatekeeper_reads() -> None:
 def test_pydantic_specs_and_the_loaded_document_admit_alike(name: str) -> None:
     loaded = document()
     specs = type(loaded)(
-        app="shop", runners=fixture_runners.runners(), environments=("dev", "staging", "prod")
+        app="shop",
+        runners=fixture_runners.runners(),
+        environments=("dev", "staging", "prod"),
+        release_repository=fixture_runners.RELEASE_REPOSITORY,
     )
     for case in cases(name):
         outcomes = []

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
@@ -27,49 +27,19 @@ from pipelines.runner.document import Network
 from pipelines.runner.invoker import Runtime, handle_direct, handle_job
 from pipelines.runner.logs import console_url, read_log_events, read_outputs
 from pipelines.runner.tasks import Started
-from tests.runner.support import RUNNERS_JSON, document
+from tests.runner.fixture_runners import RELEASE_IMAGE
+from tests.runner.support import RUNNERS_JSON, Clock, Pipeline, document
 
 REGION = "eu-west-1"
 # CloudWatch Logs drops events older than 14 days, moto too.
 NOW_MS = int(time.time() * 1000)
 GROUP = "/pipelines/shop/runner"
-MIGRATE = {"runner": "migrate", "script": "migrate", "args": ["--database", "default", "app_one"]}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Pipeline:
-    """A CodePipeline client whose calls are validated against the real API model, answered
-    by a Stubber, and recorded with the parameters the invoker sent."""
-
-    def __init__(self) -> None:
-        self.client = boto3.client("codepipeline", region_name=REGION)
-        self.stub = Stubber(self.client)
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.client.meta.events.register("provide-client-params.codepipeline.*", self._record)
-        self.stub.activate()
-
-    def __getattr__(self, name: str) -> Any:  # the invoker calls it like the client
-        return getattr(self.client, name)
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.calls.append((model.name, dict(params)))
-
-    def expect(self, operation: str) -> None:
-        # Stubber checks the operation and botocore the parameters against the API model;
-        # the parameters themselves are recorded and asserted by each test.
-        self.stub.add_response(operation, {})
-
-    def only_call(self) -> tuple[str, dict[str, Any]]:
-        self.stub.assert_no_pending_responses()
-        assert len(self.calls) == 1, self.calls
-        return self.calls.pop()
+MIGRATE = {
+    "runner": "migrate",
+    "script": "migrate",
+    "args": ["--database", "default", "app_one"],
+    "image": RELEASE_IMAGE,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +173,10 @@ def test_the_first_call_starts_the_task_and_returns_a_continuation(rt: Runtime) 
     task = rt.ecs.describe_tasks(cluster=rt.document.cluster, tasks=[started.task])["tasks"][0]
     assert task["launchType"] == "FARGATE"
     assert task["startedBy"] == names.STARTED_BY
-    assert task["taskDefinitionArn"].endswith(":task-definition/shop-runner-migrate:1")
+    # migrate runs the release image: a revision of its family with the digest as the image.
+    assert ":task-definition/shop-runner-migrate:" in task["taskDefinitionArn"]
+    revision = rt.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    assert revision["taskDefinition"]["containerDefinitions"][0]["image"] == RELEASE_IMAGE
     overrides = task["overrides"]
     assert (overrides["cpu"], overrides["memory"]) == ("1024", "4096")
     (container,) = overrides["containerOverrides"]

@@ -1,0 +1,877 @@
+"""<app>-runner and <app>-<env>-runner: where deploy-runner jobs run, and their gatekeeper.
+
+`<app>-runner` (toolchain account and region) holds the invoker Lambda, which CodePipeline's
+runner steps and `pipelines run` call and which admits only allow-listed requests; one CodeBuild
+project per `on: codebuild` runner; and, when `runner.network` is set, an ECS cluster with a task
+definition per ECS runner for jobs started without an environment.
+
+`<app>-<env>-runner` (the environment's account and region) holds what the ECS runners of that
+environment's steps need: a cluster, a task definition and a role per runner with the runner's
+permissions narrowed to the environment, and the role the invoker assumes there to start, watch
+and stop exactly those tasks. Jobs of an environment run in its account and network.
+
+Every role is one runner's or one purpose's; no statement has a "*" action, and `Resource: "*"`
+appears only for APIs without resource-level permissions (each says which) or where a runner's
+own `permissions` ask for it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from awacs import cloudformation as cfn_actions
+from awacs import codepipeline as codepipeline_actions
+from awacs import ecr as ecr_actions
+from awacs import ecs as ecs_actions
+from awacs import iam as iam_actions
+from awacs import kms as kms_actions
+from awacs import logs as logs_actions
+from awacs import s3 as s3_actions
+from awacs import secretsmanager
+from awacs import sts as sts_actions
+from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement
+from troposphere import (
+    GetAtt,
+    Output,
+    Ref,
+    Template,
+    awslambda,
+    codebuild,
+    ec2,
+    ecs,
+    encode_to_dict,
+    iam,
+    logs,
+)
+from troposphere import kms as kms_resources
+
+from pipelines import naming
+from pipelines.builders.iam import (
+    ACCOUNT_ROOT_TRUST_REASON,
+    allow,
+    document,
+    key_owner_statement,
+    principals_trust,
+    role_policy,
+    service_trust,
+)
+from pipelines.builders.source import PULL_ACTIONS
+from pipelines.builders.template import new_template, suppress_checkov
+from pipelines.config import runners as config_runners
+from pipelines.config.aws_facts import partition_of
+from pipelines.config.models import Environment, Network, Project
+from pipelines.runner import bundle, names
+from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
+
+LOG_RETENTION_DAYS = 365
+INVOKER_RUNTIME = "python3.12"
+INVOKER_TIMEOUT_SECONDS = 60
+INVOKER_MEMORY_MB = 256
+# Each call of the invoker starts or checks one job and returns within seconds; CodePipeline
+# invokes it asynchronously, so a throttled call waits in Lambda's queue and is retried. The cap
+# bounds how many jobs a burst of requests can start at once.
+INVOKER_CONCURRENCY = 5
+CODEBUILD_MIN_TIMEOUT_MINUTES = 5  # CodeBuild's lowest allowed build timeout
+
+# The pipeline's CodeBuild action passes the admitted argv, as a JSON list, in this variable.
+# (It belongs in pipelines/runner/names.py beside OUTPUT_FILE_VARIABLE; kept here until then.)
+ARGV_VARIABLE = "PIPELINES_ARGV"
+# The output variables a CodeBuild runner step hands to CodePipeline (see runner/jobs.py emit).
+EXPORTED_VARIABLES = (
+    "summary",
+    "changeSet",
+    "changeSetId",
+    "planSha256",
+    "stackStatus",
+    "imageDigest",
+)
+CODEBUILD_OUTPUT_FILE = "/tmp/pipelines-outputs"
+
+# CodeBuild LINUX_CONTAINER sizes: (compute type, vCPU as Fargate CPU units, memory MiB).
+CODEBUILD_SIZES = (
+    ("BUILD_GENERAL1_SMALL", 2 * 1024, 3 * 1024),
+    ("BUILD_GENERAL1_MEDIUM", 4 * 1024, 7 * 1024),
+    ("BUILD_GENERAL1_LARGE", 8 * 1024, 15 * 1024),
+    ("BUILD_GENERAL1_2XLARGE", 72 * 1024, 145 * 1024),
+)
+
+_ECR_IMAGE = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})?"
+)
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+# checkov findings that do not apply to the invoker Lambda.
+INVOKER_REASONS = {
+    "CKV_AWS_116": "invoked by CodePipeline jobs and `pipelines run`: a failed CodePipeline call "
+    "is retried or reported by CodePipeline itself (the job times out and the action fails), "
+    "and `pipelines run` sees the error synchronously, so a dead-letter queue would hold "
+    "nothing anyone reads",
+    "CKV_AWS_117": "the invoker calls only AWS APIs (ECS, CloudWatch Logs, CodePipeline, STS); "
+    "inside a VPC it would need NAT or interface endpoints for each, adding cost and no "
+    "protection",
+}
+
+
+# Names the runner stacks give that pipelines/naming.py does not have yet.
+def _runner_execution_role(app: str) -> str:
+    return f"{app}-runner-exec"
+
+
+def _runner_task_role(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}-task"
+
+
+def _runner_build_role(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}-build"
+
+
+def _env_runner_execution_role(app: str, env: str) -> str:
+    return f"{app}-{env}-runner-exec"
+
+
+def _env_runner_task_role(app: str, env: str, runner: str) -> str:
+    return f"{app}-{env}-runner-{runner}-task"
+
+
+def _lambda_log_group(function: str) -> str:
+    """The group Lambda writes a function's logs to (fixed by Lambda)."""
+    return f"/aws/lambda/{function}"
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a runner stack lives."""
+
+    partition: str
+    account: str
+    region: str
+
+    def arn(self, service: str, resource: str) -> str:
+        return naming.arn(self.partition, service, self.region, self.account, resource)
+
+
+# <app>-runner ---------------------------------------------------------------------------------
+
+
+def build_runner(project: Project, invoker_code_key: str) -> Template:
+    """The toolchain's runner stack: invoker Lambda, CodeBuild runners, optional ECS runners."""
+    app, toolchain = project.app, project.toolchain
+    place = _Place(partition_of(toolchain.region), toolchain.account, toolchain.region)
+    allowed = config_runners.allow_list(project)
+    builds = {n: s for n, s in allowed.items() if s.on == "codebuild"}
+    network = project.runner.network if project.runner else None
+    tasks = {n: s for n, s in allowed.items() if s.on == "ecs" and s.image != RELEASE_IMAGE}
+    if network is None:
+        tasks = {}
+    _check_logical_ids([*builds, *tasks])
+
+    template = new_template(
+        f"{app}: the deploy runner's invoker, which admits only allow-listed jobs, and the "
+        "runners of the toolchain account."
+    )
+    function_name = naming.invoker_function(app)
+    log_group_names = [_lambda_log_group(function_name)]
+    if builds or tasks:
+        log_group_names.append(naming.runner_log_group(app))
+    key = template.add_resource(
+        _log_key(
+            place,
+            "RunnerLogKey",
+            f"Encrypts {app}'s deploy-runner and invoker logs",
+            log_group_names,
+        )
+    )
+    invoker_logs = template.add_resource(
+        _log_group("InvokerLogGroup", _lambda_log_group(function_name), key)
+    )
+    runner_logs = None
+    if builds or tasks:
+        runner_logs = template.add_resource(
+            _log_group("RunnerLogGroup", naming.runner_log_group(app), key)
+        )
+
+    invoker_statements = [
+        allow(
+            [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+            [GetAtt(invoker_logs, "Arn")],
+        ),
+        # CodePipeline's job result APIs have no resource-level permissions.
+        allow(
+            [codepipeline_actions.PutJobFailureResult, codepipeline_actions.PutJobSuccessResult],
+            ["*"],
+        ),
+    ]
+    invoke_roles = sorted(
+        {
+            naming.role_arn(place.partition, env.account, naming.runner_invoke_role(app, env.name))
+            for env in config_runners.ecs_environments(project)
+        }
+    )
+    if invoke_roles:
+        invoker_statements.append(allow([sts_actions.AssumeRole], invoke_roles))
+
+    if tasks:
+        assert network is not None and runner_logs is not None
+        invoker_statements += _add_toolchain_tasks(
+            template, project, place, tasks, network, runner_logs
+        )
+
+    for name, spec in sorted(builds.items()):
+        assert runner_logs is not None
+        _add_codebuild_runner(template, project, place, name, spec, runner_logs)
+
+    role = template.add_resource(
+        iam.Role(
+            "InvokerRole",
+            RoleName=naming.invoker_role(app),
+            Description=f"{app}'s deploy-runner invoker Lambda runs as this role",
+            AssumeRolePolicyDocument=service_trust("lambda.amazonaws.com", toolchain.account),
+            Policies=[role_policy("start-and-watch-runner-jobs", *invoker_statements)],
+        )
+    )
+    function = awslambda.Function(
+        "InvokerFunction",
+        FunctionName=function_name,
+        Description=f"{app}'s deploy-runner gatekeeper: starts only allow-listed jobs",
+        Runtime=INVOKER_RUNTIME,
+        Handler=bundle.HANDLER,
+        Code=awslambda.Code(
+            S3Bucket=naming.artifact_bucket(app, toolchain.account, toolchain.region),
+            S3Key=invoker_code_key,
+        ),
+        Role=GetAtt(role, "Arn"),
+        Timeout=INVOKER_TIMEOUT_SECONDS,
+        MemorySize=INVOKER_MEMORY_MB,
+        ReservedConcurrentExecutions=INVOKER_CONCURRENCY,
+        # Lambda would create /aws/lambda/<function> itself, unencrypted and kept forever, if
+        # the function ran before the group above existed.
+        DependsOn=[invoker_logs.title],
+    )
+    suppress_checkov(function, INVOKER_REASONS)
+    template.add_resource(function)
+    return template
+
+
+def _add_toolchain_tasks(
+    template: Template,
+    project: Project,
+    place: _Place,
+    tasks: Mapping[str, RunnerSpec],
+    network: Network,
+    log_group: logs.LogGroup,
+) -> list[Statement]:
+    """The toolchain's ECS runners; returns what the invoker needs to run them."""
+    app = project.app
+    cluster_name = naming.runner_cluster(app)
+    template.add_resource(_cluster("RunnerCluster", cluster_name))
+    group = template.add_resource(
+        _security_group(
+            "RunnerSecurityGroup",
+            f"{app} deploy-runner jobs in the toolchain account",
+            network.vpc,
+        )
+    )
+    execution_role = template.add_resource(
+        _execution_role(
+            "RunnerExecutionRole",
+            _runner_execution_role(app),
+            f"ECS starts {app}'s toolchain runner jobs with this role",
+            project,
+            place,
+            tasks,
+            log_group,
+        )
+    )
+    task_roles = []
+    families = []
+    for name, spec in sorted(tasks.items()):
+        task_role = template.add_resource(
+            _task_role(
+                f"Runner{_camel(name)}TaskRole",
+                _runner_task_role(app, name),
+                f"{app}'s {name} runner jobs in the toolchain account run as this role",
+                place.account,
+                spec,
+            )
+        )
+        task_roles.append(task_role)
+        family = naming.runner_task_family(app, name)
+        families.append(family)
+        template.add_resource(
+            _task_definition(
+                f"Runner{_camel(name)}TaskDefinition",
+                family,
+                name,
+                spec,
+                spec.image,
+                place.region,
+                log_group,
+                execution_role,
+                task_role,
+            )
+        )
+    template.add_output(
+        Output(
+            naming.RUNNER_SECURITY_GROUP_OUTPUT,
+            Description="The security group of the toolchain's runner tasks",
+            Value=Ref(group),
+        )
+    )
+    return _task_control_statements(
+        place,
+        cluster_name,
+        families,
+        [execution_role, *task_roles],
+        naming.runner_log_group(app),
+        naming.runner_stack(app),
+    )
+
+
+def _task_control_statements(
+    place: _Place,
+    cluster: str,
+    families: Sequence[str],
+    roles: Sequence[iam.Role],
+    log_group: str,
+    stack: str,
+) -> list[Statement]:
+    """Start, watch and stop the runner tasks of one cluster, and read their logs."""
+    return [
+        allow(
+            [ecs_actions.RunTask],
+            [place.arn("ecs", f"task-definition/{f}:*") for f in families],
+            ArnEquals={"ecs:cluster": place.arn("ecs", f"cluster/{cluster}")},
+        ),
+        allow(
+            [ecs_actions.DescribeTasks, ecs_actions.StopTask],
+            [place.arn("ecs", f"task/{cluster}/*")],
+        ),
+        allow(
+            [iam_actions.PassRole],
+            [GetAtt(role, "Arn") for role in roles],
+            StringEquals={"iam:PassedToService": ECS_TASKS},
+        ),
+        allow(
+            [logs_actions.GetLogEvents],
+            [place.arn("logs", f"log-group:{log_group}:log-stream:*")],
+        ),
+        # The invoker reads the runner stack's security group output.
+        allow([cfn_actions.DescribeStacks], [place.arn("cloudformation", f"stack/{stack}/*")]),
+    ]
+
+
+def _add_codebuild_runner(
+    template: Template,
+    project: Project,
+    place: _Place,
+    name: str,
+    spec: RunnerSpec,
+    log_group: logs.LogGroup,
+) -> None:
+    app = project.app
+    log_group_name = naming.runner_log_group(app)
+    stream_prefix = names.log_stream_prefix(name)
+    bucket = naming.artifact_bucket(app, place.account, place.region)
+    # The artifact key is the pipeline stack's, which exports nothing: its alias identifies it,
+    # so the two stacks can be deployed in either order.
+    artifact_key_alias = place.arn("kms", naming.artifact_key_alias(app))
+    statements = [
+        *_permission_statements(spec),
+        allow([logs_actions.CreateLogStream], [GetAtt(log_group, "Arn")]),
+        allow(
+            [logs_actions.PutLogEvents],
+            [place.arn("logs", f"log-group:{log_group_name}:log-stream:{stream_prefix}/*")],
+        ),
+        # CodeBuild downloads the action's input artifacts from the pipeline's bucket.
+        allow(
+            [s3_actions.GetObject, s3_actions.GetObjectVersion],
+            [f"arn:{place.partition}:s3:::{bucket}/*"],
+        ),
+        allow(
+            [kms_actions.Decrypt, kms_actions.DescribeKey],
+            [place.arn("kms", "key/*")],
+            **{
+                "ForAnyValue:StringEquals": {
+                    "kms:ResourceAliases": [naming.artifact_key_alias(app)]
+                }
+            },
+        ),
+        *_pull_statements(place, [spec.image]),
+        *_secret_statements(spec.secrets.values()),
+    ]
+    role = template.add_resource(
+        iam.Role(
+            f"Runner{_camel(name)}BuildRole",
+            RoleName=_runner_build_role(app, name),
+            Description=f"{app}'s {name} runner builds in CodeBuild run as this role",
+            AssumeRolePolicyDocument=service_trust("codebuild.amazonaws.com", place.account),
+            Policies=[role_policy("runner-permissions", *_unique(statements))],
+        )
+    )
+    variables = [
+        codebuild.EnvironmentVariable(Name=names.RUNNER_VARIABLE, Type="PLAINTEXT", Value=name),
+        *(
+            codebuild.EnvironmentVariable(Name=var, Type="SECRETS_MANAGER", Value=arn)
+            for var, arn in sorted(spec.secrets.items())
+        ),
+    ]
+    project_resource = codebuild.Project(
+        f"Runner{_camel(name)}Project",
+        Name=naming.runner_codebuild_project(app, name),
+        Description=f"{app}'s {name} runner: runs one allow-listed job per build",
+        ServiceRole=GetAtt(role, "Arn"),
+        Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=codebuild_buildspec()),
+        Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
+        Environment=codebuild.Environment(
+            Type="LINUX_CONTAINER",
+            ComputeType=codebuild_compute_type(spec),
+            Image=spec.image,
+            # An ECR image is pulled with the role's permissions (granted above); anything else
+            # is a public image CodeBuild pulls itself.
+            ImagePullCredentialsType="SERVICE_ROLE" if _ecr_repository(spec.image) else "CODEBUILD",
+            # Only docker-build runners ask for it (RunnerSpec allows it for CodeBuild only).
+            PrivilegedMode=spec.privileged,
+            EnvironmentVariables=variables,
+        ),
+        TimeoutInMinutes=max(CODEBUILD_MIN_TIMEOUT_MINUTES, spec.max_wait_minutes),
+        EncryptionKey=artifact_key_alias,
+        LogsConfig=codebuild.LogsConfig(
+            CloudWatchLogs=codebuild.CloudWatchLogs(
+                Status="ENABLED", GroupName=Ref(log_group), StreamName=stream_prefix
+            ),
+            S3Logs=codebuild.S3Logs(Status="DISABLED"),
+        ),
+    )
+    template.add_resource(project_resource)
+
+
+def codebuild_compute_type(spec: RunnerSpec) -> str:
+    """The smallest CodeBuild Linux size with at least the runner's CPU and memory."""
+    for compute_type, cpu, memory in CODEBUILD_SIZES:
+        if spec.cpu <= cpu and spec.memory <= memory:
+            return compute_type
+    return CODEBUILD_SIZES[-1][0]
+
+
+# The job runs from its argv list, never through a shell; no single quote appears below (the
+# programs are single-quoted for `python3 -c`).
+_RUN_ARGV = f"""import json, os, subprocess, sys
+argv = json.loads(os.environ["{ARGV_VARIABLE}"])
+if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+    sys.exit("{ARGV_VARIABLE} must be a non-empty JSON list of strings")
+print("pipelines: running " + json.dumps(argv), flush=True)
+sys.exit(subprocess.run(argv).returncode)"""
+
+_EXPORT_OUTPUTS = f"""import os, re, shlex
+declared = {json.dumps(EXPORTED_VARIABLES)}
+found = {{}}
+with open(os.environ["{names.OUTPUT_FILE_VARIABLE}"], encoding="utf-8") as lines:
+    for line in lines:
+        name, equals, value = line.rstrip("\\n").partition("=")
+        if equals and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name in declared:
+            found[name] = value
+for name in declared:
+    print("export " + name + "=" + shlex.quote(found.get(name, "")))"""
+
+
+def codebuild_buildspec() -> str:
+    """The inline buildspec of every CodeBuild runner (deterministic text).
+
+    It runs the argv the pipeline action passes in PIPELINES_ARGV (a JSON list) without a shell,
+    with PIPELINES_OUTPUT_FILE set so the job may append NAME=VALUE lines; then it turns the
+    declared names among those lines into shell-quoted exports, which CodeBuild hands to
+    CodePipeline as the action's output variables.
+    """
+    for program in (_RUN_ARGV, _EXPORT_OUTPUTS):
+        assert "'" not in program
+    output = f'"${names.OUTPUT_FILE_VARIABLE}"'
+    exports = f'"${names.OUTPUT_FILE_VARIABLE}.sh"'
+    spec = {
+        "version": "0.2",
+        "env": {
+            "variables": {names.OUTPUT_FILE_VARIABLE: CODEBUILD_OUTPUT_FILE},
+            "exported-variables": list(EXPORTED_VARIABLES),
+        },
+        "phases": {
+            "build": {
+                "on-failure": "ABORT",
+                "commands": [
+                    f": > {output}",
+                    f"python3 -c '{_RUN_ARGV}'",
+                    f"python3 -c '{_EXPORT_OUTPUTS}' > {exports}",
+                    f". {exports}",
+                ],
+            }
+        },
+    }
+    return json.dumps(spec, indent=2)
+
+
+# <app>-<env>-runner ---------------------------------------------------------------------------
+
+
+def build_environment_runner(project: Project, env: Environment) -> Template:
+    """The ECS runners of env's steps, in env's account and network, and the invoker's way in."""
+    app = project.app
+    place = _Place(partition_of(env.region), env.account, env.region)
+    tasks = {
+        n: s for n, s in config_runners.environment_runners(project, env).items() if s.on == "ecs"
+    }
+    if not tasks:
+        raise ValueError(f"{env.name} has no steps on ECS runners: it needs no runner stack")
+    _check_logical_ids(tasks)
+
+    template = new_template(
+        f"{app}: the deploy-runner jobs of {env.name}, and the role the invoker starts them with."
+    )
+    cluster_name = naming.env_runner_cluster(app, env.name)
+    log_group_name = naming.env_runner_log_group(app, env.name)
+    key = template.add_resource(
+        _log_key(
+            place, "RunnerLogKey", f"Encrypts {app}'s {env.name} runner logs", [log_group_name]
+        )
+    )
+    log_group = template.add_resource(_log_group("RunnerLogGroup", log_group_name, key))
+    template.add_resource(_cluster("RunnerCluster", cluster_name))
+    group = template.add_resource(
+        _security_group(
+            "RunnerSecurityGroup", f"{app} deploy-runner jobs in {env.name}", env.network.vpc
+        )
+    )
+    execution_role = template.add_resource(
+        _execution_role(
+            "RunnerExecutionRole",
+            _env_runner_execution_role(app, env.name),
+            f"ECS starts {app}'s runner jobs in {env.name} with this role",
+            project,
+            place,
+            tasks,
+            log_group,
+        )
+    )
+    release_image = (
+        f"{naming.image_registry(project.toolchain.account, project.toolchain.region)}/"
+        f"{project.image.repository}:{project.image.release_tag}"
+    )
+    task_roles = []
+    families = []
+    for name, spec in sorted(tasks.items()):
+        task_role = template.add_resource(
+            _task_role(
+                f"Runner{_camel(name)}TaskRole",
+                _env_runner_task_role(app, env.name, name),
+                f"{app}'s {name} runner jobs in {env.name} run as this role",
+                env.account,
+                spec,
+            )
+        )
+        task_roles.append(task_role)
+        family = naming.env_runner_task_family(app, env.name, name)
+        families.append(family)
+        # A release runner runs the image being promoted: this base revision names the release
+        # tag, and before each run the invoker registers a new revision of the family with the
+        # promoted image's digest, so a job never runs a tag that moved.
+        image = release_image if spec.image == RELEASE_IMAGE else spec.image
+        template.add_resource(
+            _task_definition(
+                f"Runner{_camel(name)}TaskDefinition",
+                family,
+                name,
+                spec,
+                image,
+                env.region,
+                log_group,
+                execution_role,
+                task_role,
+            )
+        )
+
+    invoker_role = naming.role_arn(
+        place.partition, project.toolchain.account, naming.invoker_role(app)
+    )
+    statements = _task_control_statements(
+        place,
+        cluster_name,
+        families,
+        [execution_role, *task_roles],
+        log_group_name,
+        naming.env_runner_stack(app, env.name),
+    )
+    # Registering a revision (for release runners' digests) and reading one have no
+    # resource-level permissions in ECS.
+    statements.insert(
+        1,
+        allow([ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition], ["*"]),
+    )
+    invoke_role = iam.Role(
+        "RunnerInvokeRole",
+        RoleName=naming.runner_invoke_role(app, env.name),
+        Description=f"{app}'s runner invoker assumes this role to run jobs in {env.name}",
+        AssumeRolePolicyDocument=principals_trust(place.partition, [invoker_role]),
+        Policies=[role_policy("start-and-watch-runner-jobs", *statements)],
+    )
+    suppress_checkov(invoke_role, ACCOUNT_ROOT_TRUST_REASON)
+    template.add_resource(invoke_role)
+    template.add_output(
+        Output(
+            naming.RUNNER_SECURITY_GROUP_OUTPUT,
+            Description=f"The security group of {env.name}'s runner tasks",
+            Value=Ref(group),
+        )
+    )
+    return template
+
+
+# Shared parts ---------------------------------------------------------------------------------
+
+
+def _log_key(
+    place: _Place, title: str, description: str, log_groups: Sequence[str]
+) -> kms_resources.Key:
+    logs_use = Statement(
+        Sid="CloudWatchLogsEncryptsRunnerLogs",
+        Effect=Allow,
+        Principal=Principal("Service", f"logs.{place.region}.amazonaws.com"),
+        Action=[
+            kms_actions.Decrypt,
+            kms_actions.DescribeKey,
+            kms_actions.Encrypt,
+            kms_actions.GenerateDataKey,
+            kms_actions.ReEncryptFrom,
+            kms_actions.ReEncryptTo,
+        ],
+        Resource=["*"],  # in a key policy "*" means this key
+        Condition=Condition(
+            ArnLike(
+                "kms:EncryptionContext:aws:logs:arn",
+                [place.arn("logs", f"log-group:{name}") for name in log_groups],
+            )
+        ),
+    )
+    return kms_resources.Key(
+        title,
+        Description=description,
+        EnableKeyRotation=True,
+        KeyPolicy=document(key_owner_statement(place.partition), logs_use),
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+    )
+
+
+def _log_group(title: str, name: str, key: kms_resources.Key) -> logs.LogGroup:
+    return logs.LogGroup(
+        title,
+        LogGroupName=name,
+        RetentionInDays=LOG_RETENTION_DAYS,
+        KmsKeyId=GetAtt(key, "Arn"),
+    )
+
+
+def _cluster(title: str, name: str) -> ecs.Cluster:
+    return ecs.Cluster(
+        title,
+        ClusterName=name,
+        ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
+    )
+
+
+def _security_group(title: str, description: str, vpc: str) -> ec2.SecurityGroup:
+    # No ingress: nothing connects to a job. Jobs reach databases, registries and AWS APIs.
+    return ec2.SecurityGroup(
+        title,
+        GroupDescription=description,
+        VpcId=vpc,
+        SecurityGroupEgress=[
+            ec2.SecurityGroupRule(
+                Description="Jobs reach the image registry, AWS APIs, logs, secrets and the "
+                "databases they migrate",
+                IpProtocol="-1",
+                CidrIp="0.0.0.0/0",
+            )
+        ],
+    )
+
+
+def _execution_role(
+    title: str,
+    name: str,
+    description: str,
+    project: Project,
+    place: _Place,
+    tasks: Mapping[str, RunnerSpec],
+    log_group: logs.LogGroup,
+) -> iam.Role:
+    """Pull the runners' images, write their logs, read their secrets: nothing else."""
+    toolchain = project.toolchain
+    images = []
+    for spec in tasks.values():
+        if spec.image == RELEASE_IMAGE:
+            images.append(
+                f"{naming.image_registry(toolchain.account, toolchain.region)}/"
+                f"{project.image.repository}:{project.image.release_tag}"
+            )
+        else:
+            images.append(spec.image)
+    statements = [
+        *_pull_statements(place, images),
+        allow(
+            [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+            [GetAtt(log_group, "Arn")],
+        ),
+        *_secret_statements(a for spec in tasks.values() for a in spec.secrets.values()),
+    ]
+    return iam.Role(
+        title,
+        RoleName=name,
+        Description=description,
+        AssumeRolePolicyDocument=service_trust(ECS_TASKS, place.account),
+        Policies=[role_policy("pull-images-write-logs-read-secrets", *_unique(statements))],
+    )
+
+
+def _task_role(title: str, name: str, description: str, account: str, spec: RunnerSpec) -> iam.Role:
+    role = iam.Role(
+        title,
+        RoleName=name,
+        Description=description,
+        AssumeRolePolicyDocument=service_trust(ECS_TASKS, account),
+    )
+    statements = _permission_statements(spec)
+    if statements:
+        role.Policies = [role_policy("runner-permissions", *statements)]
+    return role
+
+
+def _task_definition(
+    title: str,
+    family: str,
+    runner: str,
+    spec: RunnerSpec,
+    image: str,
+    region: str,
+    log_group: logs.LogGroup,
+    execution_role: iam.Role,
+    task_role: iam.Role,
+) -> ecs.TaskDefinition:
+    # Read-only root with a writable /tmp, except for kaniko image builds (see below).
+    read_only = not _writes_root_filesystem(spec)
+    container = ecs.ContainerDefinition(
+        Name=names.CONTAINER,
+        Image=image,
+        Essential=True,
+        # The invoker sets the command (the admitted argv) and the size of each run.
+        ReadonlyRootFilesystem=read_only,
+        MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp", ReadOnly=False)],
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref(log_group),
+                "awslogs-region": region,
+                "awslogs-stream-prefix": names.log_stream_prefix(runner),
+            },
+        ),
+    )
+    if spec.secrets:
+        container.Secrets = [
+            ecs.Secret(Name=k, ValueFrom=v) for k, v in sorted(spec.secrets.items())
+        ]
+    return ecs.TaskDefinition(
+        title,
+        Family=family,
+        Cpu=str(spec.cpu),
+        Memory=str(spec.memory),
+        NetworkMode="awsvpc",
+        RequiresCompatibilities=["FARGATE"],
+        RuntimePlatform=ecs.RuntimePlatform(
+            CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"
+        ),
+        ExecutionRoleArn=GetAtt(execution_role, "Arn"),
+        TaskRoleArn=GetAtt(task_role, "Arn"),
+        ContainerDefinitions=[container],
+        Volumes=[ecs.Volume(Name="tmp")],
+    )
+
+
+def _writes_root_filesystem(spec: RunnerSpec) -> bool:
+    """Whether a job needs a writable root: kaniko image builds unpack images over it."""
+    for script in spec.scripts.values():
+        tokens = [*script.command, *script.options]
+        if "kaniko" in tokens or any(t.endswith("/kaniko/executor") for t in tokens):
+            return True
+    return False
+
+
+def _permission_statements(spec: RunnerSpec) -> list[Statement]:
+    """The runner's own `permissions`, one statement each, actions as awacs Actions."""
+    return [
+        allow(
+            [Action(*action.split(":", 1)) for action in permission.actions],
+            list(permission.resources),
+        )
+        for permission in spec.permissions
+    ]
+
+
+def _unique(statements: Iterable[Statement]) -> list[Statement]:
+    """The statements in order, each once (a runner's own permissions may repeat ours)."""
+    seen: set[str] = set()
+    unique = []
+    for statement in statements:
+        text = json.dumps(encode_to_dict(statement), sort_keys=True)
+        if text not in seen:
+            seen.add(text)
+            unique.append(statement)
+    return unique
+
+
+def _ecr_repository(image: str) -> tuple[str, str, str] | None:
+    """(account, region, repository) of an ECR image URI, or None for another registry."""
+    match = _ECR_IMAGE.fullmatch(image)
+    if not match:
+        return None
+    return match["account"], match["region"], match["repository"]
+
+
+def _pull_statements(place: _Place, images: Iterable[str]) -> list[Statement]:
+    repositories = sorted(
+        {
+            naming.repository_arn(place.partition, region, account, repository)
+            for account, region, repository in filter(None, map(_ecr_repository, images))
+        }
+    )
+    if not repositories:
+        return []
+    return [
+        # GetAuthorizationToken has no resource-level permissions.
+        allow([ecr_actions.GetAuthorizationToken], ["*"]),
+        allow(PULL_ACTIONS, repositories),
+    ]
+
+
+def _secret_statements(arns: Iterable[str]) -> list[Statement]:
+    secrets = sorted(set(arns))
+    if not secrets:
+        return []
+    # A secret's full ARN ends in a random six-character suffix the config may omit.
+    resources = sorted({*secrets, *(f"{a}-??????" for a in secrets)})
+    return [allow([secretsmanager.GetSecretValue], resources)]
+
+
+def _camel(name: str) -> str:
+    """A runner name as part of a logical ID (alphanumeric): db-migrate -> DbMigrate."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def _check_logical_ids(runners: Iterable[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in sorted(runners):
+        other = seen.setdefault(_camel(name), name)
+        if other != name:
+            raise ValueError(
+                f"runners {other!r} and {name!r} would share the logical ID {_camel(name)!r}; "
+                "rename one"
+            )

@@ -1,0 +1,159 @@
+"""Project -> its deploy runners: the allow-list, each environment's runners and its steps.
+
+Three views of the same `runners:` declaration:
+- the allow-list (`allow_list`): every runner as the invoker admits it, built-ins made for all
+  environments at once; it is what runners.json holds;
+- an environment's runners (`environment_runners`): the runners its steps use, with the IAM of
+  built-ins narrowed to that environment's stacks and its own secrets merged in; the
+  environment's runner stack gives each its role from this;
+- the steps (`environment_steps`): each `runner.script args` of an environment's `steps`,
+  admitted at synth against the allow-list, with the action and namespace it becomes.
+
+Pure: no boto3.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from pipelines import naming
+from pipelines.config.aws_facts import partition_of
+from pipelines.config.models import BuiltinRunner, Environment, Project
+from pipelines.runner.allowlist import Admitted, admit, parse_step
+from pipelines.runner.builtins import BuiltinContext, builtin_runner
+from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
+
+PHASES = ("before_approval", "before_deploy", "after_deploy")
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """One runner job in a release: where it runs, what it runs, where its outputs go."""
+
+    environment: str
+    phase: str  # one of PHASES
+    runner: str
+    script: str
+    args: tuple[str, ...]
+    on: str  # ecs | codebuild
+    argv: tuple[str, ...]  # as admitted at synth (variables not yet resolved)
+    release_image: bool  # the job runs the image being promoted
+    action: str
+    namespace: str
+
+
+def builtin_context(project: Project, environments: tuple[Environment, ...]) -> BuiltinContext:
+    toolchain = project.toolchain
+    return BuiltinContext(
+        app=project.app,
+        account=toolchain.account,
+        region=toolchain.region,
+        runner_image=(project.runner.image if project.runner else None) or "",
+        repository=project.image.repository,
+        partition=partition_of(toolchain.region),
+        artifact_bucket=naming.artifact_bucket(project.app, toolchain.account, toolchain.region),
+        environments=tuple(e.name for e in environments),
+        targets=tuple(sorted({(e.account, e.region) for e in environments})),
+    )
+
+
+def _resolve(name: str, entry: BuiltinRunner | RunnerSpec, context: BuiltinContext) -> RunnerSpec:
+    if isinstance(entry, BuiltinRunner):
+        return builtin_runner(entry.builtin, context, on=entry.on)
+    return entry
+
+
+def allow_list(project: Project) -> dict[str, RunnerSpec]:
+    """Every runner, as `pipelines run` and the invoker admit requests for it."""
+    context = builtin_context(project, project.environments)
+    return {name: _resolve(name, e, context) for name, e in sorted(project.runners.items())}
+
+
+def environment_runners(project: Project, env: Environment) -> dict[str, RunnerSpec]:
+    """The runners env's steps use, with IAM for env alone and env's secrets merged in."""
+    used = sorted({step.runner for step in environment_steps(project, env)})
+    context = builtin_context(project, (env,))
+    runners = {}
+    for name in used:
+        spec = _resolve(name, project.runners[name], context)
+        override = env.runners.get(name)
+        if override and override.secrets:
+            spec = spec.model_copy(update={"secrets": {**spec.secrets, **override.secrets}})
+        runners[name] = spec
+    return runners
+
+
+def environment_steps(project: Project, env: Environment) -> list[RunStep]:
+    """env's steps in the order they run, each admitted (the loader reports refusals)."""
+    runners = allow_list(project)
+    seen: Counter[str] = Counter()
+    steps = []
+    for phase, texts in env.steps.phases():
+        for text in texts:
+            admitted = admit_step(runners, text)
+            key = f"{admitted.runner}.{admitted.script}"
+            seen[key] += 1
+            n = seen[key]
+            steps.append(
+                RunStep(
+                    environment=env.name,
+                    phase=phase,
+                    runner=admitted.runner,
+                    script=admitted.script,
+                    args=parse_step(text).args,
+                    on=admitted.on,
+                    argv=admitted.argv,
+                    release_image=runners[admitted.runner].image == RELEASE_IMAGE,
+                    action=naming.step_action(admitted.runner, admitted.script, n),
+                    namespace=naming.step_namespace(env.name, admitted.runner, admitted.script, n),
+                )
+            )
+    return steps
+
+
+def admit_step(runners: dict[str, RunnerSpec], text: str) -> Admitted:
+    """The step as the allow-list admits it; variables wait for run time (Refused if not)."""
+    return admit(runners, parse_step(text), allow_variables=True)
+
+
+def uses_runners(project: Project) -> bool:
+    return bool(project.runners)
+
+
+def ecs_environments(project: Project) -> list[Environment]:
+    """Environments with at least one ECS step: each gets a runner stack in its account."""
+    return [
+        env
+        for env in project.environments
+        if any(s.on == "ecs" for s in environment_steps(project, env))
+    ]
+
+
+def runners_document(project: Project) -> str:
+    """runners.json: the allow-list and where each environment's jobs run, for the invoker."""
+    from pipelines.runner.document import Target, dump_document
+
+    toolchain = project.toolchain
+    partition = partition_of(toolchain.region)
+    targets = {
+        env.name: Target.named(
+            project.app,
+            env.name,
+            account=env.account,
+            region=env.region,
+            subnets=tuple(env.network.subnets),
+            assign_public_ip=env.network.public_ip,
+            partition=partition,
+        )
+        for env in ecs_environments(project)
+    }
+    registry = naming.image_registry(toolchain.account, toolchain.region)
+    return dump_document(
+        project.app,
+        allow_list(project),
+        region=toolchain.region,
+        environments=tuple(e.name for e in project.environments),
+        targets=targets,
+        release_repository=f"{registry}/{project.image.repository}",
+    )
