@@ -97,10 +97,7 @@ def check(templates: Path) -> None:
     sys.exit(report.exit_code)
 
 
-# Hidden until synth writes runners.json and the runner stack that hosts the invoker: the
-# gatekeeper, invoker and jobs behind it are complete, the config and templates are not yet.
 @main.command(
-    hidden=True,
     context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]},
 )
 @click.argument("runner", required=False)
@@ -111,6 +108,11 @@ def check(templates: Path) -> None:
 @click.option("--memory", type=int, help="MiB, up to the runner's maximum.")
 @click.option("--max-wait", help="Give up and stop the task after this long: 90m, 2h, 30s.")
 @click.option("--no-wait", is_flag=True, help="Print the task and return once it started.")
+@click.option(
+    "--image",
+    metavar="URI@sha256:DIGEST",
+    help="For a runner whose image is `release`: the app's image to run, by digest.",
+)
 @click.option("--describe", is_flag=True, help="List the runners, their scripts and options.")
 @click.option(
     "--runners",
@@ -129,6 +131,7 @@ def run(
     memory: int | None,
     max_wait: str | None,
     no_wait: bool,
+    image: str | None,
     describe: bool,
     runners_file: Path,
 ) -> None:
@@ -151,6 +154,7 @@ def run(
             no_wait=no_wait,
             describe_only=describe,
             runners_file=runners_file,
+            image=image,
         )
     )
 

@@ -227,6 +227,23 @@ def runner_codebuild_project(app: str, runner: str) -> str:
     return f"{app}-runner-{runner}"
 
 
+def runner_execution_role(app: str) -> str:
+    return f"{app}-runner-exec"
+
+
+def runner_task_role(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}-task"
+
+
+def runner_build_role(app: str, runner: str) -> str:
+    return f"{app}-runner-{runner}-build"
+
+
+def lambda_log_group(function: str) -> str:
+    """The group Lambda writes a function's logs to (Lambda fixes the name)."""
+    return f"/aws/lambda/{function}"
+
+
 # Runner jobs of an environment run in its account and network, from its own runner stack.
 def env_runner_stack(app: str, env: str) -> str:
     return f"{app}-{env}-runner"
@@ -242,6 +259,25 @@ def env_runner_task_family(app: str, env: str, runner: str) -> str:
 
 def env_runner_log_group(app: str, env: str) -> str:
     return f"/pipelines/{app}/{env}/runner"
+
+
+def env_runner_execution_role(app: str, env: str) -> str:
+    return f"{app}-{env}-runner-exec"
+
+
+def env_runner_task_role(app: str, env: str, runner: str) -> str:
+    return f"{app}-{env}-runner-{runner}-task"
+
+
+def runner_role_names(app: str, env: str | None, runner: str) -> list[str]:
+    """The IAM role names a runner gets: in the toolchain (env None) or in an environment."""
+    if env is None:
+        return [runner_task_role(app, runner), runner_build_role(app, runner)]
+    return [
+        env_runner_task_role(app, env, runner),
+        env_runner_execution_role(app, env),
+        runner_invoke_role(app, env),
+    ]
 
 
 def runner_invoke_role(app: str, env: str) -> str:

@@ -14,7 +14,7 @@ def test_synth_writes_templates_and_prints_a_summary(tmp_path) -> None:
     assert (out / "manifest.json").is_file()
     assert (out / "shop-prod-web.json").is_file()
     assert "shop-pipeline" in result.output
-    assert "8 stacks" in result.output
+    assert "11 stacks" in result.output
 
 
 def test_python_dash_m_runs_the_cli(tmp_path) -> None:
@@ -37,7 +37,8 @@ def test_python_dash_m_runs_the_cli(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert len(list(out.iterdir())) == 9
+    # 11 templates, the manifest, and the runner's allow-list and invoker package
+    assert len(list(out.iterdir())) == 14
 
 
 def test_synth_path_imports_neither_boto3_nor_moto(tmp_path) -> None:

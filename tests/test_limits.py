@@ -7,15 +7,21 @@ from click.testing import CliRunner
 
 from pipelines import limits
 from pipelines.cli import main
+from pipelines.config.yaml_source import read_document
 from pipelines.errors import LimitError
 from pipelines.synth import synthesize
 from tests.support import EXAMPLE
 
 
+def _read(path):
+    # Our own reader: PyYAML's safe_load reads the key `on` (of runners) as the boolean true.
+    return read_document(path).data
+
+
 def _example_with_services(tmp_path, count: int):
     directory = tmp_path / "environments"
     shutil.copytree(EXAMPLE, directory)
-    pipeline = yaml.safe_load((directory / "pipeline.yaml").read_text())
+    pipeline = _read(directory / "pipeline.yaml")
     pipeline["services"] = {
         f"svc{i:02d}": {"cpu": 256, "memory": 512, "port": 8000 + i, "path": f"/s{i}/*"}
         for i in range(count)
@@ -27,7 +33,7 @@ def _example_with_services(tmp_path, count: int):
 
 def _with_environments(directory, count: int):
     """Promote through `count` copies of staging after dev."""
-    pipeline = yaml.safe_load((directory / "pipeline.yaml").read_text())
+    pipeline = _read(directory / "pipeline.yaml")
     staging = (directory / "staging.yaml").read_text()
     names = [f"stage{i:02d}" for i in range(count)]
     for name in names:
@@ -57,9 +63,12 @@ def test_too_many_stages_is_refused_before_writing(tmp_path) -> None:
     assert not out.exists()
 
 
-def test_24_services_fit_in_one_stage_per_environment(tmp_path) -> None:
-    synthesis = synthesize(_example_with_services(tmp_path, 23))
-    assert len(synthesis.outputs) == 1 + 3 * (1 + 24) + 1
+def test_as_many_services_as_fit_stay_in_one_stage_per_environment(tmp_path) -> None:
+    # prod: its plan step, 23 change-set plans, the approval, the migration, 23 applies = 49.
+    synthesis = synthesize(_example_with_services(tmp_path, 22))
+    # source, 3 x (deploy + 23 services), pipeline, and the runner stacks of the toolchain,
+    # staging and prod
+    assert len(synthesis.outputs) == 1 + 3 * (1 + 23) + 1 + 3
     pipeline = json.loads(synthesis.files["shop-pipeline.json"])["Resources"]["Pipeline"]
     stages = [s["Name"] for s in pipeline["Properties"]["Stages"]]
     assert stages == ["Source", "dev", "staging", "prod"]
@@ -84,8 +93,14 @@ def test_more_services_spread_over_plan_approve_apply_stages(tmp_path) -> None:
         "prod-apply",
         "prod-apply-2",
     ]
-    assert [len(s["Actions"]) for s in stages.values()][1:6] == [50, 10, 50, 10, 1]
-    assert [a["Name"] for a in stages["prod"]["Actions"]] == ["Approve"]
+    assert [len(s["Actions"]) for s in stages.values()][1:6] == [50, 10, 50, 10, 2]
+    # The approval stage keeps the steps around the approval.
+    assert [a["Name"] for a in stages["staging"]["Actions"]] == ["Approve", "migrate.migrate"]
+    assert [a["Name"] for a in stages["prod"]["Actions"]] == [
+        "plan.plan",
+        "Approve",
+        "migrate.migrate",
+    ]
     # bake time and rollback sit on the stage that completes prod's deployment
     assert "OnSuccess" in stages["prod-apply-2"] and "OnFailure" in stages["prod-apply-2"]
     assert not any("OnSuccess" in stages[n] for n in ("prod-plan", "prod", "prod-apply"))

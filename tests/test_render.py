@@ -34,6 +34,9 @@ def test_manifest_lists_every_stack_with_order_and_needs(syntheses) -> None:
         "shop-prod-deploy",
         "shop-prod-web",
         "shop-pipeline",
+        "shop-runner",
+        "shop-staging-runner",
+        "shop-prod-runner",
     ]
     waves = [stack for wave in manifest["deploy_order"] for stack in wave]
     assert sorted(waves) == sorted(names)
@@ -46,6 +49,15 @@ def test_manifest_lists_every_stack_with_order_and_needs(syntheses) -> None:
     assert prod_web["account"] == "333333333333"
     assert prod_web["parameters"]["ImageUri"]["set_by"] == "pipeline"
     assert prod_web["needs"] == ["shop-source", "shop-prod-deploy"]
+    # The invoker's package is read from the pipeline's bucket, so its stack comes after it.
+    runner = next(s for s in manifest["stacks"] if s["name"] == "shop-runner")
+    assert (runner["kind"], runner["needs"]) == ("runner", ["shop-pipeline"])
+    prod_runner = next(s for s in manifest["stacks"] if s["name"] == "shop-prod-runner")
+    assert (prod_runner["kind"], prod_runner["account"]) == ("environment-runner", "333333333333")
+    assert manifest["assets"][0]["file"] == "invoker.zip"
+    assert manifest["assets"][0]["needed_by"] == ["shop-runner"]
+    assert manifest["assets"][0]["key"].startswith("runner/invoker-")
+    assert (manifest["assets"][1]["file"], manifest["assets"][1]["key"]) == ("runners.json", None)
 
 
 def test_cross_region_environment_gets_an_artifact_stack(syntheses) -> None:

@@ -62,7 +62,7 @@ from pipelines.builders.source import PULL_ACTIONS
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config import runners as config_runners
 from pipelines.config.aws_facts import partition_of
-from pipelines.config.models import Environment, Network, Project
+from pipelines.config.models import BuiltinRunner, Environment, Network, Project
 from pipelines.runner import bundle, names
 from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
 
@@ -70,15 +70,8 @@ LOG_RETENTION_DAYS = 365
 INVOKER_RUNTIME = "python3.12"
 INVOKER_TIMEOUT_SECONDS = 60
 INVOKER_MEMORY_MB = 256
-# Each call of the invoker starts or checks one job and returns within seconds; CodePipeline
-# invokes it asynchronously, so a throttled call waits in Lambda's queue and is retried. The cap
-# bounds how many jobs a burst of requests can start at once.
-INVOKER_CONCURRENCY = 5
 CODEBUILD_MIN_TIMEOUT_MINUTES = 5  # CodeBuild's lowest allowed build timeout
 
-# The pipeline's CodeBuild action passes the admitted argv, as a JSON list, in this variable.
-# (It belongs in pipelines/runner/names.py beside OUTPUT_FILE_VARIABLE; kept here until then.)
-ARGV_VARIABLE = "PIPELINES_ARGV"
 # The output variables a CodeBuild runner step hands to CodePipeline (see runner/jobs.py emit).
 EXPORTED_VARIABLES = (
     "summary",
@@ -86,7 +79,6 @@ EXPORTED_VARIABLES = (
     "changeSetId",
     "planSha256",
     "stackStatus",
-    "imageDigest",
 )
 CODEBUILD_OUTPUT_FILE = "/tmp/pipelines-outputs"
 
@@ -106,6 +98,10 @@ ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 # checkov findings that do not apply to the invoker Lambda.
 INVOKER_REASONS = {
+    "CKV_AWS_115": "reserving concurrency fails outright in accounts whose Lambda quota is low "
+    "(AWS keeps 10 unreserved, and new accounts may have only 10 in all), which would break the "
+    "first deploy; each call starts or checks one job and returns within seconds, and the "
+    "allow-list, not a concurrency cap, bounds what jobs can do",
     "CKV_AWS_116": "invoked by CodePipeline jobs and `pipelines run`: a failed CodePipeline call "
     "is retried or reported by CodePipeline itself (the job times out and the action fails), "
     "and `pipelines run` sees the error synchronously, so a dead-letter queue would hold "
@@ -115,31 +111,6 @@ INVOKER_REASONS = {
     "protection",
 }
 
-
-# Names the runner stacks give that pipelines/naming.py does not have yet.
-def _runner_execution_role(app: str) -> str:
-    return f"{app}-runner-exec"
-
-
-def _runner_task_role(app: str, runner: str) -> str:
-    return f"{app}-runner-{runner}-task"
-
-
-def _runner_build_role(app: str, runner: str) -> str:
-    return f"{app}-runner-{runner}-build"
-
-
-def _env_runner_execution_role(app: str, env: str) -> str:
-    return f"{app}-{env}-runner-exec"
-
-
-def _env_runner_task_role(app: str, env: str, runner: str) -> str:
-    return f"{app}-{env}-runner-{runner}-task"
-
-
-def _lambda_log_group(function: str) -> str:
-    """The group Lambda writes a function's logs to (fixed by Lambda)."""
-    return f"/aws/lambda/{function}"
 
 
 @dataclass(frozen=True)
@@ -174,7 +145,7 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
         "runners of the toolchain account."
     )
     function_name = naming.invoker_function(app)
-    log_group_names = [_lambda_log_group(function_name)]
+    log_group_names = [naming.lambda_log_group(function_name)]
     if builds or tasks:
         log_group_names.append(naming.runner_log_group(app))
     key = template.add_resource(
@@ -186,7 +157,7 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
         )
     )
     invoker_logs = template.add_resource(
-        _log_group("InvokerLogGroup", _lambda_log_group(function_name), key)
+        _log_group("InvokerLogGroup", naming.lambda_log_group(function_name), key)
     )
     runner_logs = None
     if builds or tasks:
@@ -246,7 +217,6 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
         Role=GetAtt(role, "Arn"),
         Timeout=INVOKER_TIMEOUT_SECONDS,
         MemorySize=INVOKER_MEMORY_MB,
-        ReservedConcurrentExecutions=INVOKER_CONCURRENCY,
         # Lambda would create /aws/lambda/<function> itself, unencrypted and kept forever, if
         # the function ran before the group above existed.
         DependsOn=[invoker_logs.title],
@@ -278,7 +248,7 @@ def _add_toolchain_tasks(
     execution_role = template.add_resource(
         _execution_role(
             "RunnerExecutionRole",
-            _runner_execution_role(app),
+            naming.runner_execution_role(app),
             f"ECS starts {app}'s toolchain runner jobs with this role",
             project,
             place,
@@ -292,10 +262,11 @@ def _add_toolchain_tasks(
         task_role = template.add_resource(
             _task_role(
                 f"Runner{_camel(name)}TaskRole",
-                _runner_task_role(app, name),
+                naming.runner_task_role(app, name),
                 f"{app}'s {name} runner jobs in the toolchain account run as this role",
                 place.account,
                 spec,
+                project.runners[name],
             )
         )
         task_roles.append(task_role)
@@ -406,7 +377,7 @@ def _add_codebuild_runner(
     role = template.add_resource(
         iam.Role(
             f"Runner{_camel(name)}BuildRole",
-            RoleName=_runner_build_role(app, name),
+            RoleName=naming.runner_build_role(app, name),
             Description=f"{app}'s {name} runner builds in CodeBuild run as this role",
             AssumeRolePolicyDocument=service_trust("codebuild.amazonaws.com", place.account),
             Policies=[role_policy("runner-permissions", *_unique(statements))],
@@ -460,9 +431,9 @@ def codebuild_compute_type(spec: RunnerSpec) -> str:
 # The job runs from its argv list, never through a shell; no single quote appears below (the
 # programs are single-quoted for `python3 -c`).
 _RUN_ARGV = f"""import json, os, subprocess, sys
-argv = json.loads(os.environ["{ARGV_VARIABLE}"])
+argv = json.loads(os.environ["{names.RUNNER_ARGV_VARIABLE}"])
 if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-    sys.exit("{ARGV_VARIABLE} must be a non-empty JSON list of strings")
+    sys.exit("{names.RUNNER_ARGV_VARIABLE} must be a non-empty JSON list of strings")
 print("pipelines: running " + json.dumps(argv), flush=True)
 sys.exit(subprocess.run(argv).returncode)"""
 
@@ -545,7 +516,7 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
     execution_role = template.add_resource(
         _execution_role(
             "RunnerExecutionRole",
-            _env_runner_execution_role(app, env.name),
+            naming.env_runner_execution_role(app, env.name),
             f"ECS starts {app}'s runner jobs in {env.name} with this role",
             project,
             place,
@@ -563,10 +534,11 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
         task_role = template.add_resource(
             _task_role(
                 f"Runner{_camel(name)}TaskRole",
-                _env_runner_task_role(app, env.name, name),
+                naming.env_runner_task_role(app, env.name, name),
                 f"{app}'s {name} runner jobs in {env.name} run as this role",
                 env.account,
                 spec,
+                project.runners[name],
             )
         )
         task_roles.append(task_role)
@@ -733,7 +705,14 @@ def _execution_role(
     )
 
 
-def _task_role(title: str, name: str, description: str, account: str, spec: RunnerSpec) -> iam.Role:
+def _task_role(
+    title: str,
+    name: str,
+    description: str,
+    account: str,
+    spec: RunnerSpec,
+    runner: BuiltinRunner | RunnerSpec,
+) -> iam.Role:
     role = iam.Role(
         title,
         RoleName=name,

@@ -7,5 +7,6 @@ imports this package inside the `rehearse` command.
 - changesets.py   moto's change sets patched to behave like CloudFormation's
 - resolve.py      intrinsic functions resolved; the CodePipeline declaration in API shape
 - interpreter.py  runs that declaration: stages, actions, artifacts, variables, QUEUED
+- steps.py        runner steps: admitted as the invoker would, built-in jobs run in-process
 - rehearse.py     synth, deploy (the code of `pipelines deploy`), push, run, read back
 """

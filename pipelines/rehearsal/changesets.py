@@ -20,7 +20,14 @@
 4. Parameters. moto keeps a stack's parameters from its creation, so a later change set that
    returns ImageUri to its first value looks like "no changes" to moto; here an executed
    update records its parameters, as CloudFormation does.
-5. A created task definition's roles and sizes (`cloudformation_like_task_definitions`). moto
+5. A change set's changes. moto lists a change set's changes from the template alone, so a
+   change set that changes only a parameter (a new ImageUri: every release) lists none, where
+   CloudFormation lists the resources that reference it as Modify (moto's own update path does
+   see them). Here the listed changes take the parameters into account the way moto's update
+   does: a resource whose JSON is unchanged but which Refs a changed parameter is Modify.
+   (CloudFormation would also list resources that depend on a modified one, e.g. the service
+   on its replaced task definition; moto and this patch do not.)
+6. A created task definition's roles and sizes (`cloudformation_like_task_definitions`). moto
    registers an `AWS::ECS::TaskDefinition` with its family, containers, volumes and memory
    only, dropping TaskRoleArn, ExecutionRoleArn, NetworkMode, RequiresCompatibilities, Cpu and
    RuntimePlatform, which ECS keeps. The rehearsal reads the task role of a runner's task
@@ -78,13 +85,33 @@ def cloudformation_like_change_sets() -> Iterator[None]:
             stack.parameters = dict(change_set.parameters)
             _follow_task_definitions(stack)
 
+    original_diff = models.ChangeSet.diff
+
+    def diff(self: Any) -> list[Any]:
+        if self.change_set_type != "UPDATE" or not self.parameters:
+            return original_diff(self)
+        resource_map = self.stack.resource_map
+        by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
+        new, old = self.template_dict["Resources"], resource_map._resource_json_map
+        return [
+            models.Change(
+                action=action,
+                logical_resource_id=name,
+                resource_type=(old if action == "Remove" else new)[name]["Type"],
+            )
+            for action in ("Add", "Modify", "Remove")
+            for name in by_action[action]
+        ]
+
     parsing.parse_and_create_resource = create_resource
     backend.execute_change_set = execute
+    models.ChangeSet.diff = diff  # type: ignore[method-assign]
     try:
         yield
     finally:
         parsing.parse_and_create_resource = original_create
         backend.execute_change_set = original_execute
+        models.ChangeSet.diff = original_diff  # type: ignore[method-assign]
 
 
 def _roll_back_creation(stack: Any, change_set: Any, error: Exception) -> None:
@@ -146,7 +173,7 @@ _TASK_DEFINITION_PROPERTIES = {
 
 @contextlib.contextmanager
 def cloudformation_like_task_definitions() -> Iterator[None]:
-    """Task definitions created by moto's CloudFormation keep their roles and sizes (5.)."""
+    """Task definitions created by moto's CloudFormation keep their roles and sizes (6.)."""
     from moto.core.utils import pascal_to_camelcase, remap_nested_keys
     from moto.ecs import models
 
@@ -185,8 +212,9 @@ def cloudformation_like_task_definitions() -> Iterator[None]:
             **extra,
         )
 
-    setattr(models.TaskDefinition, "create_from_cloudformation_json", classmethod(create))
+    task_definition: Any = models.TaskDefinition
+    task_definition.create_from_cloudformation_json = classmethod(create)
     try:
         yield
     finally:
-        setattr(models.TaskDefinition, "create_from_cloudformation_json", original)
+        task_definition.create_from_cloudformation_json = original

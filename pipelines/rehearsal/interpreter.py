@@ -9,6 +9,21 @@ module never holds a second description of the pipeline. What it interprets:
 - the action types `Source/AWS/ECR`, `Source/AWS/S3`, `Deploy/AWS/CloudFormation` (modes
   CREATE_UPDATE, CHANGE_SET_REPLACE, CHANGE_SET_EXECUTE) and `Approval/AWS/Manual`; each
   action acts in the account of its RoleArn (by assuming that role) and in its Region;
+- deploy-runner steps (steps.py): `Invoke/AWS/Lambda` on the app's invoker and
+  `Build/AWS/CodeBuild` on one of the app's runner projects. With its variables resolved, the
+  request is admitted against runners.json as the invoker admits it (`request_from_json`,
+  `admit` with the full check, the environment, the release image, ECS), or, for CodeBuild, its
+  PIPELINES_ARGV must be exactly what `admit` makes of a runner script; a refusal fails the
+  action. For the invoker, the Lambda must exist, the environment's runner stack must have its
+  SecurityGroup output and the runner's task definition must exist (a release runner gets the
+  invoker's release revision registered). Then a built-in CloudFormation job (`python -m
+  pipelines.runner.jobs cloudformation plan|apply`) runs in this process, against the embedded
+  AWS, as the task definition's task role in the environment's account and region: its
+  `::pipelines-output::` lines become the action's output variables (with `exitCode`, and for
+  the invoker `logs` and `task`), a non-zero exit fails the action with its last lines. Any
+  other job (a user's image, terraform, an image build) is stood in for: admitted, not run,
+  outputs `exitCode=0` and `summary=not run in rehearsal`; a later reference to any other
+  output of it stops the rehearsal with an error naming the step;
 - artifacts by name (a zip's files) and variables (`#{Namespace.Variable}`,
   `#{codepipeline.PipelineExecutionId}`), and `Fn::GetParam` in parameter overrides;
 - stage conditions: OnSuccess `CloudWatchAlarm` rules against the alarms' state (the rule's
@@ -25,7 +40,13 @@ created and executed at once (CodePipeline calls CreateStack/UpdateStack; moto's
 the path patched to behave like CloudFormation's); templates go as TemplateBody whatever their
 size (CodePipeline uploads them); artifacts stay in memory instead of being copied to the
 artifact store of each region; a manual approval is published to its SNS topic and decided at
-once, with no 7-day timeout.
+once, with no 7-day timeout. Runner steps: no ECS task is started (run_task, the task's logs,
+its timeout and the invoker's continuation polling are not exercised); the job's input
+artifacts come from memory through the link the job would download; a CodeBuild job acts with
+the toolchain account's credentials (moto does not create CodeBuild projects, so it has no
+service role) and its outputs are all its `::pipelines-output::` lines, where CodeBuild
+exports only the variables its buildspec names; moto's change sets report no Replacement and
+list only the resources that Ref a changed parameter (changesets.py).
 """
 
 from __future__ import annotations
@@ -37,6 +58,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -54,7 +76,7 @@ from pipelines.aws.errors import OperationError, error_code
 from pipelines.runner import names
 
 if TYPE_CHECKING:
-    from pipelines.runner.allowlist import Admitted
+    from pipelines.rehearsal.steps import Admission
     from pipelines.runner.document import RunnersDocument
 
 VARIABLE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
@@ -101,6 +123,7 @@ class Execution:
     digest: str
     variables: dict[str, dict[str, str]] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    stood_in: dict[str, str] = field(default_factory=dict)  # namespace -> runner step not run
     next_stage: int = 0
     status: str = "InProgress"  # InProgress | Succeeded | Failed | Rejected
     stopped_at: str | None = None
@@ -555,9 +578,8 @@ class Interpreter:
         if link := config.get("ExternalEntityLink"):
             self.hooks.echo(f"    link: {link}")
         approved = self.hooks.approve(execution, stage["name"], action["name"], message)
-        self._record(
-            execution, stage["name"], "approval " + ("approved" if approved else "rejected")
-        )
+        verdict = "approval " + ("approved" if approved else "rejected")
+        self._record(execution, stage["name"], verdict, message)  # the message, as resolved
         return "approved" if approved else "rejected"
 
     # Runner steps ------------------------------------------------------------------------------
@@ -589,27 +611,35 @@ class Interpreter:
         admitted = admission.admitted
         name = f"{admitted.runner}.{admitted.script}"
         if kind == LAMBDA_INVOKE:
-            account, where, client, image = self._ecs_runner(admission, region)
+            account, where, role, image = self._ecs_runner(admission, region)
         else:
-            account, where = self.account, region
-            image = self.runners.runners[admitted.runner].image
             # The CodeBuild project's service role: moto does not create the project, so the
-            # job acts with the toolchain account's credentials.
-            client = lambda service: self.clients.client(service, account, where)  # noqa: E731
-        if not steps.is_builtin(admitted.argv):
+            # job acts with the toolchain account's own credentials.
+            account, where, role = self.account, region, None
+            image = self.runners.runners[admitted.runner].image
+        if not steps.runs_in_process(admitted.argv):
             self._record(execution, stage["name"], "runner stood in", name)
             self._output_variables(
                 execution, action, {"exitCode": "0", "summary": steps.STOOD_IN_SUMMARY}
             )
+            if "namespace" in action:
+                execution.stood_in[action["namespace"]] = name
             return (
                 f"stood in: {name} (image {image}) not run; the rehearsal checked it against "
-                "the allow-list"
+                f"the allow-list ({steps.not_run_because(admitted.argv)})"
             )
+        as_who = f"as {role.rpartition('/')[2]}" if role else "with the account's credentials"
         self._say(
             execution,
-            f"  {action['name']}: running the built-in job {name} in-process, in {account} "
-            f"{where}: {' '.join(admitted.argv[len(steps.JOBS) :])}",
+            f"  {action['name']}: running the built-in job in-process, in {account} {where} "
+            f"{as_who}: {' '.join(admitted.argv[len(steps.JOBS) :])}",
         )
+
+        def client(service: str) -> Any:
+            if role:
+                return self._client(service, role, where)
+            return self.clients.client(service, account, where)
+
         variables = {
             names.RUNNER_VARIABLE: admitted.runner,
             names.SCRIPT_VARIABLE: admitted.script,
@@ -625,14 +655,13 @@ class Interpreter:
             last = " / ".join(line.strip() for line in run.lines[-5:] if line.strip())
             raise ActionFailed(f"{name} failed: exit code {run.exit_code}: {last}")
         self._record(execution, stage["name"], "runner ran", name)
+        execution.stood_in.pop(action.get("namespace", ""), None)
         outputs = run.outputs
-        if kind == LAMBDA_INVOKE:  # as invoker._output_variables sets them
-            from pipelines.runner.invoker import MAX_JOB_OUTPUTS, RESERVED_OUTPUTS
+        if kind == LAMBDA_INVOKE:  # as the invoker sets them
+            from pipelines.runner.invoker import job_variables
 
-            chosen = [(k, v) for k, v in outputs.items() if k not in RESERVED_OUTPUTS]
-            outputs = dict(chosen[:MAX_JOB_OUTPUTS])
-            outputs.update(
-                exitCode="0", logs="(the rehearsal printed the job's output)", task="rehearsal"
+            outputs = job_variables(
+                outputs, logs="(the rehearsal printed the job's output)", task="rehearsal"
             )
         else:
             outputs["exitCode"] = "0"
@@ -651,32 +680,32 @@ class Interpreter:
                 "deployed?"
             ) from None
 
-    def _ecs_runner(
-        self, admission: Any, region: str
-    ) -> tuple[str, str, Callable[[str], Any], str]:
+    def _ecs_runner(self, admission: Admission, region: str) -> tuple[str, str, str, str]:
         """Where the invoker would start the task, checked as far as the invoker checks it
         before run_task: the target's runner stack (its SecurityGroup output), the runner's
-        task definition (a revision of the release image for a release runner). Returns the
-        account, the region, clients acting as the task role, and the image."""
+        task definition (a revision of the release image for a release runner, registered as
+        the invoker registers it). Returns the account, the region, the task role the job
+        acts as, and the image."""
         from pipelines.runner.tasks import InvokerError, Place, release_revision, security_group
 
         assert self.runners is not None
         document = self.runners
         admitted = admission.admitted
-        target_name = (
-            admission.environment if admission.environment in document.targets else None
-        )
+        target_name = admission.environment if admission.environment in document.targets else None
         if target_name is not None:
             target = document.targets[target_name]
             account, where, role = target.account, target.region, target.role
+            ecs = self._client("ecs", role, where)
+            # The invoker's clients in the target, as its invoke role (TargetClients' fields).
+            clients = SimpleNamespace(
+                ecs=ecs, logs=None, cloudformation=self._client("cloudformation", role, where)
+            )
             place = Place(
-                ecs=self._client("ecs", role, where),
-                logs=None,
+                clients=clients,
                 cluster=target.cluster,
                 log_group=target.log_group,
                 region=where,
                 target=target_name,
-                cloudformation=self._client("cloudformation", role, where),
             )
             try:
                 security_group(place, target.stack)
@@ -686,30 +715,28 @@ class Interpreter:
             if document.network is None:
                 raise ActionFailed("invoker error: runners.json has no network")
             account, where = self.account, document.region or region
-            place = Place(
-                ecs=self._client("ecs", None, where),
-                logs=None,
-                cluster=document.cluster,
-                log_group=document.log_group,
-                region=where,
-            )
+            ecs = self._client("ecs", None, where)
         family = document.task_definition(admitted.runner, target_name)
         try:
             if admission.image is not None:
-                family = release_revision(place.ecs, family, admission.image)
-            described = place.ecs.describe_task_definition(taskDefinition=family)
+                family = release_revision(ecs, family, admission.image)
+            described = ecs.describe_task_definition(taskDefinition=family)
         except (ClientError, InvokerError) as error:
             raise ActionFailed(
                 f"task definition {family} in {account} {where}: {error}; is the runner stack "
                 "deployed?"
             ) from None
         definition = described["taskDefinition"]
-        job = [c for c in definition.get("containerDefinitions", []) if c.get("name") == names.CONTAINER]
+        job = [
+            c
+            for c in definition.get("containerDefinitions", [])
+            if c.get("name") == names.CONTAINER
+        ]
         image = job[0]["image"] if job else document.runners[admitted.runner].image
         task_role = definition.get("taskRoleArn")
         if not task_role:
             raise ActionFailed(f"task definition {family} has no task role")
-        return account, where, lambda service: self._client(service, task_role, where), image
+        return account, where, task_role, image
 
     def _output_variables(
         self, execution: Execution, action: dict[str, Any], variables: dict[str, str]
@@ -762,6 +789,12 @@ class Interpreter:
             try:
                 return execution.variables[namespace][name]
             except KeyError:
+                if namespace in execution.stood_in:
+                    raise RehearsalError(
+                        f"stage {stage['name']}, action {action['name']}: variable "
+                        f"#{{{namespace}.{name}}} is an output of {execution.stood_in[namespace]}, "
+                        "which the rehearsal stood in for and did not run"
+                    ) from None
                 raise RehearsalError(
                     f"stage {stage['name']}, action {action['name']}: variable "
                     f"#{{{namespace}.{name}}} is not set by any earlier action"

@@ -6,7 +6,8 @@
    source stack, then a bootstrap image is pushed to its repository, then every stack with
    that image as `--bootstrap-image` and `--yes`.
 3. Pushes N generated image manifests with the release tag, one execution each.
-4. Interprets the deployed pipeline's declaration (interpreter.py) over those executions.
+4. Interprets the deployed pipeline's declaration (interpreter.py) over those executions;
+   runner steps are admitted against the runners.json synth wrote (steps.py).
 5. Reads back, per environment and service, the ImageUri parameter of the stack and the image
    of the ECS service's task definition, and compares them with what was meant to arrive.
 """
@@ -112,8 +113,9 @@ def _rehearse(
     create_alarm_standins(clients, project)
     click.echo("stand-ins created: VPCs, subnets, load balancers, clusters, alarms (state OK)")
     click.echo(
-        "moto's CloudFormation accepts the CodePipeline, S3 bucket policies and SNS "
-        "subscriptions without creating them: the pipeline is interpreted from its template"
+        "moto's CloudFormation accepts the CodePipeline, S3 bucket policies, SNS "
+        "subscriptions and CodeBuild projects without creating them: the pipeline is "
+        "interpreted from its template"
     )
 
     source = [e.name for e in manifest.of_kind("source")]

@@ -53,9 +53,28 @@ ARTIFACT_LINK = "https://rehearsal.invalid/artifacts/{name}.zip"
 STOOD_IN_SUMMARY = "not run in rehearsal"
 
 
+# The built-in jobs that only call AWS APIs, so that the embedded AWS serves all they do. The
+# others run a tool (terraform, kaniko, docker) that would act outside it, on this machine.
+IN_PROCESS = (("cloudformation", "plan"), ("cloudformation", "apply"))
+
+
 def is_builtin(argv: Sequence[str]) -> bool:
-    """A job of this package's own (`python -m pipelines.runner.jobs ...`), which can run here."""
+    """A job of this package's own (`python -m pipelines.runner.jobs ...`)."""
     return tuple(argv[: len(JOBS)]) == JOBS
+
+
+def runs_in_process(argv: Sequence[str]) -> bool:
+    """A built-in job the rehearsal runs, in this process, against the embedded AWS."""
+    return is_builtin(argv) and tuple(argv[len(JOBS) : len(JOBS) + 2]) in IN_PROCESS
+
+
+def not_run_because(argv: Sequence[str]) -> str:
+    """Why a job is stood in for rather than run."""
+    if not is_builtin(argv):
+        return "it runs in its own image"
+    job = argv[len(JOBS)] if len(argv) > len(JOBS) else ""
+    tool = {"terraform": "terraform", "build": "an image build"}.get(job, job or "nothing")
+    return f"it runs {tool}, which would act outside the embedded AWS"
 
 
 # Checks before anything runs ----------------------------------------------------------------
@@ -149,9 +168,7 @@ def admit_codebuild(document: RunnersDocument, config: Mapping[str, str]) -> Adm
         if tuple(argv[: len(head)]) != head:
             continue
         try:
-            admitted = admit(
-                document.runners, RunRequest(runner, name, tuple(argv[len(head) :]))
-            )
+            admitted = admit(document.runners, RunRequest(runner, name, tuple(argv[len(head) :])))
         except Refused as refused:
             problems.append(refused.reason)
             continue
@@ -225,8 +242,8 @@ def run_job(
     """
     from pipelines.runner import jobs
 
-    if not is_builtin(argv):
-        raise ValueError(f"not a built-in job: {list(argv)[:4]}")
+    if not runs_in_process(argv):
+        raise ValueError(f"not a job the rehearsal runs: {list(argv)[:5]}")
     links = {name: ARTIFACT_LINK.format(name=name) for name in artifacts}
 
     def download(name: str, url: str, archive: Path) -> None:

@@ -379,6 +379,7 @@ _PACKER_EC2 = (
 
 
 def _ami_builder(context: BuiltinContext) -> RunnerSpec:
+    p = context.partition
     # Packer parses flags with Go's flag package: single dash, and flags before the template.
     build = ScriptSpec(
         command=["packer", "build"],
@@ -398,7 +399,21 @@ def _ami_builder(context: BuiltinContext) -> RunnerSpec:
         memory=1024,
         max_wait_minutes=120,
         permissions=[
-            Permission(actions=[f"ec2:{a}" for a in _PACKER_EC2], resources=["*"]),
+            # The Describe calls have no resource-level permissions in IAM.
+            Permission(
+                actions=[f"ec2:{a}" for a in _PACKER_EC2 if a.startswith("Describe")],
+                resources=["*"],
+            ),
+            # Everything else on this account's EC2 resources in this region, and the public or
+            # shared images and snapshots a build starts from.
+            Permission(
+                actions=[f"ec2:{a}" for a in _PACKER_EC2 if not a.startswith("Describe")],
+                resources=[
+                    f"arn:{p}:ec2:{context.region}:{context.account}:*",
+                    f"arn:{p}:ec2:{context.region}::image/*",
+                    f"arn:{p}:ec2:{context.region}::snapshot/*",
+                ],
+            ),
             *_artifact_read(context),
         ],
         scripts={"build": build},

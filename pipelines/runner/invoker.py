@@ -4,14 +4,17 @@ Two kinds of event reach `handler`:
 
 - A CodePipeline Lambda invoke action (`{"CodePipeline.job": ...}`). Its UserParameters are a
   JSON object `{"runner", "script", "args": [...], "environment", "cpu", "memory",
-  "max_wait_minutes"}`. The first call admits the request and starts the task, and answers
+  "max_wait_minutes", "image"}`. The first call admits the request and starts the task, and answers
   with a continuation token; each later call (CodePipeline calls again while the token is
   returned) checks the task: still running -> continuation; exit 0 -> success with output
   variables; anything else, or past the max wait (the task is stopped) -> failure naming the
-  exit code and the logs. A refused request fails the action and starts nothing.
+  exit code and the logs; the `summary` variable is cut to names.MAX_SUMMARY characters. A
+  refused request fails the action and starts nothing.
 - A direct invocation from `pipelines run`: `{"action": "start", <request>}`,
-  `{"action": "status", "task": ARN, "logToken": ...}` or `{"action": "stop", "task": ARN}`,
-  answered with a JSON object (`ok` false with `refused` or `error` when it is not done).
+  `{"action": "status", "task": ARN, "logToken": ..., "environment": ENV}` or
+  `{"action": "stop", "task": ARN, "environment": ENV}` (`environment` as in the start, if it
+  named one), answered with a JSON object (`ok` false with `refused` or `error` when it is not
+  done).
 
 Where a job runs: a request whose `environment` has a target in runners.json runs in that
 environment's own account, on its `<app>-<env>-runner` stack. The invoker assumes the target's
@@ -84,6 +87,7 @@ from pipelines.runner.document import (
 )
 from pipelines.runner.logs import console_url, read_log_events, read_outputs
 from pipelines.runner.tasks import (
+    Clients,
     InvokerError,
     Place,
     Started,
@@ -106,19 +110,53 @@ SESSION_SECONDS = 900
 ARTIFACT_LINK_SECONDS = 3600
 
 
-@dataclass(frozen=True)
 class TargetClients:
-    """Clients acting as a target's invoke role, in the target's region."""
+    """Clients acting as a target's invoke role, in the target's region, each made on first use
+    (a poll needs only ECS). They come from one shared boto3 session, so that the service models
+    are loaded once per Lambda container, not once per call."""
 
-    ecs: Any
-    logs: Any
-    cloudformation: Any
+    def __init__(self, credentials: Mapping[str, str], region: str) -> None:
+        self._credentials = credentials
+        self._region = region
+        self._made: dict[str, Any] = {}
+
+    def _client(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = _base_session().client(
+                service,
+                region_name=self._region,
+                aws_access_key_id=self._credentials["AccessKeyId"],
+                aws_secret_access_key=self._credentials["SecretAccessKey"],
+                aws_session_token=self._credentials["SessionToken"],
+            )
+        return self._made[service]
+
+    @property
+    def ecs(self) -> Any:
+        return self._client("ecs")
+
+    @property
+    def logs(self) -> Any:
+        return self._client("logs")
+
+    @property
+    def cloudformation(self) -> Any:
+        return self._client("cloudformation")
+
+
+_sessions: list[Any] = []
+
+
+def _base_session() -> Any:
+    import boto3  # the Lambda runtime provides it; synth never comes here
+
+    if not _sessions:
+        _sessions.append(boto3.session.Session())
+    return _sessions[0]
 
 
 def assume_target(target: Target, sts: Any) -> TargetClients:
-    """Clients in a target's account: assume its role, make the clients in its region."""
-    import boto3  # the Lambda runtime provides it; synth never comes here
-
+    """Clients in a target's account: assume its role; the clients use the target's region."""
     try:
         credentials = sts.assume_role(
             RoleArn=target.role, RoleSessionName=SESSION_NAME, DurationSeconds=SESSION_SECONDS
@@ -128,17 +166,7 @@ def assume_target(target: Target, sts: Any) -> TargetClients:
             f"cannot assume {target.role}: {error}; deploy the environment's runner stack "
             f"{target.stack} (its invoke role trusts the invoker)"
         ) from None
-    session = boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=target.region,
-    )
-    return TargetClients(
-        ecs=session.client("ecs"),
-        logs=session.client("logs"),
-        cloudformation=session.client("cloudformation"),
-    )
+    return TargetClients(credentials, target.region)
 
 
 def presign_artifact(credentials: Mapping[str, str], region: str, bucket: str, key: str) -> str:
@@ -166,7 +194,7 @@ Presign = Callable[[Mapping[str, str], str, str, str], str]
 class Runtime:
     """What a call needs: the document, AWS clients, the region for links, a clock.
 
-    `connect` makes the clients of a target (default: assume its role with `sts`); `presign`
+    `connect` makes the clients of a target (default: assume_target, with `sts`); `presign`
     makes an artifact link (credentials, region, bucket, key). Tests inject both, or moto.
     """
 
@@ -177,7 +205,7 @@ class Runtime:
     region: str = ""
     now: Callable[[], float] = field(default=time.time)
     sts: Any = None
-    connect: Callable[[Target], TargetClients] | None = None
+    connect: Callable[[Target], Any] | None = None
     presign: Presign = presign_artifact
 
     @classmethod
@@ -199,8 +227,7 @@ class Runtime:
         """Where jobs of this target run (None: the toolchain's cluster), with its clients."""
         if target is None:
             return Place(
-                ecs=self.ecs,
-                logs=self.logs,
+                clients=Clients(ecs=self.ecs, logs=self.logs),
                 cluster=self.document.cluster,
                 log_group=self.document.log_group,
                 region=self.region,
@@ -213,13 +240,11 @@ class Runtime:
         else:
             clients = assume_target(found, self.sts)
         return Place(
-            ecs=clients.ecs,
-            logs=clients.logs,
+            clients=clients,
             cluster=found.cluster,
             log_group=found.log_group,
             region=found.region,
             target=target,
-            cloudformation=clients.cloudformation,
         )
 
     def target_of(self, environment: str | None) -> str | None:
@@ -344,10 +369,25 @@ def _poll_job(job_id: str, started: Started, rt: Runtime) -> None:
 
 
 def _output_variables(outputs: Mapping[str, str], started: Started, link: str) -> dict[str, str]:
+    return job_variables(outputs, logs=link, task=started.task_id)
+
+
+def job_variables(outputs: Mapping[str, str], *, logs: str, task: str) -> dict[str, str]:
+    """A succeeded job's output variables: what it printed, within limits, and our own."""
     chosen = [(k, v) for k, v in outputs.items() if k not in RESERVED_OUTPUTS]
     variables = dict(chosen[:MAX_JOB_OUTPUTS])
-    variables.update(exitCode="0", logs=link, task=started.task_id)
+    if "summary" in variables:
+        # Approval messages quote summaries, and CodePipeline caps them at 500 characters.
+        variables["summary"] = short_summary(variables["summary"])
+    variables.update(exitCode="0", logs=logs, task=task)
     return variables
+
+
+def short_summary(text: str) -> str:
+    """A job's summary as its output variable: at most names.MAX_SUMMARY characters."""
+    if len(text) <= names.MAX_SUMMARY:
+        return text
+    return text[: names.MAX_SUMMARY - 3] + "..."
 
 
 def _failure(name: str, state: TaskState, link: str) -> str:

@@ -55,6 +55,16 @@ class InvokerError(Exception):
 
 
 @dataclass(frozen=True)
+class Clients:
+    """The clients a place needs: ECS, CloudWatch Logs, and CloudFormation (for a target's
+    runner stack). Anything with these attributes will do."""
+
+    ecs: Any
+    logs: Any
+    cloudformation: Any = None
+
+
+@dataclass(frozen=True)
 class Place:
     """Where jobs run and log: an ECS cluster and its log group, with clients that reach them.
 
@@ -62,13 +72,23 @@ class Place:
     the toolchain's runner cluster.
     """
 
-    ecs: Any
-    logs: Any
+    clients: Any  # Clients, or the invoker's TargetClients (made on first use)
     cluster: str
     log_group: str
     region: str
     target: str | None = None
-    cloudformation: Any = None
+
+    @property
+    def ecs(self) -> Any:
+        return self.clients.ecs
+
+    @property
+    def logs(self) -> Any:
+        return self.clients.logs
+
+    @property
+    def cloudformation(self) -> Any:
+        return self.clients.cloudformation
 
 
 @dataclass(frozen=True)

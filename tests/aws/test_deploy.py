@@ -54,7 +54,13 @@ def test_deploy_creates_every_stack_and_a_rerun_changes_nothing(
         assert parameter(stack(aws, entry)) == workspace.image_uri(BOOTSTRAP_DIGEST)
         assert running_image(aws, entry) == workspace.image_uri(BOOTSTRAP_DIGEST)
     # The waves ran in order: no service stack before its environment's deploy stack.
-    assert result.output.index("wave 2 of 2") > result.output.index("shop-prod-deploy  CREATE_")
+    assert result.output.index("wave 2 of 3") > result.output.index("shop-prod-deploy  CREATE_")
+    # The invoker's package is uploaded before the runner stack that reads it is created.
+    (invoker,) = [a for a in workspace.manifest["assets"] if a["file"] == "invoker.zip"]
+    assert invoker["needed_by"] == ["shop-runner"]
+    uploaded = result.output.index("invoker.zip uploaded to s3://shop-artifacts-")
+    assert uploaded > result.output.index("shop-pipeline  CREATE_COMPLETE")
+    assert uploaded < result.output.index("shop-runner  CREATE_")
 
     # templates.zip: in the toolchain bucket, deterministic, every template at its root.
     toolchain = workspace.manifest["toolchain"]
@@ -71,11 +77,16 @@ def test_deploy_creates_every_stack_and_a_rerun_changes_nothing(
         (1980, 1, 1, 0, 0, 0)
     }
 
+    package = s3.get_object(Bucket=bucket, Key=invoker["key"])
+    assert package["Body"].read() == (workspace.templates / "invoker.zip").read_bytes()
+    assert package["Metadata"] == {"sha256": invoker["sha256"]}
+
     again = workspace.run("deploy", "--yes")  # no bootstrap needed: every stack exists
     assert again.exit_code == 0, again.output
     assert again.output.count(": no changes") == len(workspace.entries())
     assert "EXECUTING" not in again.output
     assert "templates.zip unchanged" in again.output
+    assert "invoker.zip already in s3://" in again.output
 
 
 def test_an_infrastructure_change_keeps_the_released_image(

@@ -73,4 +73,4 @@ def test_diff_shows_a_change_and_deletes_its_change_set(
     everything = workspace.run("diff")
     assert everything.exit_code == 1
     assert "templates.zip: differs from" in everything.output
-    assert everything.output.strip().endswith("2 changes")
+    assert everything.output.strip().endswith("2 changes"), everything.output

@@ -27,6 +27,7 @@ def test_the_manifest_of_the_example(workspace: Workspace) -> None:
         "shop-source",
         "shop-prod-deploy",
         "shop-prod-web",
+        "shop-prod-runner",
     ]
     with pytest.raises(BadInput, match=r"no environment 'prd'.*did you mean 'prod'"):
         manifest.select(("prd",))

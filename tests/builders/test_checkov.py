@@ -67,7 +67,6 @@ def run_checkov(checkov: Path, directory: Path) -> dict:
             "--skip-download",
             "--output",
             "json",
-            "--quiet",
         ],
         capture_output=True,
         text=True,
@@ -94,9 +93,12 @@ def test_templates_pass_checkov(config, syntheses, checkov, tmp_path) -> None:
     report = run_checkov(checkov, out)
     assert report["summary"]["passed"] > 50
     assert failed(report) == []
-    # Every suppression carries a reason in the resource's own Metadata.
-    for skipped in report["results"].get("skipped_checks", []):
-        assert len(skipped.get("suppress_comment") or "") > 20, skipped
+    # Every suppression carries a reason in the resource's own Metadata (every configuration
+    # has some: the artifact bucket's access logging, for one).
+    skipped = report["results"].get("skipped_checks", [])
+    assert skipped
+    for check in skipped:
+        assert len(check["check_result"].get("suppress_comment") or "") > 20, check
 
 
 def test_checkov_harness_reports_failures(checkov, tmp_path) -> None:

@@ -21,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from pipelines import naming
 from pipelines.config.loader import load_project
 from pipelines.config.models import Environment, Project
 from pipelines.rehearsal.embedded import Accounts, create_standins
@@ -48,6 +49,7 @@ pytestmark = [
 
 # Valid resource types moto's CloudFormation accepts without creating anything.
 MOTO_UNBACKED = {
+    "AWS::CodeBuild::Project",  # runner projects: template, cfn-lint and buildspec tests
     "AWS::CodePipeline::Pipeline",  # created below with codepipeline.create_pipeline instead
     "AWS::S3::BucketPolicy",  # replayed with s3.put_bucket_policy
     "AWS::SNS::Subscription",  # email subscriptions: asserted on the template only
@@ -85,11 +87,25 @@ class Config:
 
     def deploy(self, accounts: Accounts, name: str) -> dict[str, Any]:
         entry = self.entries[name]
+        self.upload_assets(accounts, name)
         parameters = {"ImageUri": image_uri(self.manifest)} if entry["kind"] == "service" else {}
         stack = create_stack(accounts, entry, self.synthesis.files[entry["file"]], parameters)
         assert stack["StackStatus"] == "CREATE_COMPLETE", (name, stack.get("StackStatusReason"))
         store_key_policies_as_json(accounts, entry)
         return stack
+
+    def upload_assets(self, accounts: Accounts, name: str) -> None:
+        """What `deploy` uploads before `name` (the invoker's package), as it uploads it."""
+        toolchain = self.project.toolchain
+        for asset in self.manifest.get("assets", []):
+            if name in asset["needed_by"]:
+                accounts.client("s3", toolchain.account, toolchain.region).put_object(
+                    Bucket=naming.artifact_bucket(
+                        self.project.app, toolchain.account, toolchain.region
+                    ),
+                    Key=asset["key"],
+                    Body=self.synthesis.files[asset["file"]],
+                )
 
 
 @pytest.fixture(params=CONFIGURATIONS, ids=config_id)
@@ -138,7 +154,7 @@ def test_every_stack_deploys_in_manifest_order(config: Config, accounts: Account
 def _home(config: Config, entry: dict[str, Any]) -> tuple[str, str]:
     """Where a stack belongs: the toolchain, or its environment's account and region."""
     toolchain = config.project.toolchain
-    if entry["kind"] in ("source", "pipeline"):
+    if entry["kind"] in ("source", "pipeline", "runner"):
         return toolchain.account, toolchain.region
     if entry["kind"] == "artifacts":
         return toolchain.account, entry["region"]

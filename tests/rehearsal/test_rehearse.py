@@ -150,9 +150,9 @@ def test_cli_rejects_an_unknown_fail_at_environment() -> None:
 # The interpreter refuses what it cannot interpret, before anything runs ---------------------
 
 
-def _declaration() -> dict:
+def _declaration(environments: Path = EXAMPLE) -> dict:
     """The example's synthesized pipeline declaration, resolved without AWS."""
-    files = synthesize(EXAMPLE).files
+    files = synthesize(environments).files
     [(_, body)] = [(n, b) for n, b in files.items() if str(n).endswith("-pipeline.json")]
     template = json.loads(body)
     [resource] = [
@@ -162,9 +162,17 @@ def _declaration() -> dict:
     return pipeline_declaration(resolver.resolve(resource["Properties"]))
 
 
-def _interpreter(declaration: dict) -> Interpreter:
+def _runners(environments: Path = EXAMPLE):
+    from pipelines.runner.document import load_document
+
+    return load_document(synthesize(environments).files["runners.json"].decode())
+
+
+def _interpreter(declaration: dict, runners=None) -> Interpreter:
     hooks = Hooks(lambda *a: True, lambda s: None, lambda t: None)
-    return Interpreter(None, declaration, "111111111111", "eu-west-1", hooks)
+    return Interpreter(
+        None, declaration, "111111111111", "eu-west-1", hooks, runners=runners or _runners()
+    )
 
 
 def test_the_example_declaration_is_interpretable() -> None:
@@ -176,15 +184,15 @@ def test_an_unknown_action_type_is_a_clear_error() -> None:
     changed = copy.deepcopy(declaration)
     action = changed["stages"][1]["actions"][0]
     action["actionTypeId"] = {
-        "category": "Build",
+        "category": "Invoke",
         "owner": "AWS",
-        "provider": "CodeBuild",
+        "provider": "StepFunctions",
         "version": "1",
     }
     with pytest.raises(RehearsalError) as raised:
         _interpreter(changed)
     assert str(raised.value).startswith(
-        "stage dev, action Deploy-web: action type Build/AWS/CodeBuild/1 "
+        "stage dev, action Deploy-web: action type Invoke/AWS/StepFunctions/1 "
         "(category/owner/provider/version) cannot be interpreted by the rehearsal"
     )
 
@@ -231,7 +239,8 @@ def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_executio
     by_env = _digests_by_env(result)
     assert by_env["dev"] == by_env["staging"] == {(second, second)}
     assert by_env["prod"] == {(first, first)}
-    assert [(e.execution, e.stage, e.what, e.detail) for e in result.events][-2:] == [
+    stages = [e for e in result.events if not e.what.startswith("runner ")]  # not the steps'
+    assert [(e.execution, e.stage, e.what, e.detail) for e in stages][-2:] == [
         (2, "prod", "failed", ""),
         (2, "prod", "rollback succeeded", first),
     ]
@@ -287,23 +296,23 @@ def test_cli_unknown_action_type_in_the_deployed_pipeline_is_one_error_line(
 
     original = module.pipeline_declaration_of
 
-    def with_codebuild(clients, manifest):
+    def with_step_functions(clients, manifest):
         declaration = original(clients, manifest)
         action = declaration["stages"][2]["actions"][0]
         action["actionTypeId"]["category"], action["actionTypeId"]["provider"] = (
-            "Build",
-            "CodeBuild",
+            "Invoke",
+            "StepFunctions",
         )
         return declaration
 
-    monkeypatch.setattr(module, "pipeline_declaration_of", with_codebuild)
+    monkeypatch.setattr(module, "pipeline_declaration_of", with_step_functions)
     result = CliRunner().invoke(
         main, ["rehearse", "--approve", "all", "--environments", str(EXAMPLE)]
     )
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert (
-        "error: stage staging, action Plan-web: action type Build/AWS/CodeBuild/1 "
+        "error: stage staging, action Plan-web: action type Invoke/AWS/StepFunctions/1 "
         "(category/owner/provider/version) cannot be interpreted by the rehearsal" in result.output
     )
     assert "pushing" not in result.output

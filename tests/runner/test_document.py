@@ -4,13 +4,19 @@ it back faithfully, and a broken document fails with the key that is wrong."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from pipelines.runner import document as doc_module
 from pipelines.runner.allowlist import Refused, RunRequest, admit
-from pipelines.runner.document import DocumentError, load_document
-from pipelines.runner.spec import DEFAULT_POSITIONAL_PATTERN, RunnerSpec, ScriptSpec
+from pipelines.runner.document import DocumentError, Target, dump_document, load_document
+from pipelines.runner.spec import (
+    DEFAULT_POSITIONAL_PATTERN,
+    RELEASE_IMAGE,
+    RunnerSpec,
+    ScriptSpec,
+)
 from tests.runner import fixture_runners
 from tests.runner.support import RUNNERS_JSON, admit_case, cases, document
 
@@ -127,3 +133,133 @@ def test_a_broken_document_names_the_key(text: str, fragment: str) -> None:
     with pytest.raises(DocumentError) as caught:
         load_document(text)
     assert fragment in str(caught.value)
+
+
+# Targets and the release repository
+
+
+PROD = Target.named(
+    "shop", "prod", account="333333333333", region="eu-west-1", subnets=("subnet-0ccc3333",)
+)
+
+
+def _with_targets(**changes: object) -> str:
+    data = json.loads(RUNNERS_JSON.read_text(encoding="utf-8"))
+    data["targets"] = {
+        "prod": {
+            "account": "333333333333",
+            "region": "eu-west-1",
+            "role": "arn:aws:iam::333333333333:role/shop-prod-runner-invoke",
+            "subnets": ["subnet-0ccc3333"],
+        }
+    }
+    for path, value in changes.items():
+        target = data
+        *parents, last = path.split("__")
+        for key in parents:
+            target = target[key]
+        if value is None:
+            del target[last]
+        else:
+            target[last] = value
+    return json.dumps(data)
+
+
+def test_release_image_is_spec_py_s() -> None:
+    assert doc_module.RELEASE_IMAGE == RELEASE_IMAGE
+
+
+def test_targets_and_the_release_repository_round_trip() -> None:
+    staging = Target(
+        account="222222222222",
+        region="eu-central-1",
+        role="arn:aws:iam::222222222222:role/custom-invoke",
+        cluster="c",
+        log_group="/g",
+        stack="s",
+        subnets=("subnet-1", "subnet-2"),
+        assign_public_ip=True,
+        task_definitions={"migrate": "custom-migrate"},
+    )
+    text = dump_document(
+        "shop",
+        fixture_runners.runners(),
+        environments=("staging", "prod"),
+        targets={"prod": PROD, "staging": staging},
+        release_repository=fixture_runners.RELEASE_REPOSITORY,
+    )
+    data = json.loads(text)
+    assert data["format"] == 1
+    assert data["targets"]["prod"] == {
+        "account": "333333333333",
+        "region": "eu-west-1",
+        "role": "arn:aws:iam::333333333333:role/shop-prod-runner-invoke",
+        "cluster": "shop-prod-runner",
+        "log_group": "/pipelines/shop/prod/runner",
+        "stack": "shop-prod-runner",
+        "subnets": ["subnet-0ccc3333"],
+        "assign_public_ip": False,
+        "task_definitions": {},
+    }
+    loaded = load_document(text)
+    assert dict(loaded.targets) == {"prod": PROD, "staging": staging}
+    assert loaded.release_repository == fixture_runners.RELEASE_REPOSITORY
+    assert loaded.known_environments == ("prod", "staging")
+    assert loaded.task_definition("migrate", "prod") == "shop-prod-runner-migrate"
+    assert loaded.task_definition("migrate", "staging") == "custom-migrate"
+    assert loaded.task_definition("migrate") == "shop-runner-migrate"
+
+
+def test_without_targets_nothing_changes() -> None:
+    loaded = document()
+    assert loaded.targets == {}
+    assert loaded.known_environments == ("dev", "staging", "prod")
+    assert "targets" not in json.loads(fixture_runners.document_text())
+
+
+def test_target_names_default_from_naming() -> None:
+    loaded = load_document(_with_targets())
+    assert loaded.targets["prod"] == PROD
+    assert PROD.role == "arn:aws:iam::333333333333:role/shop-prod-runner-invoke"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (_with_targets(targets__prod__account="3333"), "targets.prod.account: expected 12 digits"),
+        (
+            _with_targets(targets__prod__role="arn:aws:iam::444444444444:role/x"),
+            "targets.prod.role: not a role of account 333333333333",
+        ),
+        (_with_targets(targets__prod__role="shop-prod"), "targets.prod.role: expected an IAM"),
+        (_with_targets(targets__prod__region="mars"), "targets.prod.region: expected a region"),
+        (_with_targets(targets__prod__subnets=[]), "targets.prod.subnets: at least 1"),
+        (_with_targets(targets__prod__subnets=None), "targets.prod.subnets: expected a list"),
+        (
+            _with_targets(targets__prod__assign_public_ip="no"),
+            "targets.prod.assign_public_ip: expected true or false",
+        ),
+        (
+            _with_targets(targets__prod__task_definitions={"migrate": 3}),
+            "targets.prod.task_definitions.migrate: expected a non-empty string",
+        ),
+        (_with_targets(targets=["prod"]), "targets: expected an object"),
+        (_with_targets(targets__qa={}), "targets.qa: not one of the environments"),
+        (_with_targets(release_repository="r/shop-web:1"), "release_repository: expected"),
+        (
+            _with_targets(release_repository="r/shop-web@sha256:" + "0" * 64),
+            "release_repository: expected registry/repository",
+        ),
+    ],
+)
+def test_a_broken_target_names_the_key(text: str, fragment: str) -> None:
+    with pytest.raises(DocumentError) as caught:
+        load_document(text)
+    assert fragment in str(caught.value)
+
+
+def test_dump_document_refuses_what_the_invoker_could_not_read() -> None:
+    with pytest.raises(DocumentError, match=r"targets\.prod\.subnets: at least 1"):
+        dump_document(
+            "shop", fixture_runners.runners(), targets={"prod": replace(PROD, subnets=())}
+        )

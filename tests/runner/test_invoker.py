@@ -27,7 +27,7 @@ from pipelines.runner.document import Network
 from pipelines.runner.invoker import Runtime, handle_direct, handle_job
 from pipelines.runner.logs import console_url, read_log_events, read_outputs
 from pipelines.runner.tasks import Started
-from tests.runner.fixture_runners import RELEASE_IMAGE
+from tests.runner.fixture_runners import RELEASE_IMAGE, RELEASE_REPOSITORY
 from tests.runner.support import RUNNERS_JSON, Clock, Pipeline, document
 
 REGION = "eu-west-1"
@@ -234,6 +234,20 @@ def test_exit_zero_succeeds_with_output_variables(rt: Runtime) -> None:
         "task": started.task_id,
     }
     assert call["executionDetails"]["summary"] == "3 migrations applied"
+
+
+def test_the_summary_variable_is_short_enough_for_an_approval_message(rt: Runtime) -> None:
+    started = _start(rt)
+    long = "applied " + "x" * 200
+    _log(rt, started, f"::pipelines-output:: summary={long}")
+    _set_task(rt, started.task, "STOPPED", exit_code=0)
+    rt.codepipeline.expect("put_job_success_result")
+    handle_job(_job(MIGRATE, token=started.token()), rt)
+    _, call = rt.codepipeline.only_call()
+    summary = call["outputVariables"]["summary"]
+    assert len(summary) == names.MAX_SUMMARY
+    assert summary == long[: names.MAX_SUMMARY - 3] + "..."
+    assert call["executionDetails"]["summary"] == long  # the action's details keep it whole
 
 
 def test_a_non_zero_exit_fails_with_the_code_and_the_logs(rt: Runtime) -> None:
@@ -473,37 +487,89 @@ def test_console_links_per_partition() -> None:
 
 
 def test_the_lambda_package_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
-    for path, data in invoker_files(RUNNERS_JSON.read_text()).items():
+    runners = json.loads(RUNNERS_JSON.read_text())
+    runners["targets"] = {
+        "prod": {
+            "account": "333333333333",
+            "region": "eu-west-2",
+            "role": "arn:aws:iam::333333333333:role/shop-prod-runner-invoke",
+            "subnets": ["subnet-0ccc3333"],
+        }
+    }
+    for path, data in invoker_files(json.dumps(runners)).items():
         target = tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     # -S: no site-packages, so no pydantic, yaml, boto3 or the editable install of this repo.
+    # The clients are doubles: a toolchain job, then a prod job of the release image, whose
+    # revision, security group and cluster come from the target.
     code = f"""
 import json, sys
 sys.path.insert(0, {str(tmp_path)!r})
 from pipelines.runner import invoker
+from pipelines.runner.tasks import Clients
 
 class Ecs:
+    def __init__(self, cluster):
+        self.arn = f"arn:aws:ecs:eu-west-1:111111111111:task/{{cluster}}/abc"
     def run_task(self, **request):
         self.request = request
-        return {{"tasks": [{{"taskArn": "arn:aws:ecs:eu-west-1:111111111111:task/c/abc"}}]}}
+        return {{"tasks": [{{"taskArn": self.arn}}]}}
+    def describe_task_definition(self, taskDefinition):
+        return {{"taskDefinition": {{"taskDefinitionArn": "arn:1", "family": taskDefinition,
+                 "revision": 1, "status": "ACTIVE", "cpu": "1024", "memory": "4096",
+                 "containerDefinitions": [{{"name": "job", "image": "x"}}]}}}}
+    def register_task_definition(self, **request):
+        self.registered = request
+        return {{"taskDefinition": {{"taskDefinitionArn": "arn:2"}}}}
 
-rt = invoker.Runtime(document=invoker.load_runners(), ecs=Ecs(), logs=None, region="eu-west-1")
+class Cfn:
+    def describe_stacks(self, StackName):
+        return {{"Stacks": [{{"StackName": StackName, "StackStatus": "CREATE_COMPLETE",
+                 "Outputs": [{{"OutputKey": "SecurityGroup", "OutputValue": "sg-prod"}}]}}]}}
+
+prod = Ecs("shop-prod-runner")
+rt = invoker.Runtime(document=invoker.load_runners(), ecs=Ecs("shop-runner"), logs=None,
+                     region="eu-west-1",
+                     connect=lambda target: Clients(ecs=prod, logs=None, cloudformation=Cfn()))
 ok = invoker.handle_direct({{"action": "start", "runner": "echo", "script": "args",
                              "args": ["hello"]}}, rt)
 refused = invoker.handle_direct({{"action": "start", "runner": "echo", "script": "args",
                                   "args": ["$(id)"]}}, rt)
+image = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-web@sha256:" + "ab" * 32
+release = invoker.handle_direct({{"action": "start", "runner": "migrate", "script": "migrate",
+                                  "environment": "prod", "image": image}}, rt)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "yaml", "boto3",
                                                                 "botocore", "click"))
 print(json.dumps([ok["ok"], rt.ecs.request["overrides"]["containerOverrides"][0]["command"],
-                  refused["ok"], heavy]))
+                  refused["ok"], release, prod.request["cluster"],
+                  prod.request["taskDefinition"],
+                  prod.request["networkConfiguration"]["awsvpcConfiguration"],
+                  prod.registered, heavy]))
 """
     result = subprocess.run(
         [sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    ok, command, refused, heavy = json.loads(result.stdout.strip().splitlines()[-1])
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    ok, command, refused, release, cluster, definition, network, registered, heavy = answer
     assert (ok, command, refused, heavy) == (True, ["echo", "hello"], False, [])
+    assert release["ok"] is True, release
+    assert release["target"] == "prod"
+    assert (cluster, definition) == ("shop-prod-runner", "arn:2")
+    assert network == {
+        "subnets": ["subnet-0ccc3333"],
+        "securityGroups": ["sg-prod"],
+        "assignPublicIp": "DISABLED",
+    }
+    assert registered == {
+        "family": "shop-prod-runner-migrate",
+        "cpu": "1024",
+        "memory": "4096",
+        "containerDefinitions": [
+            {"name": "job", "image": f"{RELEASE_REPOSITORY}@sha256:{'ab' * 32}"}
+        ],
+    }
     assert HANDLER == "pipelines.runner.invoker.handler"
 
 
