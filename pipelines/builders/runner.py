@@ -112,7 +112,6 @@ INVOKER_REASONS = {
 }
 
 
-
 @dataclass(frozen=True)
 class _Place:
     """Where a runner stack lives."""

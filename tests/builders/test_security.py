@@ -109,7 +109,7 @@ def test_everything_that_stores_data_is_encrypted(config, syntheses) -> None:
 
 @pytest.mark.parametrize("config", CONFIGURATIONS, ids=config_id)
 def test_buckets_deny_plain_http(config, syntheses) -> None:
-    for file, data in templates(syntheses[config_id(config)]):
+    for _file, data in templates(syntheses[config_id(config)]):
         body = json.loads(data)
         buckets = [k for k, v in body["Resources"].items() if v["Type"] == "AWS::S3::Bucket"]
         policies = [
