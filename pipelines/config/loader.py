@@ -91,6 +91,9 @@ def load_project(directory: Path) -> Project:
     )
     problems = _rollout_problems(project, pipeline_doc, env_docs)
     problems += _runner_problems(project, pipeline_doc, env_docs)
+    if not problems:
+        problems += _runner_name_lengths(project, pipeline_doc)
+        problems += _name_clashes(project, pipeline_doc)
     if problems:
         raise ConfigError(problems)
     return project
@@ -355,6 +358,93 @@ def _runner_problems(
                         "again at run time: give it fixed arguments, not #{...} variables",
                     )
     return problems
+
+
+def _runner_name_lengths(project: Project, doc: Document) -> list[Problem]:
+    """Runner role names within IAM's 64 characters: one problem per runner."""
+    problems = []
+    allowed = runners.allow_list(project)
+    for name in allowed:
+        made = list(naming.runner_role_names(project.app, None, name))
+        made += [
+            role
+            for env in project.environments
+            if any(s.runner == name for s in runners.environment_steps(project, env))
+            for role in naming.runner_role_names(project.app, env.name, name)
+        ]
+        longest = max(made, key=len)
+        if len(longest) > naming.MAX_ROLE_NAME:
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("runners", name)),
+                    f"runners.{name}",
+                    f"IAM role name {longest!r} is {len(longest)} characters, over AWS's "
+                    f"{naming.MAX_ROLE_NAME}; shorten the runner's name (or the app's or "
+                    "environment's)",
+                )
+            )
+    return problems
+
+
+def _name_clashes(project: Project, doc: Document) -> list[Problem]:
+    """Two things that would get one name: stacks, or IAM roles in one account.
+
+    Names join the app, environment, service and runner names with hyphens, so a service called
+    `deploy` would be the environment's deploy stack, and a service `runner-x` would share roles
+    with the runner `x`.
+    """
+    app = project.app
+    owners: dict[tuple[str, str], str] = {}  # (account or "stack", name) -> what it is
+    clashes: list[Problem] = []
+    reported: set[tuple[str | int, ...] | None] = set()
+
+    def claim(scope: str, name: str, what: str, key: tuple[str | int, ...] | None) -> None:
+        other = owners.setdefault((scope, name), what)
+        if other != what and key not in reported:  # one problem per key is enough to act on
+            reported.add(key)
+            line = doc.line_of(key) if key else None
+            kind = "stack" if scope == "stack" else "IAM role"
+            clashes.append(
+                Problem(
+                    doc.file,
+                    line,
+                    _key(key) if key else "",
+                    f"{what} and {other} would both be named {kind} {name!r}; rename one",
+                )
+            )
+
+    for env in project.environments:
+        claim("stack", naming.deploy_stack(app, env.name), f"{env.name}'s deploy stack", None)
+        claim(env.account, naming.deploy_role(app, env.name), f"{env.name}'s deploy role", None)
+        claim(
+            env.account, naming.cloudformation_role(app, env.name), f"{env.name}'s cfn role", None
+        )
+        steps = runners.environment_steps(project, env)
+        if any(s.on == "ecs" for s in steps):
+            claim(
+                "stack", naming.env_runner_stack(app, env.name), f"{env.name}'s runner stack", None
+            )
+            claim(
+                env.account,
+                naming.env_runner_execution_role(app, env.name),
+                f"{env.name}'s runner execution role",
+                None,
+            )
+            for runner in sorted({s.runner for s in steps if s.on == "ecs"}):
+                claim(
+                    env.account,
+                    naming.env_runner_task_role(app, env.name, runner),
+                    f"runner {runner!r} in {env.name}",
+                    ("runners", runner),
+                )
+        for service in sorted(project.services):
+            what = f"service {service!r} in {env.name}"
+            key = ("services", service)
+            claim("stack", naming.service_stack(app, env.name, service), what, key)
+            claim(env.account, naming.execution_role(app, env.name, service), what, key)
+            claim(env.account, naming.task_role(app, env.name, service), what, key)
+    return clashes
 
 
 def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:

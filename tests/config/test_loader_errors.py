@@ -72,6 +72,24 @@ CASES: dict[str, list[Expect]] = {
             "#{prod-plan.name}: no earlier step has the namespace 'prod-plan'",
         )
     ],
+    "service-named-like-a-stack": [
+        Expect(
+            "pipeline.yaml",
+            "  deploy:",
+            "services.deploy",
+            "service 'deploy' in dev and dev's deploy stack would both be named stack "
+            "'shop-dev-deploy'; rename one",
+        )
+    ],
+    "runner-names-too-long": [
+        Expect(
+            "pipeline.yaml",
+            "  database-migrations-runs:",
+            "runners.database-migrations-runs",
+            "IAM role name 'shop-payments-platformeu-prod-runner-database-migrations-runs-task' "
+            "is 66 characters, over AWS's 64",
+        )
+    ],
     "builtin-without-runner-image": [
         Expect(
             "pipeline.yaml",
