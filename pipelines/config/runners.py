@@ -132,7 +132,7 @@ def ecs_environments(project: Project) -> list[Environment]:
 
 def runners_document(project: Project) -> str:
     """runners.json: the allow-list and where each environment's jobs run, for the invoker."""
-    from pipelines.runner.document import Target, dump_document
+    from pipelines.runner.document import Network, Target, dump_document
 
     toolchain = project.toolchain
     partition = partition_of(toolchain.region)
@@ -149,10 +149,18 @@ def runners_document(project: Project) -> str:
         for env in ecs_environments(project)
     }
     registry = naming.image_registry(toolchain.account, toolchain.region)
+    network = None
+    if project.runner is not None and project.runner.network is not None:
+        network = Network(
+            subnets=tuple(project.runner.network.subnets),
+            assign_public_ip=project.runner.network.public_ip,
+            stack=naming.runner_stack(project.app),
+        )
     return dump_document(
         project.app,
         allow_list(project),
         region=toolchain.region,
+        network=network,
         environments=tuple(e.name for e in project.environments),
         targets=targets,
         release_repository=f"{registry}/{project.image.repository}",

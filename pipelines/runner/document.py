@@ -114,8 +114,11 @@ class Runner:
 @dataclass(frozen=True)
 class Network:
     subnets: tuple[str, ...]
-    security_groups: tuple[str, ...]
+    security_groups: tuple[str, ...] = ()
     assign_public_ip: bool = False
+    # Without security_groups: the stack whose SecurityGroup output is the group (synth cannot
+    # know the ID of the group the runner stack creates).
+    stack: str = ""
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ def dump_document(
         data["network"] = {
             "subnets": list(network.subnets),
             "security_groups": list(network.security_groups),
+            **({"stack": network.stack} if network.stack else {}),
             "assign_public_ip": network.assign_public_ip,
         }
     if environments is not None:
@@ -276,14 +280,18 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
     network = None
     if top.get("network") is not None:
         raw = reader.mapping(top["network"], "network")
+        stack = reader.string(raw["stack"], "network.stack") if "stack" in raw else ""
         network = Network(
             subnets=reader.strings(raw.get("subnets"), "network.subnets", min_items=1),
             security_groups=reader.strings(
-                raw.get("security_groups"), "network.security_groups", min_items=1
+                raw.get("security_groups", []),
+                "network.security_groups",
+                min_items=0 if stack else 1,
             ),
             assign_public_ip=reader.boolean(
                 raw.get("assign_public_ip", False), "network.assign_public_ip"
             ),
+            stack=stack,
         )
     environments = None
     if top.get("environments") is not None:

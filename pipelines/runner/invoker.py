@@ -205,6 +205,7 @@ class Runtime:
     region: str = ""
     now: Callable[[], float] = field(default=time.time)
     sts: Any = None
+    cloudformation: Any = None  # the toolchain's: the runner stack's security group output
     connect: Callable[[Target], Any] | None = None
     presign: Presign = presign_artifact
 
@@ -221,13 +222,14 @@ class Runtime:
             codepipeline=session.client("codepipeline"),
             region=session.region_name or "",
             sts=session.client("sts", region_name=session.region_name),
+            cloudformation=session.client("cloudformation"),
         )
 
     def place(self, target: str | None) -> Place:
         """Where jobs of this target run (None: the toolchain's cluster), with its clients."""
         if target is None:
             return Place(
-                clients=Clients(ecs=self.ecs, logs=self.logs),
+                clients=Clients(ecs=self.ecs, logs=self.logs, cloudformation=self.cloudformation),
                 cluster=self.document.cluster,
                 log_group=self.document.log_group,
                 region=self.region,
@@ -556,6 +558,9 @@ def _start_in(
     place = rt.place(target)
     if target is None:
         network = document.network
+        if network is not None and not network.security_groups:
+            group = security_group(place, network.stack)
+            network = Network(network.subnets, (group,), network.assign_public_ip)
     else:
         found = document.targets[target]
         network = Network(

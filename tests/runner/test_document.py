@@ -10,7 +10,13 @@ import pytest
 
 from pipelines.runner import document as doc_module
 from pipelines.runner.allowlist import Refused, RunRequest, admit
-from pipelines.runner.document import DocumentError, Target, dump_document, load_document
+from pipelines.runner.document import (
+    DocumentError,
+    Network,
+    Target,
+    dump_document,
+    load_document,
+)
 from pipelines.runner.spec import (
     DEFAULT_POSITIONAL_PATTERN,
     RELEASE_IMAGE,
@@ -208,6 +214,22 @@ def test_targets_and_the_release_repository_round_trip() -> None:
     assert loaded.task_definition("migrate", "prod") == "shop-prod-runner-migrate"
     assert loaded.task_definition("migrate", "staging") == "custom-migrate"
     assert loaded.task_definition("migrate") == "shop-runner-migrate"
+
+
+def test_a_toolchain_network_may_name_the_stack_of_its_security_group() -> None:
+    network = Network(subnets=("subnet-1",), stack="shop-runner")
+    text = dump_document("shop", fixture_runners.runners(), network=network)
+    assert json.loads(text)["network"] == {
+        "subnets": ["subnet-1"],
+        "security_groups": [],
+        "assign_public_ip": False,
+        "stack": "shop-runner",
+    }
+    assert load_document(text).network == network
+    # Without a stack, the group must be given.
+    broken = text.replace('"stack": "shop-runner"', '"unused": 1')
+    with pytest.raises(DocumentError, match=r"network\.security_groups"):
+        load_document(broken)
 
 
 def test_without_targets_nothing_changes() -> None:

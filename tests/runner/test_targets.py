@@ -603,3 +603,56 @@ def test_overrides_longer_than_ecs_takes_are_refused_before_run_task() -> None:
             now=0,
             artifacts=links,
         )
+
+
+# The toolchain's own network: its security group from the runner stack, like a target's
+
+
+def test_a_toolchain_job_reads_its_security_group_from_the_runner_stack(aws: World) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn.create_stack(
+        StackName="shop-runner",
+        TemplateBody=json.dumps(RUNNER_STACK),
+        Parameters=[{"ParameterKey": "Vpc", "ParameterValue": vpc}],
+    )
+    (output,) = cfn.describe_stacks(StackName="shop-runner")["Stacks"][0]["Outputs"]
+    base = document()
+    ecs = boto3.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName=base.cluster)
+    ecs.register_task_definition(
+        family=base.task_definition("echo"),
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": names.CONTAINER, "image": "i", "memory": 512}],
+    )
+    network = Network(subnets=(subnet,), stack="shop-runner")
+    runs: list[dict[str, Any]] = []
+    ecs.meta.events.register(
+        "provide-client-params.ecs.RunTask", lambda params, **_: runs.append(dict(params))
+    )
+    rt = Runtime(
+        document=dataclasses.replace(base, network=network, targets={}),
+        ecs=ecs,
+        logs=boto3.client("logs", region_name=REGION),
+        codepipeline=Pipeline(REGION),
+        region=REGION,
+        now=Clock(),
+        cloudformation=cfn,
+    )
+
+    answer = handle_direct(
+        {"action": "start", "runner": "echo", "script": "say", "args": ["--text", "hi"]}, rt
+    )
+
+    assert answer["ok"], answer
+    (request,) = runs
+    assert request["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"] == [
+        output["OutputValue"]
+    ]
+    assert request["cluster"] == base.cluster
