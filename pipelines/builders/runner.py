@@ -444,6 +444,9 @@ with open(os.environ["{names.OUTPUT_FILE_VARIABLE}"], encoding="utf-8") as lines
         name, equals, value = line.rstrip("\\n").partition("=")
         if equals and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name in declared:
             found[name] = value
+summary = found.get("summary", "")
+if len(summary) > {names.MAX_SUMMARY}:  # approvals quote it; CodePipeline caps them at 500
+    found["summary"] = summary[: {names.MAX_SUMMARY - 3}] + "..."
 for name in declared:
     print("export " + name + "=" + shlex.quote(found.get(name, "")))"""
 

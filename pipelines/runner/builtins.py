@@ -89,12 +89,18 @@ def builtin_runners(context: BuiltinContext) -> dict[str, RunnerSpec]:
 # CloudFormation
 
 
+# Stacks of an environment that hold what the pipeline and the runner themselves run as: a job
+# that could change them could widen its own permissions.
+_OWN_STACKS = ("deploy", "runner")
+
+
 def _stack_name(context: BuiltinContext) -> str:
     app = re.escape(context.app)
+    own = "|".join(_OWN_STACKS)
     if context.environments:
         envs = "|".join(re.escape(e) for e in context.environments)
-        return rf"{app}-(?:{envs})-[a-z0-9][a-z0-9-]{{0,100}}"
-    return rf"{app}-[a-z0-9][a-z0-9-]{{0,100}}"
+        return rf"{app}-(?:{envs})-(?!(?:{own})$)[a-z0-9][a-z0-9-]{{0,100}}"
+    return rf"{app}-(?!(?:[a-z0-9-]+-)?(?:{own})$)[a-z0-9][a-z0-9-]{{0,100}}"
 
 
 def _stack_arns(context: BuiltinContext) -> list[str]:

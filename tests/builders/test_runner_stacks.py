@@ -616,3 +616,15 @@ def test_toolchain_runner_stack_deploys_in_moto(projects, templates, monkeypatch
         iam = accounts.client("iam", toolchain.account, toolchain.region)
         for role in ("shop-runner-exec", "shop-runner-plan-task", "shop-runner-builder-build"):
             iam.get_role(RoleName=role)
+
+
+def test_buildspec_cuts_a_long_summary_to_what_approvals_quote(tmp_path) -> None:
+    job = (
+        "import os\n"
+        "with open(os.environ['PIPELINES_OUTPUT_FILE'], 'a') as out:\n"
+        "    out.write('summary=' + 'x' * 300 + '\\n')\n"
+    )
+    result = run_buildspec([sys.executable, "-c", job], tmp_path)
+    assert result.returncode == 0, result.stderr
+    exported = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert exported["summary"] == "x" * (names.MAX_SUMMARY - 3) + "..."
