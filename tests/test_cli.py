@@ -1,3 +1,4 @@
+import gc
 import subprocess
 import sys
 
@@ -55,3 +56,25 @@ def test_synth_path_imports_neither_boto3_nor_moto(tmp_path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_synth_called_in_process_leaves_the_garbage_collector_alone(tmp_path) -> None:
+    frozen = gc.get_freeze_count()
+    args = ["synth", "-q", "--environments", str(EXAMPLE), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+
+
+def test_a_claimed_process_freezes_its_imports_and_collects_again() -> None:
+    code = (
+        "import gc\n"
+        "from pipelines import process\n"
+        "process.claim()\n"
+        "with process.long_lived_imports():\n"
+        "    assert not gc.isenabled()\n"
+        "    import pipelines.config.models\n"
+        "assert gc.isenabled() and gc.get_freeze_count() > 0\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
