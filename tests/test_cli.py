@@ -78,3 +78,18 @@ def test_a_claimed_process_freezes_its_imports_and_collects_again() -> None:
         "assert gc.isenabled() and gc.get_freeze_count() > 0\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_synth_leaves_cfn_flip_unloaded_until_used(tmp_path) -> None:
+    code = (
+        "import sys, pipelines.cli as c\n"
+        "from click.testing import CliRunner\n"
+        f"r = CliRunner().invoke(c.main, ['synth', '-q', '--environments', {str(EXAMPLE)!r}, "
+        f"'--out', {str(tmp_path / 'o')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "assert 'cfn_tools' not in sys.modules and 'logging' not in sys.modules\n"
+        "import cfn_flip, troposphere\n"
+        "assert cfn_flip.to_yaml and 'cfn_tools' in sys.modules\n"
+        "assert troposphere.Template().to_yaml().strip() == 'Resources: {}'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
