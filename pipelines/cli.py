@@ -51,21 +51,21 @@ def entry() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def synth(environments: Path, out: Path, quiet: bool) -> None:
     """Write a CloudFormation template per stack, and manifest.json, from environments/."""
-    with process.long_lived_imports():
+    with process.batch():
         from pipelines.render import UnsafeOutputError, write_atomically
         from pipelines.synth import synthesize
 
-    started = time.perf_counter()
-    try:
-        synthesis = synthesize(environments)
-        write_atomically(out, synthesis.files)
-    except (ConfigError, LimitError, UnsafeOutputError) as error:
-        _fail(error)
-    if not quiet:
-        from pipelines.summary import lead_time_summary, synth_summary
+        started = time.perf_counter()
+        try:
+            synthesis = synthesize(environments)
+            write_atomically(out, synthesis.files)
+        except (ConfigError, LimitError, UnsafeOutputError) as error:
+            _fail(error)
+        if not quiet:
+            from pipelines.summary import lead_time_summary, synth_summary
 
-        click.echo(synth_summary(synthesis, out, time.perf_counter() - started))
-        click.echo(lead_time_summary(synthesis.project))
+            click.echo(synth_summary(synthesis, out, time.perf_counter() - started))
+            click.echo(lead_time_summary(synthesis.project))
 
 
 @main.command()

@@ -20,15 +20,15 @@ def claim() -> None:
 
 
 @contextmanager
-def long_lived_imports() -> Iterator[None]:
-    """Import with the cyclic garbage collector paused, then freeze what the imports made.
+def batch() -> Iterator[None]:
+    """Run a command that builds its output and exits with the cyclic garbage collector off.
 
-    Modules, classes, functions and pydantic's validators live until the process ends. Left
-    alone, the collector walks those tens of thousands of objects again and again while they are
-    imported, and once more at exit: about a fifth of `pipelines synth`'s wall time, for no
-    garbage. Frozen objects are skipped by every later collection, so the work that follows is
-    still collected, over its own objects only. What the imports left as garbage (a few hundred
-    objects) is kept until exit.
+    Nearly everything synth makes lives until it exits: the modules, classes and pydantic
+    validators it imports, then the resources and templates it builds. The collector would walk
+    that growing heap again and again for next to no garbage (about 28,000 objects, 4 MB, for
+    100 services in 6 environments): with it on, synth used a third to a half more CPU time,
+    for the example as for 100 x 6. Afterwards everything is frozen, so the interpreter's
+    teardown does not walk it one last time either.
     """
     if not _claimed or not gc.isenabled():
         yield

@@ -67,12 +67,12 @@ def test_synth_called_in_process_leaves_the_garbage_collector_alone(tmp_path) ->
     assert gc.get_freeze_count() == frozen
 
 
-def test_a_claimed_process_freezes_its_imports_and_collects_again() -> None:
+def test_a_claimed_process_runs_a_batch_without_collecting_then_freezes_it() -> None:
     code = (
         "import gc\n"
         "from pipelines import process\n"
         "process.claim()\n"
-        "with process.long_lived_imports():\n"
+        "with process.batch():\n"
         "    assert not gc.isenabled()\n"
         "    import pipelines.config.models\n"
         "assert gc.isenabled() and gc.get_freeze_count() > 0\n"
