@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines import limits, naming
+from pipelines import json_text, limits, naming
 from pipelines.builders.pipeline import CAPABILITIES
 from pipelines.config.models import Project
 from pipelines.errors import LimitError
@@ -45,7 +45,7 @@ def to_json(data: Any) -> bytes:
     """The one serialisation of everything synth writes: sorted keys, stable indentation."""
     # One-space indentation, as CDK emits: line-by-line diffs, about 20 % smaller than two
     # spaces, which keeps a 100-service pipeline template well under the 1,000,000-byte limit.
-    return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+    return (json_text.dumps(data) + "\n").encode()
 
 
 def render(project: Project, stacks: list[Stack]) -> Synthesis:
