@@ -23,7 +23,10 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from pipelines.config import plugins
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
+
+plugins.import_loader_lazily()  # before the first model is built
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
 
