@@ -19,7 +19,11 @@ class _Deferred(types.ModuleType):
         self.__class__ = types.ModuleType
         spec = self.__spec__
         assert spec is not None and spec.loader is not None
-        spec.loader.exec_module(self)
+        try:
+            spec.loader.exec_module(self)
+        except BaseException:
+            sys.modules.pop(spec.name, None)  # as a failed import leaves it: the next one retries
+            raise
         return getattr(self, name)
 
 
