@@ -24,6 +24,8 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class StackOutput:
+    """A stack's template file: its name, its bytes and how many resources it has."""
+
     stack: Stack
     file: str
     body: bytes
@@ -32,6 +34,8 @@ class StackOutput:
 
 @dataclass(frozen=True)
 class Synthesis:
+    """Everything synth writes, in memory: the templates and manifest.json."""
+
     project: Project
     outputs: list[StackOutput]
     manifest: bytes

@@ -28,6 +28,8 @@ class StepKind(StrEnum):
 
 @dataclass(frozen=True)
 class Step:
+    """One action of a stage; steps with the same run_order run at once."""
+
     kind: StepKind
     name: str
     run_order: int
@@ -37,6 +39,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Stage:
+    """One pipeline stage: the source, or a part of one environment's release."""
+
     name: str
     environment: Environment | None
     steps: tuple[Step, ...]
@@ -47,6 +51,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class ReleasePlan:
+    """Every stage of a release, in order."""
+
     app: str
     stages: tuple[Stage, ...]
 
