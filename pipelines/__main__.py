@@ -1,3 +1,3 @@
-from pipelines.cli import main
+from pipelines.cli import entry
 
-main()
+entry()

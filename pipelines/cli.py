@@ -14,7 +14,7 @@ import click
 # package when the config models are built, a tenth of `pipelines synth`'s start-up.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from pipelines import __version__
+from pipelines import __version__, process
 from pipelines.errors import ConfigError, LimitError
 
 ENVIRONMENTS = click.option(
@@ -33,6 +33,12 @@ def main() -> None:
     """Release containers to Amazon ECS across environments and accounts."""
 
 
+def entry() -> None:
+    """The `pipelines` process: the console script and `python -m pipelines`."""
+    process.claim()
+    main()
+
+
 @main.command()
 @ENVIRONMENTS
 @click.option(
@@ -45,19 +51,21 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def synth(environments: Path, out: Path, quiet: bool) -> None:
     """Write a CloudFormation template per stack, and manifest.json, from environments/."""
-    from pipelines.render import UnsafeOutputError, write_atomically
-    from pipelines.summary import lead_time_summary, synth_summary
-    from pipelines.synth import synthesize
+    with process.batch():
+        from pipelines.render import UnsafeOutputError, write_atomically
+        from pipelines.synth import synthesize
 
-    started = time.perf_counter()
-    try:
-        synthesis = synthesize(environments)
-        write_atomically(out, synthesis.files)
-    except (ConfigError, LimitError, UnsafeOutputError) as error:
-        _fail(error)
-    if not quiet:
-        click.echo(synth_summary(synthesis, out, time.perf_counter() - started))
-        click.echo(lead_time_summary(synthesis.project))
+        started = time.perf_counter()
+        try:
+            synthesis = synthesize(environments)
+            write_atomically(out, synthesis.files)
+        except (ConfigError, LimitError, UnsafeOutputError) as error:
+            _fail(error)
+        if not quiet:
+            from pipelines.summary import lead_time_summary, synth_summary
+
+            click.echo(synth_summary(synthesis, out, time.perf_counter() - started))
+            click.echo(lead_time_summary(synthesis.project))
 
 
 @main.command()

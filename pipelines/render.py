@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines import limits, naming
+from pipelines import json_text, limits, naming
 from pipelines.builders.pipeline import CAPABILITIES
 from pipelines.config.models import Project
 from pipelines.errors import LimitError
@@ -26,6 +26,8 @@ RUNNERS_FILE = "runners.json"
 
 @dataclass(frozen=True)
 class StackOutput:
+    """A stack's template file: its name, its bytes and how many resources it has."""
+
     stack: Stack
     file: str
     body: bytes
@@ -45,6 +47,8 @@ class Asset:
 
 @dataclass(frozen=True)
 class Synthesis:
+    """Everything synth writes, in memory: the templates and manifest.json."""
+
     project: Project
     outputs: list[StackOutput]
     manifest: bytes
@@ -80,7 +84,7 @@ def to_json(data: Any) -> bytes:
     """The one serialisation of everything synth writes: sorted keys, stable indentation."""
     # One-space indentation, as CDK emits: line-by-line diffs, about 20 % smaller than two
     # spaces, which keeps a 100-service pipeline template well under the 1,000,000-byte limit.
-    return (json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+    return (json_text.dumps(data) + "\n").encode()
 
 
 def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()) -> Synthesis:

@@ -19,6 +19,8 @@ from pipelines.release.plan import ReleasePlan
 
 @dataclass(frozen=True)
 class Stack:
+    """A template and where it is deployed: account, region, and the stacks it needs first."""
+
     name: str
     kind: str  # source | artifacts | deploy | service | pipeline | runner | environment-runner
     account: str

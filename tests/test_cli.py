@@ -1,3 +1,4 @@
+import gc
 import subprocess
 import sys
 
@@ -56,3 +57,40 @@ def test_synth_path_imports_neither_boto3_nor_moto(tmp_path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_synth_called_in_process_leaves_the_garbage_collector_alone(tmp_path) -> None:
+    frozen = gc.get_freeze_count()
+    args = ["synth", "-q", "--environments", str(EXAMPLE), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+
+
+def test_a_claimed_process_runs_a_batch_without_collecting_then_freezes_it() -> None:
+    code = (
+        "import gc\n"
+        "from pipelines import process\n"
+        "process.claim()\n"
+        "with process.batch():\n"
+        "    assert not gc.isenabled()\n"
+        "    import pipelines.config.models\n"
+        "assert gc.isenabled() and gc.get_freeze_count() > 0\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_synth_leaves_cfn_flip_unloaded_until_used(tmp_path) -> None:
+    code = (
+        "import sys, pipelines.cli as c\n"
+        "from click.testing import CliRunner\n"
+        f"r = CliRunner().invoke(c.main, ['synth', '-q', '--environments', {str(EXAMPLE)!r}, "
+        f"'--out', {str(tmp_path / 'o')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "assert 'cfn_tools' not in sys.modules and 'logging' not in sys.modules\n"
+        "import cfn_flip, troposphere\n"
+        "assert cfn_flip.to_yaml and 'cfn_tools' in sys.modules\n"
+        "assert troposphere.Template().to_yaml().strip() == 'Resources: {}'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

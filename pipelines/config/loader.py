@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -517,6 +516,8 @@ def _document_loc(data: Any, error_loc: tuple[Any, ...]) -> tuple[str | int, ...
 
 
 def _unknown(what: str, name: str, allowed: list[str]) -> str:
+    import difflib  # only a config with a mistake gets here
+
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     known = f" (known: {', '.join(sorted(allowed))})" if allowed else ""

@@ -20,6 +20,8 @@ APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 @dataclass(frozen=True)
 class ServiceWaits:
+    """What one service's deployment waits on, as configured (durations in seconds)."""
+
     service: str
     batches: int  # rounds of replacement minimum/maximum percent allow
     to_healthy: int  # until a new task counts as healthy
@@ -33,6 +35,8 @@ class ServiceWaits:
 
 @dataclass(frozen=True)
 class EnvironmentWaits:
+    """What one environment's release waits on, as configured (durations in seconds)."""
+
     environment: str
     services: tuple[ServiceWaits, ...]
     bake: int

@@ -30,6 +30,8 @@ class StepKind(StrEnum):
 
 @dataclass(frozen=True)
 class Step:
+    """One action of a stage; steps with the same run_order run at once."""
+
     kind: StepKind
     name: str
     run_order: int
@@ -40,6 +42,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Stage:
+    """One pipeline stage: the source, or a part of one environment's release."""
+
     name: str
     environment: Environment | None
     steps: tuple[Step, ...]
@@ -50,6 +54,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class ReleasePlan:
+    """Every stage of a release, in order."""
+
     app: str
     stages: tuple[Stage, ...]
 
