@@ -11,6 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.config import plugins
+
+plugins.import_loader_lazily()  # before the first model is built (see plugins.py)
+
 RELEASE_IMAGE = "release"  # the image being promoted, pinned by digest (for migrations)
 # What a positional argument may look like when a script allows them and sets no pattern of its
 # own: no leading dash (it would read as an option), no shell or control characters.
