@@ -24,7 +24,6 @@ from pipelines.config.models import (
 )
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem
-from pipelines.runner.allowlist import Refused
 
 PIPELINE_FILE = "pipeline.yaml"
 # Namespaces a step may read before any step ran: the image source's and the execution's.
@@ -283,6 +282,9 @@ def _runner_problems(
 ) -> list[Problem]:
     """Runners and steps that cannot work: each step is admitted by the allow-list at synth."""
     problems: list[Problem] = []
+    if not project.runners:
+        return problems
+    from pipelines.runner.allowlist import Refused
 
     def problem(doc: Document, path: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(doc.file, doc.line_of(path), _key(path), message))
@@ -361,7 +363,9 @@ def _runner_problems(
 
 def _runner_name_lengths(project: Project, doc: Document) -> list[Problem]:
     """Runner role names within IAM's 64 characters: one problem per runner."""
-    problems = []
+    problems: list[Problem] = []
+    if not project.runners:
+        return problems
     allowed = runners.allow_list(project)
     for name in allowed:
         made = list(naming.runner_role_names(project.app, None, name))

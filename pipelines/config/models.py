@@ -28,8 +28,7 @@ from pydantic_core import core_schema
 
 from pipelines.config import plugins
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
-from pipelines.runner.builtins import BUILTIN_NAMES
-from pipelines.runner.spec import RunnerSpec
+from pipelines.runner.spec import BUILTIN_NAMES, RunnerSpec
 
 plugins.import_loader_lazily()  # before the first model is built
 

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pipelines import naming
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import BuiltinRunner, Environment, Project
-from pipelines.runner.allowlist import Admitted, admit, parse_step
-from pipelines.runner.builtins import BuiltinContext, builtin_runner
 from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
+
+if TYPE_CHECKING:
+    from pipelines.runner.allowlist import Admitted
+    from pipelines.runner.builtins import BuiltinContext
+
+# The allow-list and the built-ins are imported where used: an app without runners, the common
+# case, never loads them (synth's start-up time is mostly imports).
 
 PHASES = ("before_approval", "before_deploy", "after_deploy")
 
@@ -44,6 +50,8 @@ class RunStep:
 
 
 def builtin_context(project: Project, environments: tuple[Environment, ...]) -> BuiltinContext:
+    from pipelines.runner.builtins import BuiltinContext
+
     toolchain = project.toolchain
     return BuiltinContext(
         app=project.app,
@@ -60,6 +68,8 @@ def builtin_context(project: Project, environments: tuple[Environment, ...]) -> 
 
 def _resolve(name: str, entry: BuiltinRunner | RunnerSpec, context: BuiltinContext) -> RunnerSpec:
     if isinstance(entry, BuiltinRunner):
+        from pipelines.runner.builtins import builtin_runner
+
         return builtin_runner(entry.builtin, context, on=entry.on)
     return entry
 
@@ -86,6 +96,10 @@ def environment_runners(project: Project, env: Environment) -> dict[str, RunnerS
 
 def environment_steps(project: Project, env: Environment) -> list[RunStep]:
     """env's steps in the order they run, each admitted (the loader reports refusals)."""
+    if not project.runners:
+        return []
+    from pipelines.runner.allowlist import parse_step
+
     runners = allow_list(project)
     seen: Counter[str] = Counter()
     steps = []
@@ -114,6 +128,8 @@ def environment_steps(project: Project, env: Environment) -> list[RunStep]:
 
 def admit_step(runners: dict[str, RunnerSpec], text: str) -> Admitted:
     """The step as the allow-list admits it; variables wait for run time (Refused if not)."""
+    from pipelines.runner.allowlist import admit, parse_step
+
     return admit(runners, parse_step(text), allow_variables=True)
 
 

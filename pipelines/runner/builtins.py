@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipelines.runner.spec import Permission, RunnerSpec, ScriptSpec
+from pipelines.runner.spec import BUILTIN_NAMES, Permission, RunnerSpec, ScriptSpec
 
 JOBS = ("python", "-m", "pipelines.runner.jobs")
 
@@ -29,15 +29,6 @@ _SAFE_VALUE = r"[A-Za-z0-9_./:@+=,-]{0,1024}"
 _KEY_VALUE = rf"[A-Za-z_][A-Za-z0-9_]{{0,127}}={_SAFE_VALUE}"
 _CHANGE_SET_NAME = r"[A-Za-z][A-Za-z0-9-]{0,127}"
 _SHA256 = r"[0-9a-f]{64}"
-
-BUILTIN_NAMES = (
-    "cloudformation-planner",
-    "cloudformation-applier",
-    "terraform-planner",
-    "terraform-applier",
-    "image-builder",
-    "ami-builder",
-)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,15 @@ from pipelines.config import plugins
 
 plugins.import_loader_lazily()  # before the first model is built (see plugins.py)
 
+# The built-in runners (made in builtins.py), named here so the config model needs only this.
+BUILTIN_NAMES = (
+    "cloudformation-planner",
+    "cloudformation-applier",
+    "terraform-planner",
+    "terraform-applier",
+    "image-builder",
+    "ami-builder",
+)
 RELEASE_IMAGE = "release"  # the image being promoted, pinned by digest (for migrations)
 # What a positional argument may look like when a script allows them and sets no pattern of its
 # own: no leading dash (it would read as an option), no shell or control characters.
