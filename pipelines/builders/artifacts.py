@@ -21,12 +21,13 @@ from pipelines.builders.iam import (
 )
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.aws_facts import partition_of
-from pipelines.config.models import Project
+from pipelines.config.models import BuiltinRunner, Project
 
 ARTIFACT_KEY = "ArtifactKey"
 ARTIFACT_BUCKET = "ArtifactBucket"
 NONCURRENT_VERSION_DAYS = 30
 READ_ARTIFACTS = "EnvironmentDeployRolesReadArtifacts"
+PLAN_STORE = "EnvironmentTerraformRunnersUsePlanStore"
 
 
 def build_artifacts(project: Project, region: str) -> Template:
@@ -46,7 +47,18 @@ def add_artifact_store(template: Template, project: Project, region: str) -> Non
         for env in project.environments
         if env.region == region and env.account != project.toolchain.account
     )
+    plan_roles = _plan_store_roles(project, region)
     key_statements = [key_owner_statement(partition)]
+    if plan_roles:
+        key_statements.append(
+            principals_statement(
+                partition,
+                plan_roles,
+                [kms.Decrypt, kms.DescribeKey, kms.GenerateDataKey],
+                ["*"],  # in a key policy "*" means this key
+                sid=PLAN_STORE,
+            )
+        )
     if deploy_roles:
         key_statements.append(
             principals_statement(
@@ -131,8 +143,44 @@ def add_artifact_store(template: Template, project: Project, region: str) -> Non
                 sid=READ_ARTIFACTS,
             )
         )
+    if plan_roles:
+        statements.append(
+            principals_statement(
+                partition,
+                plan_roles,
+                [s3.GetObject, s3.PutObject],
+                [Join("", [GetAtt(bucket, "Arn"), "/plans/*"])],
+                sid=PLAN_STORE,
+            )
+        )
     template.add_resource(
         s3_resources.BucketPolicy(
             "ArtifactBucketPolicy", Bucket=Ref(bucket), PolicyDocument=document(*statements)
         )
+    )
+
+
+def _plan_store_roles(project: Project, region: str) -> list[str]:
+    """Terraform runner roles of other accounts that keep plans in this (the toolchain's) bucket
+    under plans/: the plan's file and its SHA-256 pass from the planner to the applier here."""
+    if region != project.toolchain.region or not project.runners:
+        return []
+    from pipelines.config.runners import environment_steps
+
+    partition = partition_of(region)
+    terraform = {
+        name
+        for name, entry in project.runners.items()
+        if isinstance(entry, BuiltinRunner) and entry.builtin.startswith("terraform-")
+    }
+    return sorted(
+        {
+            naming.role_arn(
+                partition, env.account, naming.env_runner_task_role(project.app, env.name, s.runner)
+            )
+            for env in project.environments
+            if env.account != project.toolchain.account
+            for s in environment_steps(project, env)
+            if s.runner in terraform
+        }
     )

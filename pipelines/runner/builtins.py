@@ -123,6 +123,20 @@ def _artifact_read(context: BuiltinContext, prefix: str = "*") -> list[Permissio
     ]
 
 
+def _artifact_key(context: BuiltinContext) -> list[Permission]:
+    """Using the artifact bucket's KMS key (SSE-KMS): the key is the pipeline stack's, its ARN
+    unknown here, so any key of the toolchain's account and region; the key's own policy (which
+    admits these roles from other accounts) is what singles it out."""
+    if not context.artifact_bucket:
+        return []
+    return [
+        Permission(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[f"arn:{context.partition}:kms:{context.region}:{context.account}:key/*"],
+        )
+    ]
+
+
 def _cloudformation_planner(context: BuiltinContext) -> RunnerSpec:
     cfn_roles = [
         f"arn:{context.partition}:iam::{account}:role/{context.app}-*-cfn"
@@ -247,7 +261,8 @@ def _terraform_planner(context: BuiltinContext) -> RunnerSpec:
             Permission(
                 actions=["s3:PutObject"],
                 resources=[f"arn:{context.partition}:s3:::{context.artifact_bucket}/plans/*"],
-            )
+            ),
+            *_artifact_key(context),
         ]
     return RunnerSpec(
         on="ecs",
@@ -278,7 +293,11 @@ def _terraform_applier(context: BuiltinContext) -> RunnerSpec:
         cpu=1024,
         memory=2048,
         max_wait_minutes=120,
-        permissions=[*_state(context, write=True), *_artifact_read(context)],
+        permissions=[
+            *_state(context, write=True),
+            *_artifact_read(context),
+            *_artifact_key(context),
+        ],
         scripts={"apply": apply},
     )
 

@@ -299,6 +299,9 @@ def _check_artifact_store(
 
     readers = _cross_account_deploy_roles(config, region)
     allowed = [s for s in stored["Statement"] if s["Effect"] == "Allow"]
+    # Terraform runners of other accounts share only the plan store (tests/builders/
+    # test_pipeline_steps.py); the rest of the bucket is the deploy roles'.
+    allowed = [s for s in allowed if s.get("Sid") != "EnvironmentTerraformRunnersUsePlanStore"]
     if readers:
         [read] = allowed
         assert read["Resource"] == [f"{bucket_arn}/*"]
@@ -312,7 +315,12 @@ def _check_artifact_store(
     aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
     assert aliases[alias_props["AliasName"]] == key_id
     key_policy = policy_json(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-    key_readers = [s for s in key_policy["Statement"] if "aws:PrincipalArn" in json.dumps(s)]
+    key_readers = [
+        s
+        for s in key_policy["Statement"]
+        if "aws:PrincipalArn" in json.dumps(s)
+        and s.get("Sid") != "EnvironmentTerraformRunnersUsePlanStore"
+    ]
     assert [s["Condition"]["ArnEquals"]["aws:PrincipalArn"] for s in key_readers] == (
         [readers] if readers else []
     )

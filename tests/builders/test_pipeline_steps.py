@@ -137,3 +137,37 @@ def test_the_pipeline_role_may_start_exactly_the_runner_jobs(syntheses) -> None:
     # An app without runners gives its pipeline no such permission.
     plain = {a for s in _statements(syntheses["single-account"], "notes") for a in s["Action"]}
     assert not {a for a in plain if a.startswith(("lambda:", "codebuild:"))}
+
+
+def test_terraform_runners_of_other_accounts_may_use_only_the_plan_store(syntheses) -> None:
+    body = template(syntheses["every-step"], "payments-pipeline")
+    roles = [
+        "arn:aws:iam::300000000003:role/payments-prod-eu-runner-tfapply-task",
+        "arn:aws:iam::300000000003:role/payments-prod-eu-runner-tfplan-task",
+    ]
+    policies = {
+        "ArtifactBucketPolicy": body["Resources"]["ArtifactBucketPolicy"]["Properties"][
+            "PolicyDocument"
+        ],
+        "ArtifactKey": body["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"],
+    }
+    for name, policy in policies.items():
+        (statement,) = [
+            s
+            for s in policy["Statement"]
+            if s.get("Sid") == "EnvironmentTerraformRunnersUsePlanStore"
+        ]
+        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": roles}}, name
+    (bucket,) = [
+        s
+        for s in policies["ArtifactBucketPolicy"]["Statement"]
+        if s.get("Sid") == "EnvironmentTerraformRunnersUsePlanStore"
+    ]
+    assert bucket["Resource"] == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": ["ArtifactBucket", "Arn"]}, "/plans/*"]]}
+    ]
+    assert bucket["Action"] == ["s3:GetObject", "s3:PutObject"]
+    # The example has no terraform runner: its bucket admits no runner role.
+    example = template(syntheses["example"], "shop-pipeline")
+    text = json.dumps(example["Resources"]["ArtifactBucketPolicy"])
+    assert "runner" not in text
