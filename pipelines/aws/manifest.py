@@ -119,33 +119,24 @@ class Manifest:
 
     def body(self, entry: StackEntry) -> bytes:
         """The template bytes, checked against the SHA-256 the manifest records."""
-        path = self.directory / entry.file
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise BadInput(
-                f"{path}: cannot read the template ({error.strerror}); run `pipelines synth`"
-            ) from None
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise BadInput(
-                f"{path} is not the template manifest.json records (SHA-256 differs): it was "
-                "edited after synth. Run `pipelines synth` and deploy what it writes"
-            )
-        return data
+        return self._synthesized(entry.file, entry.sha256, "template")
 
     def asset_body(self, asset: AssetEntry) -> bytes:
-        """The asset's bytes, checked against the SHA-256 the manifest records."""
-        path = self.directory / asset.file
+        """The asset's bytes (the invoker's package), checked the same way."""
+        return self._synthesized(asset.file, asset.sha256, "file")
+
+    def _synthesized(self, file: str, sha256: str, what: str) -> bytes:
+        path = self.directory / file
         try:
             data = path.read_bytes()
         except OSError as error:
             raise BadInput(
-                f"{path}: cannot read it ({error.strerror}); run `pipelines synth`"
+                f"{path}: cannot read the {what} ({error.strerror}); run `pipelines synth`"
             ) from None
-        if hashlib.sha256(data).hexdigest() != asset.sha256:
+        if hashlib.sha256(data).hexdigest() != sha256:
             raise BadInput(
-                f"{path} is not the file manifest.json records (SHA-256 differs); run "
-                "`pipelines synth`"
+                f"{path} is not the {what} manifest.json records (SHA-256 differs): it was "
+                "edited after synth. Run `pipelines synth` and deploy what it writes"
             )
         return data
 

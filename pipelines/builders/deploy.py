@@ -12,7 +12,7 @@ from awacs import cloudformation as cfn
 from awacs import cloudwatch, ec2, ecs, kms, logs, s3
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
-from awacs.aws import Allow, ArnLike, Condition, Principal, Statement
+from awacs.aws import Statement
 from troposphere import Export, GetAtt, Output, Ref, Template, iam
 from troposphere import kms as kms_resources
 
@@ -20,8 +20,7 @@ from pipelines import naming
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
     allow,
-    document,
-    key_owner_statement,
+    logs_key,
     principals_trust,
     role_policy,
     service_trust,
@@ -83,28 +82,13 @@ def _log_key(project: Project, env: Environment) -> kms_resources.Key:
         env.account,
         f"log-group:{naming.log_group_prefix(project.app, env.name)}*",
     )
-    logs_use = Statement(
-        Sid="CloudWatchLogsEncryptsServiceLogs",
-        Effect=Allow,
-        Principal=Principal("Service", f"logs.{env.region}.amazonaws.com"),
-        Action=[
-            kms.Encrypt,
-            kms.Decrypt,
-            kms.ReEncryptFrom,
-            kms.ReEncryptTo,
-            kms.GenerateDataKey,
-            kms.DescribeKey,
-        ],
-        Resource=["*"],
-        Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn", logs_arn)),
-    )
-    return kms_resources.Key(
+    return logs_key(
         "LogKey",
-        Description=f"Encrypts {project.app}'s {env.name} service logs",
-        EnableKeyRotation=True,
-        KeyPolicy=document(key_owner_statement(partition), logs_use),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        f"Encrypts {project.app}'s {env.name} service logs",
+        partition=partition,
+        region=env.region,
+        sid="CloudWatchLogsEncryptsServiceLogs",
+        log_groups=[logs_arn],
     )
 
 

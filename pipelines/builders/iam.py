@@ -26,6 +26,7 @@ from awacs.aws import (
 )
 from awacs.sts import AssumeRole
 from troposphere import Sub, iam
+from troposphere import kms as kms_resources
 
 from pipelines import naming
 
@@ -163,6 +164,47 @@ def key_owner_statement(partition: str) -> Statement:
         Principal=Principal("AWS", Sub(f"arn:{partition}:iam::${{AWS::AccountId}}:root")),
         Action=sorted({*KEY_ADMIN_ACTIONS, *KEY_USE_ACTIONS}, key=lambda a: a.JSONrepr()),
         Resource=["*"],  # in a key policy "*" means this key
+    )
+
+
+def logs_key(
+    title: str,
+    description: str,
+    *,
+    partition: str,
+    region: str,
+    sid: str,
+    log_groups: Sequence[str],
+) -> kms_resources.Key:
+    """A retained, rotating key that CloudWatch Logs may use for exactly these log groups
+    (ARNs, globs allowed), and that its own account administers."""
+    logs_use = Statement(
+        Sid=sid,
+        Effect=Allow,
+        Principal=Principal("Service", f"logs.{region}.amazonaws.com"),
+        Action=[
+            kms.Encrypt,
+            kms.Decrypt,
+            kms.ReEncryptFrom,
+            kms.ReEncryptTo,
+            kms.GenerateDataKey,
+            kms.DescribeKey,
+        ],
+        Resource=["*"],  # in a key policy "*" means this key
+        Condition=Condition(
+            ArnLike(
+                "kms:EncryptionContext:aws:logs:arn",
+                log_groups[0] if len(log_groups) == 1 else list(log_groups),
+            )
+        ),
+    )
+    return kms_resources.Key(
+        title,
+        Description=description,
+        EnableKeyRotation=True,
+        KeyPolicy=document(key_owner_statement(partition), logs_use),
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
     )
 
 

@@ -32,7 +32,7 @@ from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs import secretsmanager
 from awacs import sts as sts_actions
-from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement
+from awacs.aws import Action, Statement
 from troposphere import (
     GetAtt,
     Output,
@@ -49,11 +49,11 @@ from troposphere import (
 from troposphere import kms as kms_resources
 
 from pipelines import naming
+from pipelines.builders import fargate
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
     allow,
-    document,
-    key_owner_statement,
+    logs_key,
     principals_trust,
     role_policy,
     service_trust,
@@ -606,33 +606,13 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
 def _log_key(
     place: _Place, title: str, description: str, log_groups: Sequence[str]
 ) -> kms_resources.Key:
-    logs_use = Statement(
-        Sid="CloudWatchLogsEncryptsRunnerLogs",
-        Effect=Allow,
-        Principal=Principal("Service", f"logs.{place.region}.amazonaws.com"),
-        Action=[
-            kms_actions.Decrypt,
-            kms_actions.DescribeKey,
-            kms_actions.Encrypt,
-            kms_actions.GenerateDataKey,
-            kms_actions.ReEncryptFrom,
-            kms_actions.ReEncryptTo,
-        ],
-        Resource=["*"],  # in a key policy "*" means this key
-        Condition=Condition(
-            ArnLike(
-                "kms:EncryptionContext:aws:logs:arn",
-                [place.arn("logs", f"log-group:{name}") for name in log_groups],
-            )
-        ),
-    )
-    return kms_resources.Key(
+    return logs_key(
         title,
-        Description=description,
-        EnableKeyRotation=True,
-        KeyPolicy=document(key_owner_statement(place.partition), logs_use),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        description,
+        partition=place.partition,
+        region=place.region,
+        sid="CloudWatchLogsEncryptsRunnerLogs",
+        log_groups=[place.arn("logs", f"log-group:{name}") for name in log_groups],
     )
 
 
@@ -746,34 +726,21 @@ def _task_definition(
         Essential=True,
         # The invoker sets the command (the admitted argv) and the size of each run.
         ReadonlyRootFilesystem=read_only,
-        MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp", ReadOnly=False)],
-        LogConfiguration=ecs.LogConfiguration(
-            LogDriver="awslogs",
-            Options={
-                "awslogs-group": Ref(log_group),
-                "awslogs-region": region,
-                "awslogs-stream-prefix": names.log_stream_prefix(runner),
-            },
-        ),
+        MountPoints=[fargate.tmp_mount()],
+        LogConfiguration=fargate.awslogs(log_group, region, names.log_stream_prefix(runner)),
     )
     if spec.secrets:
         container.Secrets = [
             ecs.Secret(Name=k, ValueFrom=v) for k, v in sorted(spec.secrets.items())
         ]
-    return ecs.TaskDefinition(
+    return fargate.task_definition(
         title,
-        Family=family,
-        Cpu=str(spec.cpu),
-        Memory=str(spec.memory),
-        NetworkMode="awsvpc",
-        RequiresCompatibilities=["FARGATE"],
-        RuntimePlatform=ecs.RuntimePlatform(
-            CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"
-        ),
-        ExecutionRoleArn=GetAtt(execution_role, "Arn"),
-        TaskRoleArn=GetAtt(task_role, "Arn"),
-        ContainerDefinitions=[container],
-        Volumes=[ecs.Volume(Name="tmp")],
+        family=family,
+        cpu=spec.cpu,
+        memory=spec.memory,
+        execution_role=execution_role,
+        task_role=task_role,
+        container=container,
     )
 
 

@@ -24,6 +24,7 @@ from troposphere import (
 from troposphere import elasticloadbalancingv2 as elb
 
 from pipelines import naming
+from pipelines.builders import fargate
 from pipelines.builders.iam import allow, role_policy, service_trust
 from pipelines.builders.source import PULL_ACTIONS
 from pipelines.builders.template import new_template, suppress_checkov
@@ -209,19 +210,12 @@ def _task_definition(
         StopTimeout=project.rollout(env, service).stop_timeout,
         # The root filesystem is read-only; /tmp is a writable scratch volume.
         ReadonlyRootFilesystem=True,
-        MountPoints=[ecs.MountPoint(ContainerPath="/tmp", SourceVolume="tmp", ReadOnly=False)],
+        MountPoints=[fargate.tmp_mount()],
         Environment=[
             ecs.Environment(Name=k, Value=v)
             for k, v in sorted(project.variables(env, service).items())
         ],
-        LogConfiguration=ecs.LogConfiguration(
-            LogDriver="awslogs",
-            Options={
-                "awslogs-group": Ref(log_group),
-                "awslogs-region": env.region,
-                "awslogs-stream-prefix": service,
-            },
-        ),
+        LogConfiguration=fargate.awslogs(log_group, env.region, service),
     )
     if spec.port is not None:
         container.PortMappings = [ecs.PortMapping(ContainerPort=spec.port, Protocol="tcp")]
@@ -231,20 +225,14 @@ def _task_definition(
         container.Secrets = [
             ecs.Secret(Name=k, ValueFrom=v) for k, v in sorted(settings.secrets.items())
         ]
-    return ecs.TaskDefinition(
+    return fargate.task_definition(
         "TaskDefinition",
-        Family=naming.task_family(project.app, env.name, service),
-        Cpu=str(spec.cpu),
-        Memory=str(spec.memory),
-        NetworkMode="awsvpc",
-        RequiresCompatibilities=["FARGATE"],
-        RuntimePlatform=ecs.RuntimePlatform(
-            CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"
-        ),
-        ExecutionRoleArn=GetAtt(execution_role, "Arn"),
-        TaskRoleArn=GetAtt(task_role, "Arn"),
-        ContainerDefinitions=[container],
-        Volumes=[ecs.Volume(Name="tmp")],
+        family=naming.task_family(project.app, env.name, service),
+        cpu=spec.cpu,
+        memory=spec.memory,
+        execution_role=execution_role,
+        task_role=task_role,
+        container=container,
     )
 
 
