@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pipelines import naming
+from pipelines.runner import names
 
 TEMPLATE_BYTES_S3 = 1_000_000
 TEMPLATE_BYTES_INLINE = 51_200
@@ -15,11 +17,16 @@ STAGES_PER_PIPELINE = 50
 ACTIONS_PER_STAGE = 50
 PARAMETER_OVERRIDES_CHARS = 1_000
 APPROVAL_CUSTOM_DATA_CHARS = 500
+CONFIGURATION_VALUE_CHARS = 1_000  # any action configuration value
 
 # Action configuration values CodePipeline limits in length.
+_NAMES = "shorten the app, environment or repository name"
+_STEP = "shorten the step's arguments"
 _CONFIGURATION_LIMITS = [
-    ("ParameterOverrides", "parameter overrides", PARAMETER_OVERRIDES_CHARS),
-    ("CustomData", "the approval message", APPROVAL_CUSTOM_DATA_CHARS),
+    ("ParameterOverrides", "parameter overrides", PARAMETER_OVERRIDES_CHARS, _NAMES),
+    ("CustomData", "the approval message", APPROVAL_CUSTOM_DATA_CHARS, _NAMES),
+    ("UserParameters", "the runner step's request", CONFIGURATION_VALUE_CHARS, _STEP),
+    ("EnvironmentVariables", "the runner step's variables", CONFIGURATION_VALUE_CHARS, _STEP),
 ]
 
 # What a variable can expand to at run time, for length checks of action configuration.
@@ -27,6 +34,18 @@ _VARIABLE_LENGTHS = {
     f"#{{{naming.SOURCE_NAMESPACE}.ImageDigest}}": len("sha256:") + 64,
     "#{codepipeline.PipelineExecutionId}": 36,
 }
+# The outputs of runner steps whose longest value is known (see runner/jobs.py and invoker.py);
+# any other output counts as long as the reference to it.
+_STEP_OUTPUT_LENGTHS = {
+    "summary": names.MAX_SUMMARY,
+    "planSha256": 64,
+    "changeSet": 128,
+    # arn:<partition>:cloudformation:<region>:<account>:changeSet/<name>/<uuid>
+    "changeSetId": 256,
+    "exitCode": 3,
+    "task": 64,
+}
+_STEP_OUTPUT = re.compile(r"#\{[A-Za-z0-9@_-]+\.([A-Za-z0-9@_-]+)\}")
 
 
 def needs_upload(size: int) -> bool:
@@ -72,13 +91,12 @@ def _pipeline_problems(stack: str, pipeline: dict[str, Any]) -> list[str]:
         for action in actions:
             config = action.get("Configuration", {})
             where = f"{stack}: stage {stage['Name']}, action {action['Name']}"
-            for key, what, limit in _CONFIGURATION_LIMITS:
+            for key, what, limit, hint in _CONFIGURATION_LIMITS:
                 value = config.get(key)
                 if isinstance(value, str) and _expanded(value) > limit:
                     problems.append(
                         f"{where}: {what} expands to {_expanded(value)} characters; "
-                        f"CodePipeline allows {limit} (shorten the app, environment or "
-                        "repository name)"
+                        f"CodePipeline allows {limit} ({hint})"
                     )
     return problems
 
@@ -87,4 +105,9 @@ def _expanded(text: str) -> int:
     length = len(text)
     for variable, size in _VARIABLE_LENGTHS.items():
         length += text.count(variable) * (size - len(variable))
+        text = text.replace(variable, "")
+    for match in _STEP_OUTPUT.finditer(text):
+        size = _STEP_OUTPUT_LENGTHS.get(match.group(1))
+        if size is not None:
+            length += size - len(match.group(0))
     return length

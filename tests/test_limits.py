@@ -130,3 +130,29 @@ def test_variables_are_counted_at_their_expanded_length() -> None:
     assert limits.limit_problems("p", body, 10) == []  # 429 + 71 = 500
     action["Configuration"]["CustomData"] += "x"
     assert "expands to 501 characters" in limits.limit_problems("p", body, 10)[0]
+
+
+def test_a_step_whose_request_resolves_past_1000_characters_is_refused(tmp_path) -> None:
+    directory = tmp_path / "environments"
+    shutil.copytree(EXAMPLE, directory)
+    prod = directory / "prod.yaml"
+    # Each --change-set value is short as written, but the plan's changeSetId it reads can be
+    # 256 characters once CodePipeline resolves it.
+    apply = " ".join(["--change-set", '"#{prod-plan-plan.changeSetId}"'] * 4)
+    text = prod.read_text()
+    pipeline = directory / "pipeline.yaml"
+    runners = "runners:\n"
+    pipeline.write_text(
+        pipeline.read_text().replace(runners, runners + "  apply: cloudformation-applier\n", 1)
+    )
+    prod.write_text(
+        text.replace(
+            "  before_deploy:\n",
+            f"  before_deploy:\n    - apply.apply --stack shop-prod-web {apply}\n",
+        )
+    )
+    with pytest.raises(LimitError) as caught:
+        synthesize(directory)
+    (message,) = caught.value.messages
+    assert message.startswith("shop-pipeline: stage prod, action apply.apply: the runner step's")
+    assert "CodePipeline allows 1000 (shorten the step's arguments)" in message

@@ -348,9 +348,18 @@ def _runner_problems(
                         )
                 key = f"{admitted.runner}.{admitted.script}"
                 seen[key] += 1
-                namespaces.add(
-                    naming.step_namespace(env.name, admitted.runner, admitted.script, seen[key])
+                namespace = naming.step_namespace(
+                    env.name, admitted.runner, admitted.script, seen[key]
                 )
+                if namespace in namespaces:
+                    # Names join with hyphens, which names may hold too: `a` + `b-c` is `a-b` + `c`.
+                    problem(
+                        doc,
+                        path,
+                        f"its output namespace {namespace!r} is an earlier step's too; "
+                        "rename the runner or script so each step's namespace is its own",
+                    )
+                namespaces.add(namespace)
                 if admitted.on == "codebuild" and admitted.deferred:
                     problem(
                         doc,

@@ -109,7 +109,10 @@ class RunnerSpec(_Spec):
     privileged: bool = Field(
         default=False, description="CodeBuild privileged mode (docker builds); never for ECS."
     )
-    scripts: Annotated[dict[str, ScriptSpec], Field(min_length=1)]
+    scripts: Annotated[
+        dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")], ScriptSpec],
+        Field(min_length=1),
+    ]
 
     @field_validator("secrets")
     @classmethod

@@ -90,6 +90,14 @@ CASES: dict[str, list[Expect]] = {
             "is 66 characters, over AWS's 64",
         )
     ],
+    "step-namespace-clash": [
+        Expect(
+            "prod.yaml",
+            "- aa-b.c",
+            "steps.before_deploy[1]",
+            "its output namespace 'prod-aa-b-c' is an earlier step's too",
+        )
+    ],
     "builtin-without-runner-image": [
         Expect(
             "pipeline.yaml",
