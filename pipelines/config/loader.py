@@ -311,6 +311,22 @@ def _runner_problems(
             if name not in allowed:
                 problem(doc, ("runners", name), _unknown("runner", name, list(allowed)))
                 continue
+            if allowed[name].on != "ecs":
+                problem(
+                    doc,
+                    ("runners", name),
+                    f"{name} runs on CodeBuild, in the toolchain account, for every environment: "
+                    "give its secrets in pipeline.yaml",
+                )
+                continue
+            if name not in _step_runners(env):
+                problem(
+                    doc,
+                    ("runners", name),
+                    f"no step of {env.name} runs {name}, so these settings would apply to "
+                    "nothing; add a step or remove them",
+                )
+                continue
             for var, arn in override.secrets.items():
                 parts = arn.split(":")
                 if parts[3] != env.region or parts[4] != env.account:
@@ -368,6 +384,16 @@ def _runner_problems(
                         "again at run time: give it fixed arguments, not #{...} variables",
                     )
     return problems
+
+
+def _step_runners(env: Environment) -> set[str]:
+    """The runners env's steps name (as written: refusals are reported on their own)."""
+    return {
+        text.split(None, 1)[0].partition(".")[0]
+        for _, texts in env.steps.phases()
+        for text in texts
+        if text.strip()
+    }
 
 
 def _runner_name_lengths(project: Project, doc: Document) -> list[Problem]:

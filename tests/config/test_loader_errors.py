@@ -98,6 +98,22 @@ CASES: dict[str, list[Expect]] = {
             "its output namespace 'prod-aa-b-c' is an earlier step's too",
         )
     ],
+    "runner-override-unused": [
+        Expect(
+            "prod.yaml",
+            "  migrate:",
+            "runners.migrate",
+            "no step of prod runs migrate, so these settings would apply to nothing",
+        )
+    ],
+    "runner-override-codebuild": [
+        Expect(
+            "prod.yaml",
+            "  smoke:",
+            "runners.smoke",
+            "smoke runs on CodeBuild, in the toolchain account, for every environment",
+        )
+    ],
     "builtin-without-runner-image": [
         Expect(
             "pipeline.yaml",
