@@ -43,10 +43,12 @@ def invoker_files(runners_json: str | None = None) -> dict[str, bytes]:
 
 def invoker_zip(runners_json: str | None = None) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    # Stored, not deflated: synth's output must be the same bytes on every machine, and deflate's
+    # output depends on the zlib build (zlib-ng, for one, compresses differently).
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for path, data in sorted(invoker_files(runners_json).items()):
             info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED
             archive.writestr(info, data)
     return buffer.getvalue()
