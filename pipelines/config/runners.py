@@ -161,17 +161,30 @@ def runners_document(project: Project) -> str:
             subnets=tuple(env.network.subnets),
             assign_public_ip=env.network.public_ip,
             partition=partition,
+            # Exactly the runners its runner stack has a task definition for.
+            task_definitions={
+                name: naming.env_runner_task_family(project.app, env.name, name)
+                for name, spec in environment_runners(project, env).items()
+                if spec.on == "ecs"
+            },
         )
         for env in ecs_environments(project)
     }
     registry = naming.image_registry(toolchain.account, toolchain.region)
     network = None
+    toolchain_families = {}
     if project.runner is not None and project.runner.network is not None:
         network = Network(
             subnets=tuple(project.runner.network.subnets),
             assign_public_ip=project.runner.network.public_ip,
             stack=naming.runner_stack(project.app),
         )
+        # The toolchain's runner stack defines the ECS runners that run their own image.
+        toolchain_families = {
+            name: naming.runner_task_family(project.app, name)
+            for name, spec in allow_list(project).items()
+            if spec.on == "ecs" and spec.image != RELEASE_IMAGE
+        }
     return dump_document(
         project.app,
         allow_list(project),
@@ -180,4 +193,5 @@ def runners_document(project: Project) -> str:
         environments=tuple(e.name for e in project.environments),
         targets=targets,
         release_repository=f"{registry}/{project.image.repository}",
+        task_definitions=toolchain_families,
     )

@@ -209,6 +209,7 @@ def dump_document(
     environments: tuple[str, ...] | None = None,
     targets: Mapping[str, Target] | None = None,
     release_repository: str | None = None,
+    task_definitions: Mapping[str, str] | None = None,
 ) -> str:
     """runners.json for these specs, deterministic (sorted keys, one-space indent).
 
@@ -250,6 +251,8 @@ def dump_document(
         }
     if release_repository is not None:
         data["release_repository"] = release_repository
+    if task_definitions:
+        data["task_definitions"] = dict(task_definitions)
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
     load_document(text, source="dump_document")  # what synth writes, the invoker can read
     return text

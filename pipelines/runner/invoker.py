@@ -38,11 +38,12 @@ AWS calls the invoker makes (boto3), and so the permissions it needs:
 - Its own role, in the toolchain account:
   - `sts:AssumeRole` on each target's `role` (runners.json `targets.<env>.role`);
   - `codepipeline:PutJobSuccessResult`, `codepipeline:PutJobFailureResult`;
-  - on the toolchain cluster: `ecs:RunTask` (on the runner task definition families),
-    `ecs:DescribeTasks`, `ecs:StopTask`, `ecs:DescribeTaskDefinition` and
-    `ecs:RegisterTaskDefinition` (release-image runners), `iam:PassRole` on the runner task
-    and execution roles (to ecs-tasks.amazonaws.com), `logs:GetLogEvents` on the runner log
-    group.
+  - with a toolchain network (`runner.network`): `ecs:RunTask` on the toolchain runner task
+    definition families, `ecs:DescribeTasks` and `ecs:StopTask` on the cluster's tasks,
+    `iam:PassRole` on the runner task and execution roles (to ecs-tasks.amazonaws.com),
+    `logs:GetLogEvents` on the runner log group and `cloudformation:DescribeStacks` on the
+    `<app>-runner` stack (its security group output). Release-image runners never run on the
+    toolchain (only environments' runner stacks define them), so no task definition calls.
   - Presigning artifact links is local signing with the job's artifactCredentials: no call,
     no permission of the invoker's.
 - Each target's invoke role (`<app>-<env>-runner-invoke`, in the environment's account,
@@ -553,6 +554,19 @@ def _start_in(
             "not tasks the invoker starts"
         )
     target = rt.target_of(environment)
+    # Synth lists the task definitions each runner stack has; a document without the list (one
+    # written by hand) leaves the question to ECS.
+    families = document.targets[target].task_definitions if target else document.task_definitions
+    if families and admitted.runner not in families:
+        hint = (
+            f"no step of {target} runs it; add one to environments/{target}.yaml"
+            if target
+            else "name the environment whose steps run it (--env)"
+        )
+        raise Refused(
+            f"the runner stack of {target or 'the toolchain'} has no task definition for "
+            f"{admitted.runner!r} (it has {', '.join(sorted(families))}): {hint}"
+        )
     if target is None and document.network is None:
         raise InvokerError("runners.json has no network, so no ECS task can be started")
     place = rt.place(target)

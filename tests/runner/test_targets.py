@@ -656,3 +656,27 @@ def test_a_toolchain_job_reads_its_security_group_from_the_runner_stack(aws: Wor
         output["OutputValue"]
     ]
     assert request["cluster"] == base.cluster
+
+
+def test_a_runner_its_environment_has_no_task_definition_for_is_refused(rt: Runtime) -> None:
+    prod = dataclasses.replace(
+        rt.document.targets["prod"], task_definitions={"echo": "shop-prod-runner-echo"}
+    )
+    rt.document = dataclasses.replace(rt.document, targets={**rt.document.targets, "prod": prod})
+    answer = handle_direct({"action": "start", **MIGRATE}, rt)
+    assert answer == {
+        "ok": False,
+        "refused": "the runner stack of prod has no task definition for 'migrate' (it has echo): "
+        "no step of prod runs it; add one to environments/prod.yaml",
+    }
+    assert rt.connect.run_task == []
+
+
+def test_a_release_runner_needs_an_environment_when_the_toolchain_lists_its_runners(
+    rt: Runtime,
+) -> None:
+    rt.document = dataclasses.replace(rt.document, task_definitions={"echo": "shop-runner-echo"})
+    request = {k: v for k, v in MIGRATE.items() if k != "environment"}
+    answer = handle_direct({"action": "start", **request}, rt)
+    assert answer["ok"] is False
+    assert answer["refused"].endswith("name the environment whose steps run it (--env)")
