@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.config import plugins
+from pipelines.config.aws_facts import fargate_pair_problem
 
 plugins.import_loader_lazily()  # before the first model is built (see plugins.py)
 
@@ -125,6 +126,14 @@ class RunnerSpec(_Spec):
             ):
                 raise ValueError(f"secret {name}: {arn!r} is not a Secrets Manager secret ARN")
         return value
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> RunnerSpec:
+        # The largest size a job may ask for must itself be one Fargate can run.
+        problem = fargate_pair_problem(self.cpu, self.memory) if self.on == "ecs" else None
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _privileged_only_in_codebuild(self) -> RunnerSpec:
