@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,3 +39,13 @@ class LimitError(Exception):
     def __init__(self, messages: list[str]) -> None:
         self.messages = messages
         super().__init__("\n".join(messages))
+
+
+def unknown_name(what: str, name: str, known: Sequence[str]) -> str:
+    """`unknown <what> 'name'; did you mean 'x'? (known: ...)`, for a name not among `known`."""
+    import difflib  # only input with a mistake gets here
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = f" (known: {', '.join(sorted(known))})" if known else ""
+    return f"unknown {what} {name!r}{hint}{listed}"

@@ -16,12 +16,12 @@ from pipelines.builders.pipeline import CAPABILITIES
 from pipelines.config.models import Project
 from pipelines.errors import LimitError
 from pipelines.release import lead_time
+from pipelines.runner import names
 from pipelines.stacks import Stack, deploy_waves
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 INVOKER_PACKAGE = "invoker.zip"
-RUNNERS_FILE = "runners.json"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class Asset:
     needed_by: tuple[str, ...] = ()  # stacks that must not be deployed before it is uploaded
 
 
+def invoker_code_key(assets: tuple[Asset, ...]) -> str | None:
+    """Where deploy uploads the invoker's package, which the runner stack reads."""
+    return next((a.key for a in assets if a.file == INVOKER_PACKAGE), None)
+
+
 @dataclass(frozen=True)
 class Synthesis:
     """Everything synth writes, in memory: the templates and manifest.json."""
@@ -65,7 +70,7 @@ class Synthesis:
 
 def runner_assets(project: Project) -> tuple[Asset, ...]:
     """The invoker's code package (with the allow-list inside) and runners.json, if the project
-    has runners: the invoker's package first."""
+    has runners."""
     if not project.runners:
         return ()
     from pipelines.config.runners import runners_document
@@ -76,7 +81,7 @@ def runner_assets(project: Project) -> tuple[Asset, ...]:
     key = naming.invoker_code_key(hashlib.sha256(package).hexdigest())
     return (
         Asset(INVOKER_PACKAGE, package, key, (naming.runner_stack(project.app),)),
-        Asset(RUNNERS_FILE, document.encode(), None),
+        Asset(names.RUNNERS_FILE, document.encode(), None),
     )
 
 

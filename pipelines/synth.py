@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipelines.config.loader import load_project
 from pipelines.release.plan import plan_release
-from pipelines.render import Synthesis, render, runner_assets
+from pipelines.render import Synthesis, invoker_code_key, render, runner_assets
 from pipelines.stacks import build_stacks
 
 
@@ -14,5 +14,4 @@ def synthesize(environments: Path) -> Synthesis:
     project = load_project(environments)
     plan = plan_release(project)
     assets = runner_assets(project)
-    invoker_key = assets[0].key if assets else None
-    return render(project, build_stacks(project, plan, invoker_key), assets)
+    return render(project, build_stacks(project, plan, invoker_code_key(assets)), assets)

@@ -62,7 +62,7 @@ from pipelines.builders.source import PULL_ACTIONS
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config import runners as config_runners
 from pipelines.config.aws_facts import partition_of
-from pipelines.config.models import BuiltinRunner, Environment, Network, Project
+from pipelines.config.models import Environment, Network, Project
 from pipelines.runner import bundle, names
 from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
 
@@ -265,7 +265,6 @@ def _add_toolchain_tasks(
                 f"{app}'s {name} runner jobs in the toolchain account run as this role",
                 place.account,
                 spec,
-                project.runners[name],
             )
         )
         task_roles.append(task_role)
@@ -540,7 +539,6 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
                 f"{app}'s {name} runner jobs in {env.name} run as this role",
                 env.account,
                 spec,
-                project.runners[name],
             )
         )
         task_roles.append(task_role)
@@ -693,7 +691,6 @@ def _task_role(
     description: str,
     account: str,
     spec: RunnerSpec,
-    runner: BuiltinRunner | RunnerSpec,
 ) -> iam.Role:
     role = iam.Role(
         title,

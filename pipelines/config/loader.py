@@ -23,7 +23,7 @@ from pipelines.config.models import (
     Rollout,
 )
 from pipelines.config.yaml_source import Document, read_document
-from pipelines.errors import ConfigError, Problem
+from pipelines.errors import ConfigError, Problem, unknown_name
 
 PIPELINE_FILE = "pipeline.yaml"
 # Namespaces a step may read before any step ran: the image source's and the execution's.
@@ -160,7 +160,9 @@ def _environment_problems(
         )
     for service in env.services:
         if service not in pipeline.services:
-            problem(("services", service), _unknown("service", service, list(pipeline.services)))
+            problem(
+                ("services", service), unknown_name("service", service, list(pipeline.services))
+            )
             continue
         for var, arn in env.services[service].secrets.items():
             parts = arn.split(":")
@@ -309,7 +311,7 @@ def _runner_problems(
         doc = env_docs[env.name]
         for name, override in env.runners.items():
             if name not in allowed:
-                problem(doc, ("runners", name), _unknown("runner", name, list(allowed)))
+                problem(doc, ("runners", name), unknown_name("runner", name, list(allowed)))
                 continue
             if allowed[name].on != "ecs":
                 problem(
@@ -524,7 +526,7 @@ def _problem(model: type[BaseModel], doc: Document, error: Any) -> Problem:
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
         allowed = _fields_at(model, loc[:-1])
-        message = _unknown("key", str(loc[-1]), allowed)
+        message = unknown_name("key", str(loc[-1]), allowed)
     elif kind == "missing":
         message = "missing required key"
     elif key_error:
@@ -552,15 +554,6 @@ def _document_loc(data: Any, error_loc: tuple[Any, ...]) -> tuple[str | int, ...
             data = None
         loc.append(part)
     return tuple(loc)
-
-
-def _unknown(what: str, name: str, allowed: list[str]) -> str:
-    import difflib  # only a config with a mistake gets here
-
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    known = f" (known: {', '.join(sorted(allowed))})" if allowed else ""
-    return f"unknown {what} {name!r}{hint}{known}"
 
 
 def _key(loc: tuple[str | int, ...]) -> str:

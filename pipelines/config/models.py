@@ -28,7 +28,8 @@ from pydantic_core import core_schema
 
 from pipelines.config import plugins
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
-from pipelines.runner.spec import BUILTIN_NAMES, RunnerSpec
+from pipelines.errors import unknown_name
+from pipelines.runner.spec import BUILTIN_NAMES, SECRET_ARN_PATTERN, RunnerSpec
 
 plugins.import_loader_lazily()  # before the first model is built
 
@@ -377,7 +378,7 @@ ImageUri = Annotated[
 SecretArn = Annotated[
     str,
     _matches(
-        r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+",
+        SECRET_ARN_PATTERN,
         "a Secrets Manager secret ARN",
         "arn:aws:secretsmanager:eu-west-1:333333333333:secret:shop/db",
     ),
@@ -411,7 +412,7 @@ def _builtin_shorthand(value: Any) -> Any:
     if isinstance(value, str):
         if value not in BUILTIN_NAMES:
             raise ValueError(
-                _unknown_name("built-in runner", value, BUILTIN_NAMES)
+                unknown_name("built-in runner", value, BUILTIN_NAMES)
                 + "; or write a mapping with `on`, `image` and `scripts` for a runner of your own"
             )
         return {"builtin": value}
@@ -635,11 +636,3 @@ class Project(_Model):
     def variables(self, env: Environment, service: str) -> dict[str, str]:
         """The service's environment variables, the environment's own taking precedence."""
         return {**self.services[service].environment, **self.settings(env, service).environment}
-
-
-def _unknown_name(what: str, name: str, known: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {what} {name!r}{hint} (known: {', '.join(known)})"

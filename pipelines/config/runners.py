@@ -66,7 +66,7 @@ def builtin_context(project: Project, environments: tuple[Environment, ...]) -> 
     )
 
 
-def _resolve(name: str, entry: BuiltinRunner | RunnerSpec, context: BuiltinContext) -> RunnerSpec:
+def _resolve(entry: BuiltinRunner | RunnerSpec, context: BuiltinContext) -> RunnerSpec:
     if isinstance(entry, BuiltinRunner):
         from pipelines.runner.builtins import builtin_runner
 
@@ -77,7 +77,7 @@ def _resolve(name: str, entry: BuiltinRunner | RunnerSpec, context: BuiltinConte
 def allow_list(project: Project) -> dict[str, RunnerSpec]:
     """Every runner, as `pipelines run` and the invoker admit requests for it."""
     context = builtin_context(project, project.environments)
-    return {name: _resolve(name, e, context) for name, e in sorted(project.runners.items())}
+    return {name: _resolve(e, context) for name, e in sorted(project.runners.items())}
 
 
 def environment_runners(project: Project, env: Environment) -> dict[str, RunnerSpec]:
@@ -86,7 +86,7 @@ def environment_runners(project: Project, env: Environment) -> dict[str, RunnerS
     context = builtin_context(project, (env,))
     runners = {}
     for name in used:
-        spec = _resolve(name, project.runners[name], context)
+        spec = _resolve(project.runners[name], context)
         override = env.runners.get(name)
         if override and override.secrets:
             spec = spec.model_copy(update={"secrets": {**spec.secrets, **override.secrets}})
@@ -131,10 +131,6 @@ def admit_step(runners: dict[str, RunnerSpec], text: str) -> Admitted:
     from pipelines.runner.allowlist import admit, parse_step
 
     return admit(runners, parse_step(text), allow_variables=True)
-
-
-def uses_runners(project: Project) -> bool:
-    return bool(project.runners)
 
 
 def ecs_environments(project: Project) -> list[Environment]:

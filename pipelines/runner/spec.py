@@ -26,6 +26,7 @@ BUILTIN_NAMES = (
     "ami-builder",
 )
 RELEASE_IMAGE = "release"  # the image being promoted, pinned by digest (for migrations)
+SECRET_ARN_PATTERN = r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+"
 # What a positional argument may look like when a script allows them and sets no pattern of its
 # own: no leading dash (it would read as an option), no shell or control characters.
 DEFAULT_POSITIONAL_PATTERN = r"[A-Za-z0-9_./:@+][A-Za-z0-9_./:@+=,-]{0,255}"
@@ -121,9 +122,7 @@ class RunnerSpec(_Spec):
         for name, arn in value.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"{name!r} is not an environment variable name")
-            if not re.fullmatch(
-                r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+", arn
-            ):
+            if not re.fullmatch(SECRET_ARN_PATTERN, arn):
                 raise ValueError(f"secret {name}: {arn!r} is not a Secrets Manager secret ARN")
         return value
 
