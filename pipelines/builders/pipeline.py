@@ -82,8 +82,7 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
 
 def image_uri_expression(project: Project) -> str:
     """The released image as the pipeline sees it: repository@digest, never a tag."""
-    registry = naming.image_registry(project.toolchain.account, project.toolchain.region)
-    return f"{registry}/{project.image.repository}@{DIGEST_VARIABLE}"
+    return f"{project.repository_uri}@{DIGEST_VARIABLE}"
 
 
 def parameter_overrides(project: Project) -> str:

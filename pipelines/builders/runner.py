@@ -525,10 +525,7 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
             log_group,
         )
     )
-    release_image = (
-        f"{naming.image_registry(project.toolchain.account, project.toolchain.region)}/"
-        f"{project.image.repository}:{project.image.release_tag}"
-    )
+    release_image = f"{project.repository_uri}:{project.image.release_tag}"
     task_roles = []
     families = []
     for name, spec in sorted(tasks.items()):
@@ -658,14 +655,10 @@ def _execution_role(
     log_group: logs.LogGroup,
 ) -> iam.Role:
     """Pull the runners' images, write their logs, read their secrets: nothing else."""
-    toolchain = project.toolchain
     images = []
     for spec in tasks.values():
         if spec.image == RELEASE_IMAGE:
-            images.append(
-                f"{naming.image_registry(toolchain.account, toolchain.region)}/"
-                f"{project.image.repository}:{project.image.release_tag}"
-            )
+            images.append(f"{project.repository_uri}:{project.image.release_tag}")
         else:
             images.append(spec.image)
     statements = [

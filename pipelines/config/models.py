@@ -608,6 +608,14 @@ class Project(_Model):
         return sorted({e.account for e in self.environments})
 
     @property
+    def repository_uri(self) -> str:
+        """The release repository as image references name it: <registry>/<repository>."""
+        from pipelines import naming
+
+        registry = naming.image_registry(self.toolchain.account, self.toolchain.region)
+        return f"{registry}/{self.image.repository}"
+
+    @property
     def regions(self) -> list[str]:
         """Every region the pipeline acts in, the toolchain's first."""
         others = sorted({e.region for e in self.environments} - {self.toolchain.region})

@@ -166,7 +166,6 @@ def runners_document(project: Project) -> str:
         )
         for env in ecs_environments(project)
     }
-    registry = naming.image_registry(toolchain.account, toolchain.region)
     network = None
     toolchain_families = {}
     if project.runner is not None and project.runner.network is not None:
@@ -188,6 +187,6 @@ def runners_document(project: Project) -> str:
         network=network,
         environments=tuple(e.name for e in project.environments),
         targets=targets,
-        release_repository=f"{registry}/{project.image.repository}",
+        release_repository=project.repository_uri,
         task_definitions=toolchain_families,
     )
