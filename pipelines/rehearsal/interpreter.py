@@ -76,8 +76,8 @@ from pipelines.aws.errors import OperationError, error_code
 from pipelines.runner import names
 
 if TYPE_CHECKING:
-    from pipelines.rehearsal.steps import Admission
     from pipelines.runner.document import RunnersDocument
+    from pipelines.runner.invoker import Admission
 
 VARIABLE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
 SESSION_NAME = "pipelines-rehearsal"
@@ -691,7 +691,7 @@ class Interpreter:
         assert self.runners is not None
         document = self.runners
         admitted = admission.admitted
-        target_name = admission.environment if admission.environment in document.targets else None
+        target_name = admission.target
         if target_name is not None:
             target = document.targets[target_name]
             account, where, role = target.account, target.region, target.role

@@ -34,15 +34,14 @@ from typing import Any
 from pipelines import naming
 from pipelines.runner import names
 from pipelines.runner.allowlist import (
-    Admitted,
     Refused,
     RunRequest,
     admit,
     check_environment,
-    request_from_json,
 )
 from pipelines.runner.builtins import JOBS
 from pipelines.runner.document import RunnersDocument
+from pipelines.runner.invoker import Admission, admit_request
 from pipelines.runner.logs import parse_output
 
 # The variable names of a runner CodeBuild action (pipeline.py::_runner_action).
@@ -116,36 +115,15 @@ def codebuild_projects(document: RunnersDocument) -> dict[str, str]:
 # Admission at run time ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Admission:
-    admitted: Admitted
-    environment: str | None
-    image: str | None  # the release image (`<repository>@sha256:...`) a release runner runs
-
-
 def admit_invoke(document: RunnersDocument, user_parameters: str) -> Admission:
-    """The invoker's checks of a resolved request (invoker._start_job and _start_in)."""
-    from pipelines.runner.tasks import check_release_image
-
+    """The invoker's checks of a resolved request (invoker._start_job and admit_request)."""
     if not user_parameters:
         raise Refused("the action has no UserParameters (a JSON object: runner, script, args)")
     try:
         params = json.loads(user_parameters)
     except ValueError as error:
         raise Refused(f"UserParameters is not JSON: {error}") from None
-    request, environment, image = request_from_json(params)
-    admitted = admit(document.runners, request)
-    if environment is not None:
-        check_environment(environment, document.known_environments)
-    image = check_release_image(
-        admitted.runner, document.runners[admitted.runner].image, image, document.release_repository
-    )
-    if admitted.on != "ecs":
-        raise Refused(
-            f"runner {admitted.runner!r} runs on CodeBuild: its steps are CodeBuild actions, "
-            "not tasks the invoker starts"
-        )
-    return Admission(admitted, environment, image)
+    return admit_request(document, params)
 
 
 def admit_codebuild(document: RunnersDocument, config: Mapping[str, str]) -> Admission:
@@ -173,7 +151,7 @@ def admit_codebuild(document: RunnersDocument, config: Mapping[str, str]) -> Adm
             problems.append(refused.reason)
             continue
         if admitted.argv == tuple(argv):
-            return Admission(admitted, environment, None)
+            return Admission(admitted, environment, None, None)
         problems.append(f"{runner}.{name} would run {list(admitted.argv)}")
     why = "; ".join(problems) or f"no script of runner {runner!r} runs {argv[:4]}"
     raise Refused(f"{names.RUNNER_ARGV_VARIABLE} is not an argv the allow-list admits: {why}")

@@ -78,7 +78,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.runner import names
-from pipelines.runner.allowlist import Refused, admit, check_environment, request_from_json
+from pipelines.runner.allowlist import (
+    Admitted,
+    Refused,
+    admit,
+    check_environment,
+    request_from_json,
+)
 from pipelines.runner.document import (
     Network,
     RunnersDocument,
@@ -533,12 +539,21 @@ def _start(
     return _start_in(params, rt, source=source, job=job)[0]
 
 
-def _start_in(
-    params: Any, rt: Runtime, *, source: str, job: Mapping[str, Any] | None = None
-) -> tuple[Started, Place]:
-    """Admit the request, then start its task where its environment's jobs run."""
+@dataclass(frozen=True)
+class Admission:
+    """A request the invoker may start: the exact job, where it runs, the image it runs."""
+
+    admitted: Admitted
+    environment: str | None
+    image: str | None  # the release image (`<repository>@sha256:...`) a release runner runs
+    target: str | None  # the environment whose own runner stack runs it; None: the toolchain
+
+
+def admit_request(document: RunnersDocument, params: Any) -> Admission:
+    """Every check a request passes before the invoker starts anything (the rehearsal runs
+    the same): the allow-list, the environment, the release image, and a task definition for
+    the runner where it would run."""
     request, environment, image = request_from_json(params)
-    document = rt.document
     admitted = admit(document.runners, request)
     if environment is not None:
         check_environment(environment, document.known_environments)
@@ -553,7 +568,7 @@ def _start_in(
             f"runner {admitted.runner!r} runs on CodeBuild: its steps are CodeBuild actions, "
             "not tasks the invoker starts"
         )
-    target = rt.target_of(environment)
+    target = environment if environment is not None and environment in document.targets else None
     # Synth lists the task definitions each runner stack has; a document without the list (one
     # written by hand) leaves the question to ECS.
     families = document.targets[target].task_definitions if target else document.task_definitions
@@ -567,6 +582,21 @@ def _start_in(
             f"the runner stack of {target or 'the toolchain'} has no task definition for "
             f"{admitted.runner!r} (it has {', '.join(sorted(families))}): {hint}"
         )
+    return Admission(admitted, environment, image, target)
+
+
+def _start_in(
+    params: Any, rt: Runtime, *, source: str, job: Mapping[str, Any] | None = None
+) -> tuple[Started, Place]:
+    """Admit the request, then start its task where its environment's jobs run."""
+    document = rt.document
+    admission = admit_request(document, params)
+    admitted, environment, image, target = (
+        admission.admitted,
+        admission.environment,
+        admission.image,
+        admission.target,
+    )
     if target is None and document.network is None:
         raise InvokerError("runners.json has no network, so no ECS task can be started")
     place = rt.place(target)

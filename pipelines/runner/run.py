@@ -18,9 +18,9 @@ from typing import Any
 import click
 
 from pipelines import naming
-from pipelines.runner.allowlist import Refused, RunRequest, admit, check_environment
+from pipelines.runner.allowlist import Refused
 from pipelines.runner.document import DocumentError, RunnersDocument, load_document_file
-from pipelines.runner.tasks import check_release_image
+from pipelines.runner.invoker import admit_request
 
 Invoke = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -145,29 +145,7 @@ def run_job(
     clock: Callable[[], float] | None = None,
 ) -> int:
     """Start the job and, unless told not to wait, print its logs; the job's exit code."""
-    request = RunRequest(
-        runner=options.runner,
-        script=options.script,
-        args=options.args,
-        cpu=options.cpu,
-        memory=options.memory,
-        max_wait_minutes=options.max_wait_minutes,
-    )
-    admitted = admit(document.runners, request)  # refuses locally, before any AWS call
-    if admitted.on != "ecs":
-        raise Refused(
-            f"runner {options.runner!r} runs on CodeBuild; `pipelines run` starts ECS runners"
-        )
-    if options.environment is not None:
-        check_environment(options.environment, document.known_environments)
-    check_release_image(
-        options.runner,
-        document.runners[options.runner].image,
-        options.image,
-        document.release_repository,
-    )
     payload: dict[str, Any] = {
-        "action": "start",
         "runner": options.runner,
         "script": options.script,
         "args": list(options.args),
@@ -180,6 +158,9 @@ def run_job(
         "image": options.image,
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
+    # Refused here, before any AWS call, by the very checks the invoker makes.
+    admitted = admit_request(document, payload).admitted
+    payload["action"] = "start"
     # Status and stop go to the same place as the start: the environment's own runner.
     where = {} if options.environment is None else {"environment": options.environment}
     started = _answer(invoke(payload))

@@ -297,8 +297,12 @@ def test_past_the_max_wait_the_cli_stops_the_task(lam: Lambda, monkeypatch, caps
     ("image", "message"),
     [
         (RELEASE_IMAGE.replace("shop-web", "shop-admin"), "is not 111111111111.dkr.ecr"),
-        (RELEASE_IMAGE.upper(), "is not 111111111111.dkr.ecr"),
-        (RELEASE_IMAGE.split("@")[0] + ":latest", "is not 111111111111.dkr.ecr"),
+        # Not even an image by digest: refused as the invoker refuses it, before the repository.
+        (RELEASE_IMAGE.upper(), "is not registry/repository@sha256:<64 lowercase hex digits>"),
+        (
+            RELEASE_IMAGE.split("@")[0] + ":latest",
+            "is not registry/repository@sha256:<64 lowercase hex digits>",
+        ),
     ],
 )
 def test_a_wrong_release_image_is_refused_locally(
