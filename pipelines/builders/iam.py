@@ -6,10 +6,10 @@ resource-level permissions, and the caller says which API that is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from awacs import kms
+from awacs import ecr, kms, secretsmanager
 from awacs.aws import (
     Action,
     Allow,
@@ -39,6 +39,45 @@ def allow(actions: Sequence[Action], resources: Sequence[Resource], **condition:
     if condition:
         kwargs["Condition"] = Condition([_OPERATORS[op](body) for op, body in condition.items()])
     return Statement(**kwargs)
+
+
+PULL_ACTIONS = [ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer]
+
+
+def granted_statements(permissions: Sequence[Any]) -> list[Statement]:
+    """A role's configured `permissions` ({actions, resources}), one statement each."""
+    return [
+        allow([Action(*a.split(":", 1)) for a in permission.actions], list(permission.resources))
+        for permission in permissions
+    ]
+
+
+def image_pull_statements(repositories: Sequence[Resource]) -> list[Statement]:
+    """Pulling images from these ECR repositories; nothing if there are none."""
+    if not repositories:
+        return []
+    return [
+        # GetAuthorizationToken has no resource-level permissions.
+        allow([ecr.GetAuthorizationToken], ["*"]),
+        allow(PULL_ACTIONS, list(repositories)),
+    ]
+
+
+def secret_read_statements(arns: Iterable[str]) -> list[Statement]:
+    """Reading these Secrets Manager secrets; nothing if there are none."""
+    secrets = sorted(set(arns))
+    if not secrets:
+        return []
+    # A secret's full ARN ends in a random six-character suffix the config may omit.
+    resources = sorted({*secrets, *(f"{a}-??????" for a in secrets)})
+    return [allow([secretsmanager.GetSecretValue], resources)]
+
+
+def aliased_key_statement(actions: Sequence[Action], keys: Sequence[str], alias: str) -> Statement:
+    """Using a KMS key another stack made, known by its alias (its ARN is not known here)."""
+    return allow(
+        actions, list(keys), **{"ForAnyValue:StringEquals": {"kms:ResourceAliases": [alias]}}
+    )
 
 
 def document(*statements: Statement) -> PolicyDocument:

@@ -20,7 +20,13 @@ from troposphere import sns as sns_resources
 
 from pipelines import naming
 from pipelines.builders.artifacts import ARTIFACT_BUCKET, ARTIFACT_KEY, add_artifact_store
-from pipelines.builders.iam import KEY_USE_ACTIONS, allow, role_policy, service_trust
+from pipelines.builders.iam import (
+    KEY_USE_ACTIONS,
+    aliased_key_statement,
+    allow,
+    role_policy,
+    service_trust,
+)
 from pipelines.builders.template import new_template
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
@@ -368,17 +374,13 @@ def _pipeline_role(project: Project) -> iam.Role:
     if other_regions:
         # Regional keys are created by their own stacks; the alias identifies them.
         statements.append(
-            allow(
+            aliased_key_statement(
                 KEY_USE_ACTIONS,
                 [
                     naming.arn(partition, "kms", r, toolchain.account, "key/*")
                     for r in other_regions
                 ],
-                **{
-                    "ForAnyValue:StringEquals": {
-                        "kms:ResourceAliases": [naming.artifact_key_alias(app)]
-                    }
-                },
+                naming.artifact_key_alias(app),
             )
         )
     return iam.Role(

@@ -24,15 +24,13 @@ from dataclasses import dataclass
 
 from awacs import cloudformation as cfn_actions
 from awacs import codepipeline as codepipeline_actions
-from awacs import ecr as ecr_actions
 from awacs import ecs as ecs_actions
 from awacs import iam as iam_actions
 from awacs import kms as kms_actions
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
-from awacs import secretsmanager
 from awacs import sts as sts_actions
-from awacs.aws import Action, Statement
+from awacs.aws import Statement
 from troposphere import (
     GetAtt,
     Output,
@@ -52,13 +50,16 @@ from pipelines import naming
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
+    aliased_key_statement,
     allow,
+    granted_statements,
+    image_pull_statements,
     logs_key,
     principals_trust,
     role_policy,
+    secret_read_statements,
     service_trust,
 )
-from pipelines.builders.source import PULL_ACTIONS
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config import runners as config_runners
 from pipelines.config.aws_facts import partition_of
@@ -349,7 +350,7 @@ def _add_codebuild_runner(
     # so the two stacks can be deployed in either order.
     artifact_key_alias = place.arn("kms", naming.artifact_key_alias(app))
     statements = [
-        *_permission_statements(spec),
+        *granted_statements(spec.permissions),
         allow([logs_actions.CreateLogStream], [GetAtt(log_group, "Arn")]),
         allow(
             [logs_actions.PutLogEvents],
@@ -360,17 +361,13 @@ def _add_codebuild_runner(
             [s3_actions.GetObject, s3_actions.GetObjectVersion],
             [f"arn:{place.partition}:s3:::{bucket}/*"],
         ),
-        allow(
+        aliased_key_statement(
             [kms_actions.Decrypt, kms_actions.DescribeKey],
             [place.arn("kms", "key/*")],
-            **{
-                "ForAnyValue:StringEquals": {
-                    "kms:ResourceAliases": [naming.artifact_key_alias(app)]
-                }
-            },
+            naming.artifact_key_alias(app),
         ),
         *_pull_statements(place, [spec.image]),
-        *_secret_statements(spec.secrets.values()),
+        *secret_read_statements(spec.secrets.values()),
     ]
     role = template.add_resource(
         iam.Role(
@@ -667,7 +664,7 @@ def _execution_role(
             [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
             [GetAtt(log_group, "Arn")],
         ),
-        *_secret_statements(a for spec in tasks.values() for a in spec.secrets.values()),
+        *secret_read_statements(a for spec in tasks.values() for a in spec.secrets.values()),
     ]
     return iam.Role(
         title,
@@ -691,7 +688,7 @@ def _task_role(
         Description=description,
         AssumeRolePolicyDocument=service_trust(ECS_TASKS, account),
     )
-    statements = _permission_statements(spec)
+    statements = granted_statements(spec.permissions)
     if statements:
         role.Policies = [role_policy("runner-permissions", *statements)]
     return role
@@ -743,17 +740,6 @@ def _writes_root_filesystem(spec: RunnerSpec) -> bool:
     return False
 
 
-def _permission_statements(spec: RunnerSpec) -> list[Statement]:
-    """The runner's own `permissions`, one statement each, actions as awacs Actions."""
-    return [
-        allow(
-            [Action(*action.split(":", 1)) for action in permission.actions],
-            list(permission.resources),
-        )
-        for permission in spec.permissions
-    ]
-
-
 def _unique(statements: Iterable[Statement]) -> list[Statement]:
     """The statements in order, each once (a runner's own permissions may repeat ours)."""
     seen: set[str] = set()
@@ -775,28 +761,15 @@ def _ecr_repository(image: str) -> tuple[str, str, str] | None:
 
 
 def _pull_statements(place: _Place, images: Iterable[str]) -> list[Statement]:
-    repositories = sorted(
-        {
-            naming.repository_arn(place.partition, region, account, repository)
-            for account, region, repository in filter(None, map(_ecr_repository, images))
-        }
+    """Pulling the images that are in ECR (any account's; public registries need nothing)."""
+    return image_pull_statements(
+        sorted(
+            {
+                naming.repository_arn(place.partition, region, account, repository)
+                for account, region, repository in filter(None, map(_ecr_repository, images))
+            }
+        )
     )
-    if not repositories:
-        return []
-    return [
-        # GetAuthorizationToken has no resource-level permissions.
-        allow([ecr_actions.GetAuthorizationToken], ["*"]),
-        allow(PULL_ACTIONS, repositories),
-    ]
-
-
-def _secret_statements(arns: Iterable[str]) -> list[Statement]:
-    secrets = sorted(set(arns))
-    if not secrets:
-        return []
-    # A secret's full ARN ends in a random six-character suffix the config may omit.
-    resources = sorted({*secrets, *(f"{a}-??????" for a in secrets)})
-    return [allow([secretsmanager.GetSecretValue], resources)]
 
 
 def _camel(name: str) -> str:

@@ -5,10 +5,8 @@ The pipeline changes only the ImageUri parameter; everything else changes throug
 
 from __future__ import annotations
 
-from awacs import ecr as ecr_actions
 from awacs import logs as logs_actions
-from awacs import secretsmanager, ssm
-from awacs.aws import Action
+from awacs import ssm
 from troposphere import (
     GetAtt,
     ImportValue,
@@ -25,8 +23,14 @@ from troposphere import elasticloadbalancingv2 as elb
 
 from pipelines import naming
 from pipelines.builders import fargate
-from pipelines.builders.iam import allow, role_policy, service_trust
-from pipelines.builders.source import PULL_ACTIONS
+from pipelines.builders.iam import (
+    allow,
+    granted_statements,
+    image_pull_statements,
+    role_policy,
+    secret_read_statements,
+    service_trust,
+)
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
@@ -145,15 +149,8 @@ def _task_role(project: Project, env: Environment, service: str) -> iam.Role:
         Description=f"The {service} containers in {env.name} run as this role",
         AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
     )
-    granted = project.permissions(env, service)
-    if granted:
-        statements = [
-            allow(
-                [Action(*a.split(":", 1)) for a in permission.actions],
-                list(permission.resources),
-            )
-            for permission in granted
-        ]
+    statements = granted_statements(project.permissions(env, service))
+    if statements:
         role.Policies = [role_policy("app-permissions", *statements)]
     return role
 
@@ -165,22 +162,16 @@ def _execution_role(
     repository = naming.repository_arn(
         partition, project.toolchain.region, project.toolchain.account, project.image.repository
     )
+    secrets = project.settings(env, service).secrets
+    parameter_arns = sorted(a for a in secrets.values() if ":ssm:" in a)
     statements = [
-        # GetAuthorizationToken has no resource-level permissions.
-        allow([ecr_actions.GetAuthorizationToken], ["*"]),
-        allow(PULL_ACTIONS, [repository]),
+        *image_pull_statements([repository]),
         allow(
             [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
             [GetAtt(log_group, "Arn")],
         ),
+        *secret_read_statements([a for a in secrets.values() if ":secretsmanager:" in a]),
     ]
-    secrets = project.settings(env, service).secrets
-    secret_arns = sorted(a for a in secrets.values() if ":secretsmanager:" in a)
-    parameter_arns = sorted(a for a in secrets.values() if ":ssm:" in a)
-    if secret_arns:
-        # A secret's full ARN ends in a random six-character suffix the config may omit.
-        resources = sorted({*secret_arns, *(f"{a}-??????" for a in secret_arns)})
-        statements.append(allow([secretsmanager.GetSecretValue], resources))
     if parameter_arns:
         statements.append(allow([ssm.GetParameters], parameter_arns))
     return iam.Role(

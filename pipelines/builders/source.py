@@ -11,6 +11,7 @@ from troposphere import GetAtt, Output, Ref, Template, ecr, iam
 from pipelines import naming
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
+    PULL_ACTIONS,
     allow,
     document,
     principals_trust,
@@ -19,12 +20,6 @@ from pipelines.builders.iam import (
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Project
-
-PULL_ACTIONS = [
-    ecr_actions.BatchCheckLayerAvailability,
-    ecr_actions.BatchGetImage,
-    ecr_actions.GetDownloadUrlForLayer,
-]
 
 PUSH_ACTIONS = [
     *PULL_ACTIONS,
