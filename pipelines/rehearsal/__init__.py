@@ -5,6 +5,7 @@ imports this package inside the `rehearse` command.
 
 - embedded.py     the embedded AWS: fake credentials, clients per account, stand-ins
 - changesets.py   moto's change sets patched to behave like CloudFormation's
+- serial.py       moto handles one request at a time: deploy's threads share its backends
 - resolve.py      intrinsic functions resolved; the CodePipeline declaration in API shape
 - interpreter.py  runs that declaration: stages, actions, artifacts, variables, QUEUED
 - steps.py        runner steps: admitted as the invoker would, built-in jobs run in-process

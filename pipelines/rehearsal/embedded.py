@@ -233,6 +233,7 @@ def embedded_aws(region: str, endpoint_url: str | None = None) -> Iterator[None]
         cloudformation_like_change_sets,
         cloudformation_like_task_definitions,
     )
+    from pipelines.rehearsal.serial import one_request_at_a_time
 
     saved = {name: os.environ.get(name) for name in (*FAKE_CREDENTIALS, *CLEARED)}
     saved["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION")
@@ -258,6 +259,7 @@ def embedded_aws(region: str, endpoint_url: str | None = None) -> Iterator[None]
                 from moto import mock_aws
 
                 stack.enter_context(mock_aws())
+                stack.enter_context(one_request_at_a_time())
             stack.enter_context(cloudformation_like_change_sets())
             stack.enter_context(cloudformation_like_task_definitions())
             yield

@@ -8,6 +8,7 @@ from moto import mock_aws
 from pipelines.aws import cloudformation
 from pipelines.rehearsal.changesets import cloudformation_like_change_sets
 from pipelines.rehearsal.embedded import Accounts
+from pipelines.rehearsal.serial import one_request_at_a_time
 from tests.aws.stubs import StubbedClients
 from tests.aws.workspace import Workspace
 from tests.support import EXAMPLE
@@ -28,7 +29,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws(), cloudformation_like_change_sets():
+    with mock_aws(), one_request_at_a_time(), cloudformation_like_change_sets():
         yield Accounts()
 
 
