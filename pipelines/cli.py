@@ -33,12 +33,6 @@ def main() -> None:
     """Release containers to Amazon ECS across environments and accounts."""
 
 
-def entry() -> None:
-    """The `pipelines` process: the console script and `python -m pipelines`."""
-    process.claim()
-    main()
-
-
 @main.command()
 @ENVIRONMENTS
 @click.option(

@@ -18,6 +18,7 @@ from pipelines.errors import LimitError
 from pipelines.release import lead_time
 from pipelines.runner import names
 from pipelines.stacks import Stack, deploy_waves
+from pipelines.template_data import template_data
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -95,7 +96,7 @@ def to_json(data: Any) -> bytes:
 def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()) -> Synthesis:
     outputs, problems = [], []
     for stack in stacks:
-        body = stack.template.to_dict()
+        body = template_data(stack.template)
         data = to_json(body)
         problems += limits.limit_problems(stack.name, body, len(data))
         outputs.append(

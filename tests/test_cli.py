@@ -81,6 +81,27 @@ def test_a_claimed_process_runs_a_batch_without_collecting_then_freezes_it() -> 
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_entry_point_imports_the_cli_without_collecting_then_freezes_it() -> None:
+    code = (
+        "import gc, sys\n"
+        "def cli_imported():\n"
+        "    cli = sys.modules.get('pipelines.cli')\n"
+        "    return cli is not None and not getattr(cli.__spec__, '_initializing', False)\n"
+        "collected_before_the_cli = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and "
+        "collected_before_the_cli.append(not cli_imported()))\n"
+        "from pipelines import process\n"
+        "sys.argv = ['pipelines', '--version']\n"
+        "try:\n"
+        "    process.entry()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'click' in sys.modules and not any(collected_before_the_cli)\n"
+        "assert gc.isenabled() and gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_synth_leaves_cfn_flip_unloaded_until_used(tmp_path) -> None:
     code = (
         "import sys, pipelines.cli as c\n"

@@ -176,7 +176,7 @@ class Image(_Model):
     ] = "release"
     keep_images: Annotated[int, Field(ge=1, le=10000, strict=True)] = 50
     push_principals: list[PrincipalArn] = Field(
-        default_factory=list,
+        default=[],
         description="IAM principals (an external CI) allowed to assume a role that pushes to the "
         "repository. Empty: no push role is created.",
     )
@@ -298,10 +298,10 @@ class Service(_Model):
     memory: Annotated[int, Field(strict=True, validate_default=True)] = 512
     health_check: HealthCheck | None = None
     command: list[Annotated[str, Field(min_length=1)]] | None = None
-    environment: VariableMap = Field(default_factory=dict)
+    environment: VariableMap = Field(default={})
     rollout: Rollout = Field(default_factory=Rollout)
     permissions: list[Permission] = Field(
-        default_factory=list,
+        default=[],
         description="What the containers may do in AWS, as the task role; empty: nothing.",
     )
     path: (
@@ -331,7 +331,7 @@ class Service(_Model):
 
 
 class Notifications(_Model):
-    approvals: list[Email] = Field(default_factory=list)
+    approvals: list[Email] = Field(default=[])
 
 
 ServiceName = Annotated[str, _matches(NAME_PATTERN, "a service name", "web")]
@@ -436,16 +436,16 @@ class Steps(_Model):
     """Runner jobs of one environment, each `runner.script` and its arguments, shell-quoted."""
 
     before_approval: list[StepText] = Field(
-        default_factory=list,
+        default=[],
         description="Run before the approval (plans): their `summary` output is shown in the "
         "approval message.",
     )
     before_deploy: list[StepText] = Field(
-        default_factory=list,
+        default=[],
         description="Run after the approval, before the services change (migrations, applies).",
     )
     after_deploy: list[StepText] = Field(
-        default_factory=list, description="Run once every service is deployed (smoke tests)."
+        default=[], description="Run once every service is deployed (smoke tests)."
     )
 
     def phases(self) -> list[tuple[str, list[str]]]:
@@ -460,7 +460,7 @@ class RunnerOverride(_Model):
     """A runner's settings in one environment."""
 
     secrets: dict[EnvVarName, SecretArn] = Field(
-        default_factory=dict,
+        default={},
         description="Secrets Manager ARNs in this environment's account, as environment "
         "variables of the runner's jobs here (added to, and over, the runner's own).",
     )
@@ -486,7 +486,7 @@ class PipelineFile(_Model):
         default=None, description="Settings of the deploy runner; needed once `runners` is used."
     )
     runners: dict[RunnerName, RunnerEntry] = Field(
-        default_factory=dict,
+        default={},
         description="Deploy-runner jobs environments may run as `steps`: a built-in's name "
         f"({', '.join(BUILTIN_NAMES)}), or a runner of your own with its allow-listed scripts.",
     )
@@ -525,10 +525,10 @@ class ServiceSettings(_Model):
     """Per-environment settings of a service declared in pipeline.yaml."""
 
     desired_count: Annotated[int, Field(ge=0, le=1000, strict=True)] = 1
-    environment: VariableMap = Field(default_factory=dict)
+    environment: VariableMap = Field(default={})
     rollout: Rollout = Field(default_factory=Rollout)
     permissions: list[Permission] = Field(
-        default_factory=list,
+        default=[],
         description="Added to the service's permissions from pipeline.yaml, in this environment.",
     )
     secrets: dict[
@@ -542,7 +542,7 @@ class ServiceSettings(_Model):
                 "arn:aws:secretsmanager:eu-west-1:333333333333:secret:shop/db",
             ),
         ],
-    ] = Field(default_factory=dict)
+    ] = Field(default={})
 
 
 class EnvironmentFile(_Model):
@@ -559,15 +559,15 @@ class EnvironmentFile(_Model):
         Annotated[str, _matches(r"[A-Za-z0-9_-]{1,255}", "an ECS cluster name", "shop-prod")] | None
     ) = None
     load_balancer: LoadBalancer | None = None
-    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
+    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default=[])
     bake_minutes: Annotated[int, Field(ge=1, le=1440, strict=True)] | None = Field(
         default=None,
         description="Minutes the stage watches `alarms` after a deployment before the next "
         "environment may be approved; an alarm in that time rolls the stage back.",
     )
-    services: dict[ServiceName, ServiceSettings] = Field(default_factory=dict)
+    services: dict[ServiceName, ServiceSettings] = Field(default={})
     steps: Steps = Field(default_factory=Steps)
-    runners: dict[RunnerName, RunnerOverride] = Field(default_factory=dict)
+    runners: dict[RunnerName, RunnerOverride] = Field(default={})
 
 
 # The checked, merged view ---------------------------------------------------------------------
@@ -585,7 +585,7 @@ class Environment(_Model):
     bake_minutes: int | None
     services: dict[str, ServiceSettings]
     steps: Steps = Field(default_factory=Steps)
-    runners: dict[str, RunnerOverride] = Field(default_factory=dict)
+    runners: dict[str, RunnerOverride] = Field(default={})
 
 
 class Project(_Model):
@@ -596,7 +596,7 @@ class Project(_Model):
     notifications: Notifications
     environments: tuple[Environment, ...]
     runner: RunnerSettings | None = None
-    runners: dict[str, BuiltinRunner | RunnerSpec] = Field(default_factory=dict)
+    runners: dict[str, BuiltinRunner | RunnerSpec] = Field(default={})
 
     @property
     def accounts(self) -> list[str]:

@@ -48,11 +48,9 @@ class ScriptSpec(_Spec):
     """One allow-listed script of a runner."""
 
     command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-    options: list[str] = Field(
-        default_factory=list, description="Options always passed, after the command."
-    )
+    options: list[str] = Field(default=[], description="Options always passed, after the command.")
     allowed_options: dict[str, str | None] = Field(
-        default_factory=dict,
+        default={},
         description="Options a caller may pass: option -> regular expression its value must match "
         "in full, or null for a flag that takes no value.",
     )
@@ -106,8 +104,8 @@ class RunnerSpec(_Spec):
     cpu: int = Field(default=256, description="Largest CPU a run may ask for (Fargate units).")
     memory: int = Field(default=512, description="Largest memory a run may ask for (MiB).")
     max_wait_minutes: Annotated[int, Field(ge=1, le=480)] = 60
-    permissions: list[Permission] = Field(default_factory=list)
-    secrets: dict[str, str] = Field(default_factory=dict)
+    permissions: list[Permission] = Field(default=[])
+    secrets: dict[str, str] = Field(default={})
     privileged: bool = Field(
         default=False, description="CodeBuild privileged mode (docker builds); never for ECS."
     )
