@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,15 @@ def test_write_refuses_json_files_an_earlier_synth_did_not_write(tmp_path) -> No
     with pytest.raises(UnsafeOutputError, match=r"handwritten\.json"):
         write_atomically(out, synthesize(EXAMPLE).files)
     assert (out / "handwritten.json").read_text() == "{}"
+
+
+def test_write_steps_past_a_staging_directory_another_synth_left(tmp_path) -> None:
+    out = tmp_path / "templates"
+    stale = tmp_path / f".templates.new-{os.getpid()}-0"
+    stale.mkdir()
+    (stale / "a.json").write_bytes(b"half")
+    write_atomically(out, _synth_output(a=b"1"))
+    write_atomically(out, _synth_output(a=b"2"))
+    assert _files(out) == _synth_output(a=b"2")
+    assert (stale / "a.json").read_bytes() == b"half"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "templates"]
