@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines import json_text, limits, naming
 from pipelines.builders.pipeline import CAPABILITIES
@@ -23,8 +22,7 @@ MANIFEST_VERSION = 1
 INVOKER_PACKAGE = "invoker.zip"
 
 
-@dataclass(frozen=True)
-class StackOutput:
+class StackOutput(NamedTuple):
     """A stack's template file: its name, its bytes and how many resources it has."""
 
     stack: Stack
@@ -33,8 +31,7 @@ class StackOutput:
     resources: int
 
 
-@dataclass(frozen=True)
-class Asset:
+class Asset(NamedTuple):
     """A file synth writes beside the templates that `deploy` uploads to the artifact bucket
     (the invoker Lambda's package), or only keeps for the CLI (runners.json)."""
 
@@ -49,8 +46,7 @@ def invoker_code_key(assets: tuple[Asset, ...]) -> str | None:
     return next((a.key for a in assets if a.file == INVOKER_PACKAGE), None)
 
 
-@dataclass(frozen=True)
-class Synthesis:
+class Synthesis(NamedTuple):
     """Everything synth writes, in memory: the templates and manifest.json."""
 
     project: Project
@@ -137,7 +133,7 @@ def _manifest(
                 "service": o.stack.service,
                 "needs": list(o.stack.needs),
                 "wave": waves[o.stack.name],
-                "parameters": o.stack.parameters,
+                "parameters": {name: dict(values) for name, values in o.stack.parameters.items()},
                 "capabilities": [CAPABILITIES],
                 "tags": _tags(project, o.stack),
                 "resources": o.resources,

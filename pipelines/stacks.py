@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from troposphere import Template
 
@@ -17,8 +19,7 @@ from pipelines.config.models import Project
 from pipelines.release.plan import ReleasePlan
 
 
-@dataclass(frozen=True)
-class Stack:
+class Stack(NamedTuple):
     """A template and where it is deployed: account, region, and the stacks it needs first."""
 
     name: str
@@ -29,7 +30,7 @@ class Stack:
     needs: tuple[str, ...] = ()
     environment: str | None = None
     service: str | None = None
-    parameters: dict[str, dict[str, str]] = field(default_factory=dict)
+    parameters: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
 
 def build_stacks(

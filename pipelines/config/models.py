@@ -8,8 +8,7 @@ annotation from its string, about 2 ms of each run's 15 ms of building these mod
 """
 
 import re
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -40,8 +39,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
-@dataclass(frozen=True)
-class _Matches:
+class _Matches(NamedTuple):
     """Annotated metadata: the string must match `pattern`; the message says what was expected.
 
     The pattern also goes into the JSON Schema, so editors flag a bad value as it is typed.

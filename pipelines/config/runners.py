@@ -15,8 +15,7 @@ Pure: no boto3.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipelines import naming
 from pipelines.config.aws_facts import partition_of
@@ -33,8 +32,7 @@ if TYPE_CHECKING:
 PHASES = ("before_approval", "before_deploy", "after_deploy")
 
 
-@dataclass(frozen=True)
-class RunStep:
+class RunStep(NamedTuple):
     """One runner job in a release: where it runs, what it runs, where its outputs go."""
 
     environment: str

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -20,13 +19,12 @@ Path_ = tuple[str | int, ...]
 MAX_VALUES = 100_000  # a generous ceiling for a configuration file
 
 
-@dataclass
-class Document:
+class Document(NamedTuple):
     """A parsed YAML file: its data and the 1-based line of every key path in it."""
 
     file: Path
     data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
+    lines: dict[Path_, int]
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -55,17 +53,15 @@ def read_document(file: Path) -> Document:
             line = context.line + 1 if context is not None and context.line < last else last
         reason = getattr(error, "problem", None) or str(error)
         raise ConfigError([Problem(file, line, "", f"invalid YAML: {reason}")]) from None
-    doc = Document(file, None)
     if node is None:
-        doc.data = {}
-        doc.lines[()] = 1
-        return doc
+        return Document(file, {}, {(): 1})
+    # _to_python records each key's line in the document's lines as it goes.
+    doc = Document(file, None, {})
     loader = _Loader("")
     try:
-        doc.data = _to_python(node, (), doc, loader)
+        return doc._replace(data=_to_python(node, (), doc, loader))
     finally:
         loader.dispose()
-    return doc
 
 
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line

@@ -7,7 +7,7 @@ image pulls, task start-up and the time people take to approve are not known her
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pipelines.config.models import AWS_ROLLOUT_DEFAULTS, Environment, Project, Rollout
 
@@ -18,8 +18,7 @@ UNBALANCED_SETTLE_SECONDS = 40
 APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
-@dataclass(frozen=True)
-class ServiceWaits:
+class ServiceWaits(NamedTuple):
     """What one service's deployment waits on, as configured (durations in seconds)."""
 
     service: str
@@ -33,8 +32,7 @@ class ServiceWaits:
         return self.batches * (self.to_healthy + self.draining + self.stopping)
 
 
-@dataclass(frozen=True)
-class EnvironmentWaits:
+class EnvironmentWaits(NamedTuple):
     """What one environment's release waits on, as configured (durations in seconds)."""
 
     environment: str

@@ -6,9 +6,8 @@ expresses it. Tests of ordering and approvals run against this, without CloudFor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pipelines import naming
 from pipelines.config.models import Environment, Project
@@ -28,8 +27,7 @@ class StepKind(StrEnum):
     RUN = "run"  # a deploy-runner job (plan, migration, smoke test, ...)
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One action of a stage; steps with the same run_order run at once."""
 
     kind: StepKind
@@ -40,8 +38,7 @@ class Step:
     run: RunStep | None = None
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(NamedTuple):
     """One pipeline stage: the source, or a part of one environment's release."""
 
     name: str
@@ -52,8 +49,7 @@ class Stage:
     final: bool = True
 
 
-@dataclass(frozen=True)
-class ReleasePlan:
+class ReleasePlan(NamedTuple):
     """Every stage of a release, in order."""
 
     app: str
@@ -145,7 +141,7 @@ def _ordered(groups: list[list[Step]]) -> tuple[Step, ...]:
     for group in groups:
         if group:
             order += 1
-            steps += [replace(step, run_order=order) for step in group]
+            steps += [step._replace(run_order=order) for step in group]
     return tuple(steps)
 
 
@@ -154,4 +150,4 @@ def _groups(items: list[T], size: int) -> list[list[T]]:
 
 
 def _final_last(stages: list[Stage]) -> list[Stage]:
-    return [replace(stage, final=i == len(stages) - 1) for i, stage in enumerate(stages)]
+    return [stage._replace(final=i == len(stages) - 1) for i, stage in enumerate(stages)]
