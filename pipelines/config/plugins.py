@@ -10,9 +10,9 @@ wherever they are enabled.
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
+
+from pipelines.imports import import_with_stand_in
 
 _LOADER = "pydantic.plugin._loader"
 _METADATA = "importlib.metadata"
@@ -27,14 +27,4 @@ def entry_points(**params: Any) -> Any:
 
 def import_loader_lazily() -> None:
     """Import pydantic's plugin loader before any model is built, without importlib.metadata."""
-    if _LOADER in sys.modules or _METADATA in sys.modules:
-        return  # nothing left to defer
-    stand_in = types.ModuleType(_METADATA)
-    stand_in.entry_points = entry_points  # type: ignore[attr-defined]
-    sys.modules[_METADATA] = stand_in
-    try:
-        __import__(_LOADER)
-    finally:
-        # Only the loader sees the stand-in: anything imported later gets the real module.
-        if sys.modules.get(_METADATA) is stand_in:
-            del sys.modules[_METADATA]
+    import_with_stand_in(_LOADER, _METADATA, entry_points=entry_points)
