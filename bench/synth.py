@@ -5,8 +5,8 @@
     python bench/synth.py --vs-cdk             # also `cdk synth` of bench/cdk, and the ratio
 
 Each size is written as real YAML (pipeline.yaml and one file per environment) into a temporary
-directory, and `python -m pipelines synth -q` runs once per size to warm the caches. Then come
-`--runs` rounds, each running every case once, into the same --out, the way a user
+directory, and `python -m pipelines synth --quiet` runs once per size to warm the caches. Then
+come `--runs` rounds, each running every case once, into the same --out, the way a user
 re-synthesizes; interleaving spreads any change in the machine's load over all cases. Reported
 per case: median, min and max wall time, median CPU time, the peak RSS of the child process
 (from `wait4`, so one case's peak never leaks into the next) and the stacks and bytes written. A
@@ -310,7 +310,9 @@ def synth_command(environments: Path, out: Path) -> list[str]:
         "-m",
         "pipelines",
         "synth",
-        "-q",
+        # The long flag, as cdk is given: with `-q` click first tries it as a long option and
+        # builds a "did you mean" list for the error it then discards (difflib, about 2 ms).
+        "--quiet",
         "--environments",
         str(environments),
         "--out",
