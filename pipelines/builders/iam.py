@@ -15,14 +15,22 @@ from awacs.aws import (
     Allow,
     ArnEquals,
     ArnLike,
+    ArnNotEquals,
+    ArnNotLike,
     Bool,
     Condition,
     Deny,
+    ForAllValuesStringEquals,
+    ForAllValuesStringLike,
     ForAnyValueStringEquals,
+    ForAnyValueStringLike,
     PolicyDocument,
     Principal,
     Statement,
     StringEquals,
+    StringLike,
+    StringNotEquals,
+    StringNotLike,
 )
 from awacs.sts import AssumeRole
 from troposphere import Sub, iam
@@ -34,8 +42,15 @@ Resource = Any  # a string ARN or a troposphere intrinsic (Sub, GetAtt, Ref)
 
 
 def allow(actions: Sequence[Action], resources: Sequence[Resource], **condition: Any) -> Statement:
-    """An Allow statement. `condition` maps a condition operator class name to its body."""
-    kwargs: dict[str, Any] = {"Effect": Allow, "Action": list(actions), "Resource": list(resources)}
+    """An Allow statement. `condition` maps a condition operator's name to its body."""
+    return _statement(Allow, actions, resources, condition)
+
+
+def _statement(
+    effect: Any, actions: Sequence[Action], resources: Sequence[Resource], condition: Any
+) -> Statement:
+    kwargs: dict[str, Any] = {"Effect": effect, "Action": list(actions)}
+    kwargs["Resource"] = list(resources)
     if condition:
         kwargs["Condition"] = Condition([_OPERATORS[op](body) for op, body in condition.items()])
     return Statement(**kwargs)
@@ -45,9 +60,16 @@ PULL_ACTIONS = [ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownl
 
 
 def granted_statements(permissions: Sequence[Any]) -> list[Statement]:
-    """A role's configured `permissions` ({actions, resources}), one statement each."""
+    """A role's configured `permissions` ({effect, actions, resources, conditions}), one
+    statement each."""
     return [
-        allow([Action(*a.split(":", 1)) for a in permission.actions], list(permission.resources))
+        _statement(
+            Deny if permission.effect == "Deny" else Allow,
+            [Action(*a.split(":", 1)) for a in permission.actions],
+            list(permission.resources),
+            # Sorted, so the same permissions always give the same bytes.
+            {op: dict(sorted(body.items())) for op, body in sorted(permission.conditions.items())},
+        )
         for permission in permissions
     ]
 
@@ -247,10 +269,20 @@ def logs_key(
     )
 
 
+# Every operator a configured permission may use (runner.spec.CONDITION_OPERATORS), and those
+# the builders use themselves.
 _OPERATORS = {
     "ArnEquals": ArnEquals,
     "ArnLike": ArnLike,
+    "ArnNotEquals": ArnNotEquals,
+    "ArnNotLike": ArnNotLike,
     "Bool": Bool,
     "StringEquals": StringEquals,
+    "StringLike": StringLike,
+    "StringNotEquals": StringNotEquals,
+    "StringNotLike": StringNotLike,
     "ForAnyValue:StringEquals": ForAnyValueStringEquals,
+    "ForAnyValue:StringLike": ForAnyValueStringLike,
+    "ForAllValues:StringEquals": ForAllValuesStringEquals,
+    "ForAllValues:StringLike": ForAllValuesStringLike,
 }

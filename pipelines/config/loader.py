@@ -529,12 +529,18 @@ def _problem(model: type[BaseModel], doc: Document, error: Any) -> Problem:
         message = unknown_name("key", str(loc[-1]), allowed)
     elif kind == "missing":
         message = "missing required key"
+    elif key_error and kind == "literal_error":  # a key that must be one of a few names
+        known = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
+        message = unknown_name("name", str(error.get("input")), known)
     elif key_error:
         message = f"invalid name: {message}"
     elif kind.endswith(("_type", "_parsing", "_than", "_than_equal")):
         shown = repr(error.get("input"))
         message = f"{message} (got {shown[:60]})"
     return Problem(doc.file, line, _key(loc), message)
+
+
+_QUOTED = re.compile(r"'([^']*)'")  # the names in pydantic's "'A', 'B' or 'C'"
 
 
 def _document_loc(data: Any, error_loc: tuple[Any, ...]) -> tuple[str | int, ...]:

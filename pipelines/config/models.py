@@ -28,7 +28,13 @@ from pydantic_core import core_schema
 from pipelines.config import plugins
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
 from pipelines.errors import unknown_name
-from pipelines.runner.spec import BUILTIN_NAMES, SECRET_ARN_PATTERN, RunnerSpec
+from pipelines.runner.spec import (
+    BUILTIN_NAMES,
+    CONDITIONS_DESCRIPTION,
+    SECRET_ARN_PATTERN,
+    Conditions,
+    RunnerSpec,
+)
 
 plugins.import_loader_lazily()  # before the first model is built
 
@@ -132,8 +138,12 @@ IamAction = Annotated[
 
 
 class Permission(_Model):
-    """One IAM statement for the service's task role: named actions on named resources."""
+    """One IAM statement for the service's task role: named actions on named resources.
 
+    A Deny statement names what the task must never do even where another statement allows it.
+    """
+
+    effect: Literal["Allow", "Deny"] = "Allow"
     actions: Annotated[list[IamAction], Field(min_length=1)]
     resources: Annotated[
         list[
@@ -148,6 +158,7 @@ class Permission(_Model):
         ],
         Field(min_length=1),
     ]
+    conditions: Conditions = Field(default={}, description=CONDITIONS_DESCRIPTION)
 
 
 class Toolchain(_Model):

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipelines import naming
 from pipelines.runner.spec import BUILTIN_NAMES, Permission, RunnerSpec, ScriptSpec
 
 JOBS = ("python", "-m", "pipelines.runner.jobs")
@@ -103,6 +104,36 @@ def _stack_arns(context: BuiltinContext) -> list[str]:
     ]
 
 
+def _own_stack_arns(context: BuiltinContext) -> list[str]:
+    """The stacks pipelines deploys beside the environment's own: the deploy roles and the
+    runners. The stack patterns of the allow-list refuse them too."""
+    if context.environments:
+        names = [
+            f"{context.app}-{env}-{own}" for env in context.environments for own in _OWN_STACKS
+        ]
+    else:
+        names = [f"{context.app}{infix}-{own}" for infix in ("", "-*") for own in _OWN_STACKS]
+    return [
+        f"arn:{context.partition}:cloudformation:{region}:{account}:stack/{name}/*"
+        for account, region in context.stack_targets
+        for name in names
+    ]
+
+
+def _own_stacks_untouched(context: BuiltinContext) -> Permission:
+    """Whatever else the role is allowed, no change set of pipelines' own stacks: a planner
+    that could plan the deploy stack could plan itself more rights for the applier to apply."""
+    return Permission(
+        effect="Deny",
+        actions=[
+            "cloudformation:CreateChangeSet",
+            "cloudformation:DeleteChangeSet",
+            "cloudformation:ExecuteChangeSet",
+        ],
+        resources=_own_stack_arns(context),
+    )
+
+
 def _change_set(context: BuiltinContext) -> str:
     # A name, or the id the planner printed: applying by id pins the very change set approved.
     arn = (
@@ -124,15 +155,20 @@ def _artifact_read(context: BuiltinContext, prefix: str = "*") -> list[Permissio
 
 
 def _artifact_key(context: BuiltinContext) -> list[Permission]:
-    """Using the artifact bucket's KMS key (SSE-KMS): the key is the pipeline stack's, its ARN
-    unknown here, so any key of the toolchain's account and region; the key's own policy (which
-    admits these roles from other accounts) is what singles it out."""
+    """Using the artifact bucket's KMS key (SSE-KMS). The key is the pipeline stack's and its
+    ARN is not known here, so the statement names the keys of the toolchain's account and
+    region and admits only the one known by the artifact key's alias."""
     if not context.artifact_bucket:
         return []
     return [
         Permission(
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
             resources=[f"arn:{context.partition}:kms:{context.region}:{context.account}:key/*"],
+            conditions={
+                "ForAnyValue:StringEquals": {
+                    "kms:ResourceAliases": [naming.artifact_key_alias(context.app)]
+                }
+            },
         )
     ]
 
@@ -176,8 +212,15 @@ def _cloudformation_planner(context: BuiltinContext) -> RunnerSpec:
             ),
             # A change set made with the stack's CloudFormation role runs as that role when
             # the applier executes it; the planner may name it but gains nothing by itself.
-            Permission(actions=["iam:PassRole"], resources=cfn_roles),
+            Permission(
+                actions=["iam:PassRole"],
+                resources=cfn_roles,
+                conditions={
+                    "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}
+                },
+            ),
             *_artifact_read(context),
+            _own_stacks_untouched(context),
         ],
         scripts={"plan": plan},
     )
@@ -204,7 +247,8 @@ def _cloudformation_applier(context: BuiltinContext) -> RunnerSpec:
                     "cloudformation:ExecuteChangeSet",
                 ],
                 resources=_stack_arns(context),
-            )
+            ),
+            _own_stacks_untouched(context),
         ],
         scripts={"apply": apply},
     )

@@ -132,11 +132,17 @@ def statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def actions_of(resource: dict[str, Any]) -> set[str]:
-    return {a for s in statements(resource) for a in s["Action"]}
+    """The actions a role's statements allow (a Deny statement grants nothing)."""
+    return {a for s in statements(resource) if s["Effect"] == "Allow" for a in s["Action"]}
 
 
 def resources_for(resource: dict[str, Any], action: str) -> list[Any]:
-    return [r for s in statements(resource) if action in s["Action"] for r in s["Resource"]]
+    return [
+        r
+        for s in statements(resource)
+        if s["Effect"] == "Allow" and action in s["Action"]
+        for r in s["Resource"]
+    ]
 
 
 def policy_documents(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -244,6 +250,31 @@ def test_planner_cannot_execute_and_applier_can(templates) -> None:
     assert "cloudformation:ExecuteChangeSet" in actions_of(applier)
     assert "cloudformation:CreateChangeSet" not in actions_of(applier)
     assert planner["Properties"]["RoleName"] == "shop-prod-runner-plan-task"
+
+
+def test_the_planner_and_applier_may_not_change_pipelines_own_stacks(templates) -> None:
+    roles = resources_of_type(prod_stack(templates), "AWS::IAM::Role")
+    for name in ("RunnerPlanTaskRole", "RunnerApplyTaskRole"):
+        [denied] = [s for s in statements(roles[name]) if s["Effect"] == "Deny"]
+        assert denied["Action"] == [
+            "cloudformation:CreateChangeSet",
+            "cloudformation:DeleteChangeSet",
+            "cloudformation:ExecuteChangeSet",
+        ]
+        assert denied["Resource"] == [
+            "arn:aws:cloudformation:eu-west-1:333333333333:stack/shop-prod-deploy/*",
+            "arn:aws:cloudformation:eu-west-1:333333333333:stack/shop-prod-runner/*",
+        ]
+        assert "Condition" not in denied
+
+
+def test_the_planner_passes_the_cloudformation_role_only_to_cloudformation(templates) -> None:
+    planner = resources_of_type(prod_stack(templates), "AWS::IAM::Role")["RunnerPlanTaskRole"]
+    [pass_role] = [s for s in statements(planner) if s["Action"] == ["iam:PassRole"]]
+    assert pass_role["Resource"] == ["arn:aws:iam::333333333333:role/shop-*-cfn"]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    }
 
 
 def test_task_roles_name_only_prod_stacks_in_prods_account(templates) -> None:

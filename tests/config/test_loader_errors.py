@@ -328,6 +328,14 @@ CASES: dict[str, list[Expect]] = {
             "'s3:*' is not an IAM action named in full, with no wildcard",
         )
     ],
+    "permission-unknown-condition": [
+        Expect(
+            "pipeline.yaml",
+            "StringEqual: {aws:SecureTransport",
+            "services.web.permissions[0].conditions.StringEqual",
+            "unknown name 'StringEqual'; did you mean 'StringEquals'?",
+        )
+    ],
     "permission-any-resource": [
         Expect(
             "pipeline.yaml",

@@ -15,7 +15,8 @@ from tests.runner.support import admit_case, cases, document
 
 
 def _actions(name: str) -> set[str]:
-    return {a for p in runners()[name].permissions for a in p.actions}
+    """What the runner's role may do: its Allow statements' actions."""
+    return {a for p in runners()[name].permissions if p.effect == "Allow" for a in p.actions}
 
 
 def test_only_appliers_execute_and_only_planners_create() -> None:
@@ -31,6 +32,24 @@ def test_only_appliers_execute_and_only_planners_create() -> None:
             a
             for a in _actions(name)
             if "Stack" in a and a.split(":")[1].startswith(("Create", "Update", "Delete"))
+        }
+
+
+def test_cloudformation_runners_are_denied_change_sets_of_pipelines_own_stacks() -> None:
+    for name in ("cloudformation-planner", "cloudformation-applier"):
+        [denied] = [p for p in runners()[name].permissions if p.effect == "Deny"]
+        assert "cloudformation:ExecuteChangeSet" in denied.actions
+        assert "cloudformation:CreateChangeSet" in denied.actions
+        own = {r.split(":stack/")[1] for r in denied.resources}
+        envs = ("dev", "staging", "prod")
+        assert own == {f"shop-{e}-{kind}/*" for e in envs for kind in ("deploy", "runner")}
+
+
+def test_the_terraform_runners_use_only_the_artifact_key() -> None:
+    for name in ("terraform-planner", "terraform-applier"):
+        [key] = [p for p in runners()[name].permissions if "kms:Decrypt" in p.actions]
+        assert key.conditions == {
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/shop-artifacts"]}
         }
 
 
