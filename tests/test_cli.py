@@ -84,19 +84,19 @@ def test_a_claimed_process_runs_a_batch_without_collecting_then_freezes_it() -> 
 def test_the_entry_point_imports_the_cli_without_collecting_then_freezes_it() -> None:
     code = (
         "import gc, sys\n"
-        "def cli_imported():\n"
+        "def importing_the_cli():\n"
         "    cli = sys.modules.get('pipelines.cli')\n"
-        "    return cli is not None and not getattr(cli.__spec__, '_initializing', False)\n"
-        "collected_before_the_cli = []\n"
+        "    return cli is not None and getattr(cli.__spec__, '_initializing', False)\n"
+        "collected_while_importing_the_cli = []\n"
         "gc.callbacks.append(lambda phase, info: phase == 'start' and "
-        "collected_before_the_cli.append(not cli_imported()))\n"
+        "collected_while_importing_the_cli.append(importing_the_cli()))\n"
         "from pipelines import process\n"
         "sys.argv = ['pipelines', '--version']\n"
         "try:\n"
         "    process.entry()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "assert 'click' in sys.modules and not any(collected_before_the_cli)\n"
+        "assert 'click' in sys.modules and not any(collected_while_importing_the_cli)\n"
         "assert gc.isenabled() and gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
