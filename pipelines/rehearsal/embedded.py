@@ -259,7 +259,7 @@ def embedded_aws(region: str, endpoint_url: str | None = None) -> Iterator[None]
                 from moto import mock_aws
 
                 stack.enter_context(mock_aws())
-                stack.enter_context(one_request_at_a_time())
+            stack.enter_context(one_request_at_a_time())
             stack.enter_context(cloudformation_like_change_sets())
             stack.enter_context(cloudformation_like_task_definitions())
             yield

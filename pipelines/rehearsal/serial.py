@@ -6,6 +6,10 @@ made with assumed-role credentials it walks the account's IAM roles to record th
 thread listing roles while another thread's stack creates one fails with "dictionary changed size
 during iteration". A lock around moto's handling of each request keeps deploy's threads, its
 waves and its event interleaving as they are against AWS, while moto sees one request at a time.
+
+Both ways into moto in this process are locked: its botocore hook (`mock_aws`) and the WSGI
+application of a moto server started here (ThreadedMotoServer). A moto server in another
+process is out of reach; it serves each request in a thread of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -21,17 +25,29 @@ from typing import Any
 def one_request_at_a_time() -> Iterator[None]:
     from moto.core.botocore_stubber import BotocoreStubber
 
-    original = BotocoreStubber.process_request
+    entries: list[tuple[type, str]] = [(BotocoreStubber, "process_request")]
+    try:  # moto's server needs its `server` extra (flask)
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    except ImportError:
+        pass
+    else:
+        entries.append((DomainDispatcherApplication, "__call__"))
     # Reentrant: a request moto handles may lead it to make another in the same thread.
     lock = threading.RLock()
-
-    @functools.wraps(original)
-    def process_request(self: BotocoreStubber, request: Any) -> Any:
-        with lock:
-            return original(self, request)
-
-    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    originals = [(cls, name, getattr(cls, name)) for cls, name in entries]
+    for cls, name, original in originals:
+        setattr(cls, name, _holding(lock, original))
     try:
         yield
     finally:
-        BotocoreStubber.process_request = original  # type: ignore[method-assign]
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+
+
+def _holding(lock: threading.RLock, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return locked

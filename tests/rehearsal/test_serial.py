@@ -24,7 +24,9 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
-def most_requests_inside_moto_at_once(monkeypatch: pytest.MonkeyPatch) -> int:
+def most_requests_inside_moto_at_once(
+    monkeypatch: pytest.MonkeyPatch, endpoint_url: str | None = None
+) -> int:
     """Two threads list buckets; inside moto, the first waits up to half a second for the
     second to arrive. Returns how many were inside at the same moment."""
     original = S3Backend.list_buckets
@@ -46,7 +48,7 @@ def most_requests_inside_moto_at_once(monkeypatch: pytest.MonkeyPatch) -> int:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(S3Backend, "list_buckets", list_buckets)
-    clients = [boto3.client("s3") for _ in range(2)]
+    clients = [boto3.client("s3", endpoint_url=endpoint_url) for _ in range(2)]
     threads = [threading.Thread(target=client.list_buckets) for client in clients]
     for thread in threads:
         thread.start()
@@ -71,13 +73,34 @@ def test_requests_from_two_threads_reach_moto_one_at_a_time_only_with_the_lock(
         assert most_requests_inside_moto_at_once(monkeypatch) == expected
 
 
+@pytest.mark.parametrize(
+    ("serialise", "expected"), [(one_request_at_a_time, 1), (unchanged, 2)], ids=["lock", "none"]
+)
+def test_requests_to_a_moto_server_in_this_process_are_one_at_a_time_with_the_lock(
+    fake_credentials: None, monkeypatch: pytest.MonkeyPatch, serialise: Any, expected: int
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        with serialise():
+            most = most_requests_inside_moto_at_once(monkeypatch, f"http://{host}:{port}")
+    finally:
+        server.stop()
+    assert most == expected
+
+
 def test_the_lock_is_removed_afterwards() -> None:
     from moto.core.botocore_stubber import BotocoreStubber
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    before = BotocoreStubber.process_request
+    before = BotocoreStubber.process_request, DomainDispatcherApplication.__call__
     with one_request_at_a_time():
-        assert BotocoreStubber.process_request is not before
-    assert BotocoreStubber.process_request is before
+        assert BotocoreStubber.process_request is not before[0]
+        assert DomainDispatcherApplication.__call__ is not before[1]
+    assert (BotocoreStubber.process_request, DomainDispatcherApplication.__call__) == before
 
 
 TRUST = (
