@@ -67,7 +67,30 @@ def lead_time_summary(project: Project) -> str:
         f"  push to {waits[-1].environment}: {duration(total)} "
         f"(with AWS's default timings: {duration(aws)})"
     )
-    if approvals:
-        plural = "s" if approvals > 1 else ""
-        lines.append(f"  plus {approvals} approval{plural}, each timing out after 7 days")
+    if approvals == 1:
+        lines.append("  plus 1 approval, timing out after 7 days")
+    elif approvals:
+        lines.append(f"  plus {approvals} approvals, each timing out after 7 days")
+    steps = _runner_steps(project)
+    if steps:
+        lines.append(steps)
     return "\n".join(lines)
+
+
+def _runner_steps(project: Project) -> str | None:
+    """The runner steps of a release and the most they can add to it, which is all that is
+    known of them here: each is stopped at its runner's max_wait_minutes."""
+    if not project.runners:
+        return None
+    from pipelines.config.runners import allow_list, environment_steps
+
+    specs = allow_list(project)
+    steps = [step for env in project.environments for step in environment_steps(project, env)]
+    if not steps:
+        return None
+    most = sum(specs[step.runner].max_wait_minutes for step in steps) * 60
+    plural = "s" if len(steps) > 1 else ""
+    return (
+        f"  plus {len(steps)} runner step{plural}, at most {duration(most)} in all "
+        "(each is stopped at its runner's max_wait_minutes)"
+    )
