@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from awacs import cloudformation as cfn_actions
 from awacs import codepipeline as codepipeline_actions
@@ -236,20 +237,63 @@ def _add_toolchain_tasks(
 ) -> list[Statement]:
     """The toolchain's ECS runners; returns what the invoker needs to run them."""
     app = project.app
-    cluster_name = naming.runner_cluster(app)
-    template.add_resource(_cluster("RunnerCluster", cluster_name))
+    cells = _TaskCells(
+        where="the toolchain account",
+        whose="the toolchain's",
+        starts=f"ECS starts {app}'s toolchain runner jobs with this role",
+        vpc=network.vpc,
+        cluster=naming.runner_cluster(app),
+        execution_role=naming.runner_execution_role(app),
+        log_group=naming.runner_log_group(app),
+        stack=naming.runner_stack(app),
+        task_role=lambda name: naming.runner_task_role(app, name),
+        family=lambda name: naming.runner_task_family(app, name),
+    )
+    return _add_runner_tasks(template, project, place, tasks, log_group, cells, _own_image)
+
+
+class _TaskCells(NamedTuple):
+    """Where one cluster of runner tasks runs: what its parts are named and called there."""
+
+    where: str  # "in <where>": the toolchain account, or the environment
+    whose: str  # "<whose> runner tasks"
+    starts: str  # the execution role's description
+    vpc: str
+    cluster: str
+    execution_role: str
+    log_group: str
+    stack: str
+    task_role: Callable[[str], str]  # runner name -> role name
+    family: Callable[[str], str]  # runner name -> task definition family
+
+
+def _own_image(spec: RunnerSpec) -> str:
+    return spec.image
+
+
+def _add_runner_tasks(
+    template: Template,
+    project: Project,
+    place: _Place,
+    tasks: Mapping[str, RunnerSpec],
+    log_group: logs.LogGroup,
+    cells: _TaskCells,
+    image_of: Callable[[RunnerSpec], str],
+) -> list[Statement]:
+    """A cluster, its security group, and per runner a task role and task definition; returns
+    the statements that start, watch and stop those tasks."""
+    app = project.app
+    template.add_resource(_cluster("RunnerCluster", cells.cluster))
     group = template.add_resource(
         _security_group(
-            "RunnerSecurityGroup",
-            f"{app} deploy-runner jobs in the toolchain account",
-            network.vpc,
+            "RunnerSecurityGroup", f"{app} deploy-runner jobs in {cells.where}", cells.vpc
         )
     )
     execution_role = template.add_resource(
         _execution_role(
             "RunnerExecutionRole",
-            naming.runner_execution_role(app),
-            f"ECS starts {app}'s toolchain runner jobs with this role",
+            cells.execution_role,
+            cells.starts,
             project,
             place,
             tasks,
@@ -262,14 +306,14 @@ def _add_toolchain_tasks(
         task_role = template.add_resource(
             _task_role(
                 f"Runner{_camel(name)}TaskRole",
-                naming.runner_task_role(app, name),
-                f"{app}'s {name} runner jobs in the toolchain account run as this role",
+                cells.task_role(name),
+                f"{app}'s {name} runner jobs in {cells.where} run as this role",
                 place.account,
                 spec,
             )
         )
         task_roles.append(task_role)
-        family = naming.runner_task_family(app, name)
+        family = cells.family(name)
         families.append(family)
         template.add_resource(
             _task_definition(
@@ -277,7 +321,7 @@ def _add_toolchain_tasks(
                 family,
                 name,
                 spec,
-                spec.image,
+                image_of(spec),
                 place.region,
                 log_group,
                 execution_role,
@@ -287,17 +331,17 @@ def _add_toolchain_tasks(
     template.add_output(
         Output(
             naming.RUNNER_SECURITY_GROUP_OUTPUT,
-            Description="The security group of the toolchain's runner tasks",
+            Description=f"The security group of {cells.whose} runner tasks",
             Value=Ref(group),
         )
     )
     return _task_control_statements(
         place,
-        cluster_name,
+        cells.cluster,
         families,
         [execution_role, *task_roles],
-        naming.runner_log_group(app),
-        naming.runner_stack(app),
+        cells.log_group,
+        cells.stack,
     )
 
 
@@ -497,7 +541,6 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
     template = new_template(
         f"{app}: the deploy-runner jobs of {env.name}, and the role the invoker starts them with."
     )
-    cluster_name = naming.env_runner_cluster(app, env.name)
     log_group_name = naming.env_runner_log_group(app, env.name)
     key = template.add_resource(
         _log_key(
@@ -505,73 +548,35 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
         )
     )
     log_group = template.add_resource(_log_group("RunnerLogGroup", log_group_name, key))
-    template.add_resource(_cluster("RunnerCluster", cluster_name))
-    group = template.add_resource(
-        _security_group(
-            "RunnerSecurityGroup", f"{app} deploy-runner jobs in {env.name}", env.network.vpc
-        )
-    )
-    execution_role = template.add_resource(
-        _execution_role(
-            "RunnerExecutionRole",
-            naming.env_runner_execution_role(app, env.name),
-            f"ECS starts {app}'s runner jobs in {env.name} with this role",
-            project,
-            place,
-            tasks,
-            log_group,
-        )
+    cells = _TaskCells(
+        where=env.name,
+        whose=f"{env.name}'s",
+        starts=f"ECS starts {app}'s runner jobs in {env.name} with this role",
+        vpc=env.network.vpc,
+        cluster=naming.env_runner_cluster(app, env.name),
+        execution_role=naming.env_runner_execution_role(app, env.name),
+        log_group=log_group_name,
+        stack=naming.env_runner_stack(app, env.name),
+        task_role=lambda name: naming.env_runner_task_role(app, env.name, name),
+        family=lambda name: naming.env_runner_task_family(app, env.name, name),
     )
     release_image = f"{project.repository_uri}:{project.image.release_tag}"
-    task_roles = []
-    families = []
-    for name, spec in sorted(tasks.items()):
-        task_role = template.add_resource(
-            _task_role(
-                f"Runner{_camel(name)}TaskRole",
-                naming.env_runner_task_role(app, env.name, name),
-                f"{app}'s {name} runner jobs in {env.name} run as this role",
-                env.account,
-                spec,
-            )
-        )
-        task_roles.append(task_role)
-        family = naming.env_runner_task_family(app, env.name, name)
-        families.append(family)
+
+    def image_of(spec: RunnerSpec) -> str:
         # A release runner runs the image being promoted: this base revision names the release
         # tag, and before each run the invoker registers a new revision of the family with the
         # promoted image's digest, so a job never runs a tag that moved.
-        image = release_image if spec.image == RELEASE_IMAGE else spec.image
-        template.add_resource(
-            _task_definition(
-                f"Runner{_camel(name)}TaskDefinition",
-                family,
-                name,
-                spec,
-                image,
-                env.region,
-                log_group,
-                execution_role,
-                task_role,
-            )
-        )
+        return release_image if spec.image == RELEASE_IMAGE else spec.image
 
-    invoker_role = naming.role_arn(
-        place.partition, project.toolchain.account, naming.invoker_role(app)
-    )
-    statements = _task_control_statements(
-        place,
-        cluster_name,
-        families,
-        [execution_role, *task_roles],
-        log_group_name,
-        naming.env_runner_stack(app, env.name),
-    )
+    statements = _add_runner_tasks(template, project, place, tasks, log_group, cells, image_of)
     # Registering a revision (for release runners' digests) and reading one have no
     # resource-level permissions in ECS.
     statements.insert(
         1,
         allow([ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition], ["*"]),
+    )
+    invoker_role = naming.role_arn(
+        place.partition, project.toolchain.account, naming.invoker_role(app)
     )
     invoke_role = iam.Role(
         "RunnerInvokeRole",
@@ -582,13 +587,6 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
     )
     suppress_checkov(invoke_role, ACCOUNT_ROOT_TRUST_REASON)
     template.add_resource(invoke_role)
-    template.add_output(
-        Output(
-            naming.RUNNER_SECURITY_GROUP_OUTPUT,
-            Description=f"The security group of {env.name}'s runner tasks",
-            Value=Ref(group),
-        )
-    )
     return template
 
 
