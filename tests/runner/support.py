@@ -18,7 +18,8 @@ from pipelines.runner.allowlist import (
     request_from_json,
 )
 from pipelines.runner.document import RunnersDocument, load_document_file
-from pipelines.runner.tasks import check_release_image
+from pipelines.runner.invoker import Runtime, handle_job
+from pipelines.runner.tasks import Started, check_release_image
 
 RUNNER_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runner"
 RUNNERS_JSON = RUNNER_FIXTURES / "runners.json"
@@ -47,6 +48,49 @@ def admit_case(doc: RunnersDocument, case: dict[str, Any]) -> Admitted:
         admitted.runner, doc.runners[admitted.runner].image, image, doc.release_repository
     )
     return admitted
+
+
+def codepipeline_job(
+    user_parameters: str,
+    *,
+    token: str | None = None,
+    artifacts: tuple[str, ...] = ("Templates",),
+    credentials: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A CodePipeline job for the invoker, as its Lambda action hands it over."""
+    data: dict[str, Any] = {
+        "actionConfiguration": {
+            "configuration": {
+                "FunctionName": "shop-runner-invoker",
+                "UserParameters": user_parameters,
+            }
+        },
+        "inputArtifacts": [
+            {
+                "name": name,
+                "location": {
+                    "type": "S3",
+                    "s3Location": {"bucketName": "artifacts", "objectKey": f"p/{name}/k.zip"},
+                },
+            }
+            for name in artifacts
+        ],
+        "outputArtifacts": [],
+    }
+    if credentials is not None:
+        data["artifactCredentials"] = credentials
+    if token:
+        data["continuationToken"] = token
+    return {"id": "11111111-2222-3333-4444-555555555555", "accountId": "111111111111", "data": data}
+
+
+def start_job(rt: Runtime, job: dict[str, Any]) -> Started:
+    """The job's first call: the invoker starts the task and answers with a continuation."""
+    rt.codepipeline.expect("put_job_success_result")
+    handle_job(job, rt)
+    name, call = rt.codepipeline.only_call()
+    assert name == "PutJobSuccessResult", call
+    return Started.from_token(call["continuationToken"])
 
 
 def request(runner: str, script: str, *args: str, **sizes: Any) -> RunRequest:

@@ -100,7 +100,11 @@ def test_a_minimal_hand_written_document_gets_the_defaults() -> None:
 
 
 def _broken(**changes: object) -> str:
-    data = json.loads(RUNNERS_JSON.read_text(encoding="utf-8"))
+    return _changed(json.loads(RUNNERS_JSON.read_text(encoding="utf-8")), changes)
+
+
+def _changed(data: dict, changes: dict[str, object]) -> str:
+    """`data` with each `a__b__c` key path set to its value (None: removed), as JSON."""
     for path, value in changes.items():
         target = data
         *parents, last = path.split("__")
@@ -159,16 +163,7 @@ def _with_targets(**changes: object) -> str:
             "subnets": ["subnet-0ccc3333"],
         }
     }
-    for path, value in changes.items():
-        target = data
-        *parents, last = path.split("__")
-        for key in parents:
-            target = target[key]
-        if value is None:
-            del target[last]
-        else:
-            target[last] = value
-    return json.dumps(data)
+    return _changed(data, changes)
 
 
 def test_release_image_is_spec_py_s() -> None:

@@ -28,7 +28,14 @@ from pipelines.runner.invoker import Runtime, handle_direct, handle_job
 from pipelines.runner.logs import console_url, read_log_events, read_outputs
 from pipelines.runner.tasks import Started
 from tests.runner.fixture_runners import RELEASE_IMAGE, RELEASE_REPOSITORY
-from tests.runner.support import RUNNERS_JSON, Clock, Pipeline, document
+from tests.runner.support import (
+    RUNNERS_JSON,
+    Clock,
+    Pipeline,
+    codepipeline_job,
+    document,
+    start_job,
+)
 
 REGION = "eu-west-1"
 # CloudWatch Logs drops events older than 14 days, moto too.
@@ -106,35 +113,11 @@ def _stream() -> str:
 
 
 def _job(params: Any = None, token: str | None = None, raw: str | None = None) -> dict:
-    data: dict[str, Any] = {
-        "actionConfiguration": {
-            "configuration": {
-                "FunctionName": "shop-runner-invoker",
-                "UserParameters": raw if raw is not None else json.dumps(params),
-            }
-        },
-        "inputArtifacts": [
-            {
-                "name": "Templates",
-                "location": {
-                    "type": "S3",
-                    "s3Location": {"bucketName": "artifacts", "objectKey": "p/Templates/k.zip"},
-                },
-            }
-        ],
-        "outputArtifacts": [],
-    }
-    if token:
-        data["continuationToken"] = token
-    return {"id": "11111111-2222-3333-4444-555555555555", "accountId": "111111111111", "data": data}
+    return codepipeline_job(raw if raw is not None else json.dumps(params), token=token)
 
 
 def _start(rt: Runtime, params: dict = MIGRATE) -> Started:
-    rt.codepipeline.expect("put_job_success_result")
-    handle_job(_job(params), rt)
-    name, call = rt.codepipeline.only_call()
-    assert name == "PutJobSuccessResult"
-    return Started.from_token(call["continuationToken"])
+    return start_job(rt, _job(params))
 
 
 def _set_task(

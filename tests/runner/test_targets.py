@@ -40,7 +40,7 @@ from pipelines.runner.tasks import (
     start_task,
 )
 from tests.runner.fixture_runners import RELEASE_IMAGE, RELEASE_REPOSITORY
-from tests.runner.support import Clock, Pipeline, document
+from tests.runner.support import Clock, Pipeline, codepipeline_job, document, start_job
 
 REGION = "eu-west-1"  # the toolchain's: the invoker, the pipeline, the artifact bucket
 TARGET_REGION = "eu-west-2"
@@ -251,33 +251,13 @@ def _tasks(rt: Runtime) -> list[str]:
 def _job(
     params: Any, token: str | None = None, credentials: dict | None = CREDENTIALS
 ) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "actionConfiguration": {"configuration": {"UserParameters": json.dumps(params)}},
-        "inputArtifacts": [
-            {
-                "name": name,
-                "location": {
-                    "type": "S3",
-                    "s3Location": {"bucketName": "artifacts", "objectKey": f"p/{name}/k.zip"},
-                },
-            }
-            for name in ("Templates", "Source")
-        ],
-        "outputArtifacts": [],
-    }
-    if credentials is not None:
-        data["artifactCredentials"] = credentials
-    if token:
-        data["continuationToken"] = token
-    return {"id": "11111111-2222-3333-4444-555555555555", "accountId": "111111111111", "data": data}
+    return codepipeline_job(
+        json.dumps(params), token=token, artifacts=("Templates", "Source"), credentials=credentials
+    )
 
 
 def _start(rt: Runtime, params: dict = MIGRATE) -> Started:
-    rt.codepipeline.expect("put_job_success_result")
-    handle_job(_job(params), rt)
-    name, call = rt.codepipeline.only_call()
-    assert name == "PutJobSuccessResult", call
-    return Started.from_token(call["continuationToken"])
+    return start_job(rt, _job(params))
 
 
 def _fails(rt: Runtime, job: dict) -> dict[str, Any]:
