@@ -42,6 +42,7 @@ from pipelines.runner.allowlist import (
 from pipelines.runner.builtins import JOBS
 from pipelines.runner.document import RunnersDocument
 from pipelines.runner.invoker import Admission, admit_request
+from pipelines.runner.invoker import user_parameters as invoker_user_parameters
 from pipelines.runner.logs import parse_output
 
 # The variable names of a runner CodeBuild action (pipeline.py::_runner_action).
@@ -116,14 +117,9 @@ def codebuild_projects(document: RunnersDocument) -> dict[str, str]:
 
 
 def admit_invoke(document: RunnersDocument, user_parameters: str) -> Admission:
-    """The invoker's checks of a resolved request (invoker._start_job and admit_request)."""
-    if not user_parameters:
-        raise Refused("the action has no UserParameters (a JSON object: runner, script, args)")
-    try:
-        params = json.loads(user_parameters)
-    except ValueError as error:
-        raise Refused(f"UserParameters is not JSON: {error}") from None
-    return admit_request(document, params)
+    """The invoker's checks of a resolved request: its reading of UserParameters, then
+    admit_request."""
+    return admit_request(document, invoker_user_parameters(user_parameters))
 
 
 def admit_codebuild(document: RunnersDocument, config: Mapping[str, str]) -> Admission:

@@ -306,15 +306,19 @@ def handle_job(job: Mapping[str, Any], rt: Runtime) -> None:
         _fail_job(rt, job_id, f"invoker error: {error}", "JobFailed")
 
 
-def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:
-    text = data.get("actionConfiguration", {}).get("configuration", {}).get("UserParameters")
+def user_parameters(text: str | None) -> Any:
+    """The request a Lambda invoke action carries, as JSON in its UserParameters."""
     if not text:
         raise Refused("the action has no UserParameters (a JSON object: runner, script, args)")
     try:
-        params = json.loads(text)
+        return json.loads(text)
     except ValueError as error:
         raise Refused(f"UserParameters is not JSON: {error}") from None
-    started = _start(params, rt, source="codepipeline", job=data)
+
+
+def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:
+    text = data.get("actionConfiguration", {}).get("configuration", {}).get("UserParameters")
+    started = _start(user_parameters(text), rt, source="codepipeline", job=data)
     rt.codepipeline.put_job_success_result(
         jobId=job_id,
         continuationToken=started.token(),

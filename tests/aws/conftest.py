@@ -21,14 +21,9 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
+def aws(fake_aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
     """moto for every account and region, with change sets that behave like CloudFormation's."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PIPELINES_ROLE_NAME", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws(), one_request_at_a_time(), cloudformation_like_change_sets():
         yield Accounts()
 

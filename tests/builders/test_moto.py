@@ -59,12 +59,7 @@ ECR_PULL = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDown
 
 
 @pytest.fixture
-def accounts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def accounts(fake_aws_credentials: None) -> Iterator[Accounts]:
     with mock_aws():
         yield Accounts()
 

@@ -513,16 +513,13 @@ def test_buildspec_fails_with_the_job_and_refuses_a_non_list(tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
-def test_environment_runner_stack_deploys_in_moto(projects, templates, monkeypatch) -> None:
+def test_environment_runner_stack_deploys_in_moto(
+    projects, templates, fake_aws_credentials
+) -> None:
     from moto import mock_aws
 
     from pipelines.rehearsal.embedded import Accounts, create_standins
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     project = projects["no-network"]
     prod = env(project, "prod")
     stack_name = naming.env_runner_stack("shop", "prod")
@@ -598,16 +595,11 @@ def test_environment_runner_stack_deploys_in_moto(projects, templates, monkeypat
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 @pytest.mark.filterwarnings("ignore:No Moto CloudFormation support:UserWarning")
-def test_toolchain_runner_stack_deploys_in_moto(projects, templates, monkeypatch) -> None:
+def test_toolchain_runner_stack_deploys_in_moto(projects, templates, fake_aws_credentials) -> None:
     from moto import mock_aws
 
     from pipelines.rehearsal.embedded import Accounts
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     toolchain = projects["network"].toolchain
     with mock_aws():
         accounts = Accounts()

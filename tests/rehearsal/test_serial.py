@@ -15,15 +15,6 @@ from moto.s3.models import S3Backend
 from pipelines.rehearsal.serial import one_request_at_a_time
 
 
-@pytest.fixture
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
 def most_requests_inside_moto_at_once(
     monkeypatch: pytest.MonkeyPatch, endpoint_url: str | None = None
 ) -> int:
@@ -66,7 +57,7 @@ def unchanged() -> Iterator[None]:
     ("serialise", "expected"), [(one_request_at_a_time, 1), (unchanged, 2)], ids=["lock", "none"]
 )
 def test_requests_from_two_threads_reach_moto_one_at_a_time_only_with_the_lock(
-    fake_credentials: None, monkeypatch: pytest.MonkeyPatch, serialise: Any, expected: int
+    fake_aws_credentials: None, monkeypatch: pytest.MonkeyPatch, serialise: Any, expected: int
 ) -> None:
     # The unlocked case shows this measure sees overlapping requests when there are any.
     with mock_aws(), serialise():
@@ -77,7 +68,7 @@ def test_requests_from_two_threads_reach_moto_one_at_a_time_only_with_the_lock(
     ("serialise", "expected"), [(one_request_at_a_time, 1), (unchanged, 2)], ids=["lock", "none"]
 )
 def test_requests_to_a_moto_server_in_this_process_are_one_at_a_time_with_the_lock(
-    fake_credentials: None, monkeypatch: pytest.MonkeyPatch, serialise: Any, expected: int
+    fake_aws_credentials: None, monkeypatch: pytest.MonkeyPatch, serialise: Any, expected: int
 ) -> None:
     from moto.server import ThreadedMotoServer
 
@@ -161,7 +152,7 @@ def errors_while_roles_are_created(serialise: Any) -> list[str]:
 
 @pytest.mark.slow
 def test_requests_as_an_assumed_role_do_not_fail_while_another_thread_creates_roles(
-    fake_credentials: None,
+    fake_aws_credentials: None,
 ) -> None:
     # Without the lock this measured 39 and 59 errors in two runs on this machine:
     # RuntimeError('dictionary changed size during iteration').
