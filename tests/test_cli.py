@@ -42,21 +42,29 @@ def test_python_dash_m_runs_the_cli(tmp_path) -> None:
     assert len(list(out.iterdir())) == 14
 
 
-def test_synth_path_imports_neither_boto3_nor_moto(tmp_path) -> None:
+def _synth_in_a_new_interpreter_then(tmp_path, checks: str) -> str:
+    """Synth of the example in a fresh Python, then `checks` in it; returns what they print."""
     code = (
         "import sys, pipelines.cli as c\n"
         "from click.testing import CliRunner\n"
         f"r = CliRunner().invoke(c.main, ['synth', '-q', '--environments', {str(EXAMPLE)!r}, "
         f"'--out', {str(tmp_path / 'o')!r}])\n"
         "assert r.exit_code == 0, r.output\n"
-        "roots = ('boto3', 'botocore', 'moto')\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
-        "print(','.join(loaded))\n"
-    )
+    ) + checks
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == ""
+    return result.stdout
+
+
+def test_synth_path_imports_neither_boto3_nor_moto(tmp_path) -> None:
+    printed = _synth_in_a_new_interpreter_then(
+        tmp_path,
+        "roots = ('boto3', 'botocore', 'moto')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
+        "print(','.join(loaded))\n",
+    )
+    assert printed.strip() == ""
 
 
 def test_synth_called_in_process_leaves_the_garbage_collector_alone(tmp_path) -> None:
@@ -103,15 +111,10 @@ def test_the_entry_point_imports_the_cli_without_collecting_then_freezes_it() ->
 
 
 def test_synth_leaves_cfn_flip_unloaded_until_used(tmp_path) -> None:
-    code = (
-        "import sys, pipelines.cli as c\n"
-        "from click.testing import CliRunner\n"
-        f"r = CliRunner().invoke(c.main, ['synth', '-q', '--environments', {str(EXAMPLE)!r}, "
-        f"'--out', {str(tmp_path / 'o')!r}])\n"
-        "assert r.exit_code == 0, r.output\n"
+    _synth_in_a_new_interpreter_then(
+        tmp_path,
         "assert 'cfn_tools' not in sys.modules and 'logging' not in sys.modules\n"
         "import cfn_flip, troposphere\n"
         "assert cfn_flip.to_yaml and 'cfn_tools' in sys.modules\n"
-        "assert troposphere.Template().to_yaml().strip() == 'Resources: {}'\n"
+        "assert troposphere.Template().to_yaml().strip() == 'Resources: {}'\n",
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
