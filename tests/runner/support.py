@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 from botocore.stub import Stubber
+from moto import mock_aws
+from moto.moto_api import state_manager
 
 from pipelines.runner.allowlist import (
     Admitted,
@@ -48,6 +53,19 @@ def admit_case(doc: RunnersDocument, case: dict[str, Any]) -> Admitted:
         admitted.runner, doc.runners[admitted.runner].image, image, doc.release_repository
     )
     return admitted
+
+
+@contextlib.contextmanager
+def moto_with_tasks_held(region: str) -> Iterator[None]:
+    """moto, in `region` unless told otherwise, with ECS tasks that stay in the state a test
+    puts them in."""
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        patch.setenv("AWS_DEFAULT_REGION", region)
+        state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
+        try:
+            yield
+        finally:
+            state_manager.unset_transition("ecs::task")
 
 
 def codepipeline_job(

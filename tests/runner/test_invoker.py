@@ -16,10 +16,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
-from moto.moto_api import state_manager
 
 from pipelines.runner import invoker, names
 from pipelines.runner.bundle import HANDLER, invoker_files, invoker_zip
@@ -34,6 +32,7 @@ from tests.runner.support import (
     Pipeline,
     codepipeline_job,
     document,
+    moto_with_tasks_held,
     start_job,
 )
 
@@ -61,14 +60,8 @@ _clusters = itertools.count()
 def aws():
     """One moto world for the module (starting moto's EC2 is the slow part); each test gets a
     cluster of its own, so tasks never leak between tests."""
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        # Tasks stay in the state a test puts them in.
-        state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
-        try:
-            yield _world()
-        finally:
-            state_manager.unset_transition("ecs::task")
+    with moto_with_tasks_held(REGION):
+        yield _world()
 
 
 def _world() -> World:

@@ -15,9 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from botocore.stub import ANY
-from moto import mock_aws
 from moto.ecs.models import ecs_backends
-from moto.moto_api import state_manager
 
 from pipelines import naming
 from pipelines.runner import names
@@ -40,7 +38,14 @@ from pipelines.runner.tasks import (
     start_task,
 )
 from tests.runner.fixture_runners import RELEASE_IMAGE, RELEASE_REPOSITORY
-from tests.runner.support import Clock, Pipeline, codepipeline_job, document, start_job
+from tests.runner.support import (
+    Clock,
+    Pipeline,
+    codepipeline_job,
+    document,
+    moto_with_tasks_held,
+    start_job,
+)
 
 REGION = "eu-west-1"  # the toolchain's: the invoker, the pipeline, the artifact bucket
 TARGET_REGION = "eu-west-2"
@@ -142,13 +147,10 @@ def _session(account: str) -> boto3.session.Session:
 
 @pytest.fixture(scope="module")
 def aws():
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
+    with moto_with_tasks_held(REGION):
         try:
             yield _world()
         finally:
-            state_manager.unset_transition("ecs::task")
             _sessions.clear()
             _clients.clear()
 
