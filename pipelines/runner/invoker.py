@@ -16,6 +16,37 @@ Two kinds of event reach `handler`:
   named one), answered with a JSON object (`ok` false with `refused` or `error` when it is not
   done).
 
+One task per CodePipeline job. CodePipeline invokes the Lambda asynchronously, so the same call
+may arrive more than once: Lambda retries an invocation that failed (twice, by default, for up
+to six hours) and may deliver an event twice even without an error. A first call never starts a
+second task for its job id:
+
+- the task of a job is named by it: `startedBy` is `pipelines-runner/<job id>`, and RunTask's
+  `clientToken` (ECS's idempotency token, 64 characters at most) is the job id;
+- before starting anything, a first call looks the job's task up (ListTasks on that
+  `startedBy`, desired status RUNNING then STOPPED, in the cluster where the job runs) and, if
+  there is one, answers with a continuation for it, its deadline counted from the task's
+  `createdAt`, instead of registering, signing or running anything;
+- two deliveries that both find nothing (a race; or ListTasks not showing a task seconds old)
+  both call RunTask with the same token: ECS returns the one task, or refuses the second call
+  with a ConflictException naming it (when the parameters differ, e.g. artifact links signed at
+  another second), and the call resumes that task.
+
+A call whose job already has its result (an earlier delivery reported it, or the job ended)
+learns it when it reports: CodePipeline answers PutJobSuccessResult/PutJobFailureResult with
+InvalidJobStateException (or JobNotFoundException). The call then ends quietly, logging an
+`already-reported` audit line, instead of failing the Lambda (which Lambda would retry). It
+cannot learn it earlier: CodePipeline has no call that tells a Lambda action's job state
+(GetJobDetails returns no status), and the invoker keeps no state of its own. So a late
+duplicate of a first call starts nothing when its job's task is still listed (it is, while it
+runs and for at least an hour after it stopped), since it resumes that task; a refused request
+is refused again (admission depends only on the request and runners.json); what remains is a
+duplicate arriving after the first delivery reported a failure before starting any task (an
+error of AssumeRole, DescribeStacks or RunTask) whose cause has since gone, or more than an hour
+after the task stopped and past ECS's memory of the token: that one starts the job's only task,
+whose result nobody collects (its audit lines, `started` then `already-reported`, say so).
+Keeping the Lambda's maximum event age at an hour (EventInvokeConfig) narrows that window.
+
 Where a job runs: a request whose `environment` has a target in runners.json runs in that
 environment's own account, on its `<app>-<env>-runner` stack. The invoker assumes the target's
 role (session name `pipelines-invoker`), reads the security group from the stack's
@@ -40,6 +71,9 @@ AWS calls the invoker makes (boto3), and so the permissions it needs:
   - `codepipeline:PutJobSuccessResult`, `codepipeline:PutJobFailureResult`;
   - with a toolchain network (`runner.network`): `ecs:RunTask` on the toolchain runner task
     definition families, `ecs:DescribeTasks` and `ecs:StopTask` on the cluster's tasks,
+    `ecs:ListTasks` on `*` with the condition `ecs:cluster` = the cluster's ARN (a first call
+    looks up its job's task; ListTasks's resource type is a container instance, which Fargate
+    tasks have none of, so the condition is what scopes it),
     `iam:PassRole` on the runner task and execution roles (to ecs-tasks.amazonaws.com),
     `logs:GetLogEvents` on the runner log group and `cloudformation:DescribeStacks` on the
     `<app>-runner` stack (its security group output). Release-image runners never run on the
@@ -50,13 +84,14 @@ AWS calls the invoker makes (boto3), and so the permissions it needs:
   trusting the invoker's role), scoped to that environment's runner stack:
   - `ecs:RunTask` on the runner task definition families (`<app>-<env>-runner-*`);
   - `ecs:DescribeTasks` and `ecs:StopTask` on the runner cluster's tasks;
+  - `ecs:ListTasks` on `*` with the condition `ecs:cluster` = the runner cluster's ARN;
   - `ecs:DescribeTaskDefinition` and `ecs:RegisterTaskDefinition` (no resource-level
     permissions: `*`);
   - `iam:PassRole` on the runner task roles and the execution role, to ecs-tasks.amazonaws.com;
   - `logs:GetLogEvents` on the runner log group's streams;
   - `cloudformation:DescribeStacks` on the runner stack.
 
-boto3 calls: sts.assume_role; cloudformation.describe_stacks; ecs.run_task,
+boto3 calls: sts.assume_role; cloudformation.describe_stacks; ecs.run_task, ecs.list_tasks,
 ecs.describe_tasks, ecs.stop_task, ecs.describe_task_definition,
 ecs.register_task_definition; logs.get_log_events; codepipeline.put_job_success_result,
 codepipeline.put_job_failure_result; s3.generate_presigned_url (local, no request).
@@ -96,12 +131,16 @@ from pipelines.runner.logs import console_url, read_log_events, read_outputs
 from pipelines.runner.tasks import (
     Clients,
     InvokerError,
+    JobTaskExists,
     Place,
     Started,
     TaskState,
     check_release_image,
     describe_task,
+    error_code,
+    job_tasks,
     release_revision,
+    resume_task,
     security_group,
     start_task,
     stop_task,
@@ -115,6 +154,13 @@ SESSION_NAME = "pipelines-invoker"
 SESSION_SECONDS = 900
 # How long a presigned artifact link is valid (at most as long as the job's credentials are).
 ARTIFACT_LINK_SECONDS = 3600
+# CodePipeline's answers to a result for a job that takes none any more: it has its result (an
+# earlier delivery of the same call reported it), or it ended.
+CLOSED_JOB_ERRORS = frozenset({"InvalidJobStateException", "JobNotFoundException"})
+
+
+class JobClosed(Exception):
+    """CodePipeline takes no result for the job any more; the message is its answer."""
 
 
 class TargetClients:
@@ -289,21 +335,39 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any] | N
 
 
 def handle_job(job: Mapping[str, Any], rt: Runtime) -> None:
-    """One call of a CodePipeline job: report exactly one result for it, whatever happens."""
+    """One call of a CodePipeline job: report exactly one result for it, whatever happens;
+    none, and start nothing new, if it already has one (a repeated delivery of the call)."""
     job_id = job["id"]
     data = job.get("data", {})
     token = data.get("continuationToken")
     try:
-        if token:
-            _poll_job(job_id, Started.from_token(token), rt)
-        else:
-            _start_job(job_id, data, rt)
-    except Refused as refused:
-        _audit("refused", source="codepipeline", job=job_id, reason=refused.reason)
-        _fail_job(rt, job_id, f"refused: {refused.reason}", "ConfigurationError")
+        try:
+            if token:
+                _poll_job(job_id, Started.from_token(token), rt)
+            else:
+                _start_job(job_id, data, rt)
+        except JobClosed:
+            raise
+        except Refused as refused:
+            _audit("refused", source="codepipeline", job=job_id, reason=refused.reason)
+            _fail_job(rt, job_id, f"refused: {refused.reason}", "ConfigurationError")
+        except Exception as error:
+            traceback.print_exc()
+            _fail_job(rt, job_id, f"invoker error: {error}", "JobFailed")
+    except JobClosed as closed:
+        # Not an error of the Lambda's: Lambda would only deliver the call again.
+        _audit("already-reported", source="codepipeline", job=job_id, answer=str(closed))
+
+
+def _report(rt: Runtime, operation: str, **request: Any) -> None:
+    """Hand CodePipeline a result for a job (put_job_success_result/put_job_failure_result);
+    JobClosed if the job takes none any more."""
+    try:
+        getattr(rt.codepipeline, operation)(**request)
     except Exception as error:
-        traceback.print_exc()
-        _fail_job(rt, job_id, f"invoker error: {error}", "JobFailed")
+        if error_code(error) in CLOSED_JOB_ERRORS:
+            raise JobClosed(f"{error_code(error)}: {error}") from None
+        raise
 
 
 def user_parameters(text: str | None) -> Any:
@@ -317,13 +381,23 @@ def user_parameters(text: str | None) -> Any:
 
 
 def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:
+    """A first call: the job's task, started now or by an earlier delivery of this call."""
     text = data.get("actionConfiguration", {}).get("configuration", {}).get("UserParameters")
-    started = _start(user_parameters(text), rt, source="codepipeline", job=data)
-    rt.codepipeline.put_job_success_result(
+    started, _, resumed = _start_in(
+        user_parameters(text), rt, source="codepipeline", job=data, job_id=job_id
+    )
+    name = f"{started.runner}.{started.script}"
+    _report(
+        rt,
+        "put_job_success_result",
         jobId=job_id,
         continuationToken=started.token(),
         executionDetails={
-            "summary": f"{started.runner}.{started.script}: started task {started.task_id}",
+            "summary": (
+                f"{name}: task {started.task_id}, started by an earlier delivery of this call"
+                if resumed
+                else f"{name}: started task {started.task_id}"
+            ),
             "externalExecutionId": started.task_id,
             "percentComplete": 0,
         },
@@ -355,7 +429,9 @@ def _poll_job(job_id: str, started: Started, rt: Runtime) -> None:
             )
             return
         total = max(started.deadline - started.started, 1)
-        rt.codepipeline.put_job_success_result(
+        _report(
+            rt,
+            "put_job_success_result",
             jobId=job_id,
             continuationToken=started.token(),
             executionDetails={
@@ -368,7 +444,9 @@ def _poll_job(job_id: str, started: Started, rt: Runtime) -> None:
     if state.succeeded:
         outputs = read_outputs(place.logs, place.log_group, started.log_stream)
         variables = _output_variables(outputs, started, link)
-        rt.codepipeline.put_job_success_result(
+        _report(
+            rt,
+            "put_job_success_result",
             jobId=job_id,
             outputVariables=variables,
             executionDetails={
@@ -419,7 +497,7 @@ def _fail_job(
     details: dict[str, Any] = {"type": kind, "message": message[:5000]}
     if execution_id:
         details["externalExecutionId"] = execution_id
-    rt.codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
+    _report(rt, "put_job_failure_result", jobId=job_id, failureDetails=details)
 
 
 def _input_artifacts(data: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
@@ -502,7 +580,7 @@ def _direct_environment(body: Mapping[str, Any], rt: Runtime) -> str | None:
 
 
 def _direct_start(body: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
-    started, place = _start_in(dict(body), rt, source="direct")
+    started, place, _ = _start_in(dict(body), rt, source="direct")
     return {
         "ok": True,
         "task": started.task,
@@ -535,12 +613,6 @@ def _direct_status(body: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
         "events": [{"timestamp": e.timestamp, "message": e.message} for e in events],
         "logToken": token,
     }
-
-
-def _start(
-    params: Any, rt: Runtime, *, source: str, job: Mapping[str, Any] | None = None
-) -> Started:
-    return _start_in(params, rt, source=source, job=job)[0]
 
 
 @dataclass(frozen=True)
@@ -590,9 +662,16 @@ def admit_request(document: RunnersDocument, params: Any) -> Admission:
 
 
 def _start_in(
-    params: Any, rt: Runtime, *, source: str, job: Mapping[str, Any] | None = None
-) -> tuple[Started, Place]:
-    """Admit the request, then start its task where its environment's jobs run."""
+    params: Any,
+    rt: Runtime,
+    *,
+    source: str,
+    job: Mapping[str, Any] | None = None,
+    job_id: str | None = None,
+) -> tuple[Started, Place, bool]:
+    """Admit the request, then start its task where its environment's jobs run; with the
+    `job_id` of a CodePipeline job, resume the task an earlier delivery of the call started
+    for it instead, if there is one (True: resumed)."""
     document = rt.document
     admission = admit_request(document, params)
     admitted, environment, image, target = (
@@ -616,21 +695,38 @@ def _start_in(
             security_groups=(security_group(place, found.stack),),
             assign_public_ip=found.assign_public_ip,
         )
+    if job_id is not None:
+        # After the reads that say what to deploy, before anything that acts (a task
+        # definition revision, an artifact link, a task).
+        resumed = _resume(place, admitted, job_id, rt, source=source)
+        if resumed is not None:
+            return resumed, place, True
     task_definition = document.task_definition(admitted.runner, target)
     if image is not None:
         task_definition = release_revision(place.ecs, task_definition, image)
-    started = start_task(
-        place,
-        admitted,
-        task_definition=task_definition,
-        network=network,
-        now=rt.now(),
-        environment=environment,
-        artifacts=_artifacts(job, rt, place, admitted.argv) if job is not None else None,
-    )
+    try:
+        started = start_task(
+            place,
+            admitted,
+            task_definition=task_definition,
+            network=network,
+            now=rt.now(),
+            environment=environment,
+            artifacts=_artifacts(job, rt, place, admitted.argv) if job is not None else None,
+            job_id=job_id,
+        )
+    except JobTaskExists as exists:
+        assert job_id is not None  # only a job's RunTask has a token of ours
+        resumed = _resume(place, admitted, job_id, rt, source=source, tasks=exists.tasks)
+        if resumed is None and exists.tasks:  # none of those: look the job's task up
+            resumed = _resume(place, admitted, job_id, rt, source=source)
+        if resumed is None:
+            raise InvokerError(f"{exists}, yet no such task of the job is found") from None
+        return resumed, place, True
     _audit(
         "started",
         source=source,
+        job=job_id,
         runner=admitted.runner,
         script=admitted.script,
         argv=list(admitted.argv),
@@ -640,7 +736,43 @@ def _start_in(
         task_definition=task_definition,
         task=started.task,
     )
-    return started, place
+    return started, place, False
+
+
+def _resume(
+    place: Place,
+    admitted: Admitted,
+    job_id: str,
+    rt: Runtime,
+    *,
+    source: str,
+    tasks: tuple[str, ...] | None = None,
+) -> Started | None:
+    """The task an earlier delivery of this job's first call started, if ECS has one (named
+    by `tasks`, else looked up by the job's startedBy)."""
+    try:
+        found = job_tasks(place, job_id, tasks)
+    except InvokerError:
+        raise
+    except Exception as error:
+        raise InvokerError(
+            f"cannot look up the task of job {job_id} in cluster {place.cluster} "
+            f"(ecs:ListTasks, ecs:DescribeTasks): {error}"
+        ) from None
+    if not found:
+        return None
+    started = resume_task(place, admitted, found[0], now=rt.now())
+    _audit(
+        "resumed",
+        source=source,
+        job=job_id,
+        runner=admitted.runner,
+        script=admitted.script,
+        target=place.target,
+        task=started.task,
+        tasks=[t.get("taskArn") for t in found],
+    )
+    return started
 
 
 def _audit(event: str, **fields: Any) -> None:

@@ -3,14 +3,21 @@
 
 A task runs in a `Place`: the toolchain's runner cluster, or an environment's own (a target of
 runners.json, in its account). The clients are passed in; this module imports no AWS library.
+
+A task started for a CodePipeline job is named by the job: its `startedBy` is
+`pipelines-runner/<job id>` (job_started_by) and its RunTask `clientToken` (ECS's idempotency
+token) is the job id, so that a second delivery of the same call finds the task (job_tasks, by
+ListTasks on startedBy) instead of starting another, and two deliveries racing to RunTask get
+one task from ECS (or a ConflictException naming it, raised here as JobTaskExists).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from pipelines import naming
@@ -21,7 +28,14 @@ from pipelines.runner.document import ENVIRONMENT, RELEASE_IMAGE, Network
 TASK_ARN = re.compile(
     r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}"
 )
+TASK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 HEX_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# A CodePipeline job id (a UUID), as far as it may name a task: ECS takes at most 64 characters
+# as a clientToken, and letters, digits, `-`, `_` and `/` in startedBy (128 at most, the prefix
+# `pipelines-runner/` included).
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# DescribeTasks takes at most this many tasks per call.
+MAX_DESCRIBE = 100
 # ECS refuses a run_task whose `overrides` document is longer than this.
 MAX_OVERRIDES = 8192
 # What register_task_definition accepts of what describe_task_definition returns (its input
@@ -52,6 +66,15 @@ REGISTER_FIELDS = (
 
 class InvokerError(Exception):
     """The job could not be started or followed; the message says why."""
+
+
+class JobTaskExists(InvokerError):
+    """RunTask refused the job's clientToken: ECS already ran a task for it (with other
+    parameters, e.g. artifact links signed at another second). `tasks` are the ones ECS named."""
+
+    def __init__(self, job_id: str, tasks: Sequence[str]) -> None:
+        super().__init__(f"ECS already ran a task for job {job_id}: {', '.join(tasks) or '?'}")
+        self.tasks = tuple(tasks)
 
 
 @dataclass(frozen=True)
@@ -180,7 +203,7 @@ def security_group(place: Place, stack: str) -> str:
     try:
         stacks = place.cloudformation.describe_stacks(StackName=stack).get("Stacks", [])
     except Exception as error:
-        if _code(error) != "ValidationError":  # CloudFormation's "Stack ... does not exist"
+        if error_code(error) != "ValidationError":  # CloudFormation's "Stack ... does not exist"
             raise
         stacks = []
     if not stacks:
@@ -215,6 +238,84 @@ def release_revision(ecs: Any, family: str, image: str) -> str:
     return registered["taskDefinitionArn"]
 
 
+def job_started_by(job_id: str) -> str:
+    """The `startedBy` of the task a CodePipeline job runs: names.STARTED_BY and the job id."""
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        raise InvokerError(f"job id {str(job_id)[:80]!r} cannot name an ECS task")
+    return f"{names.STARTED_BY}/{job_id}"
+
+
+def is_runner_task(started_by: Any) -> bool:
+    """Whether a task's startedBy is one the invoker gives: its own, or a job's."""
+    return isinstance(started_by, str) and (
+        started_by == names.STARTED_BY or started_by.startswith(f"{names.STARTED_BY}/")
+    )
+
+
+def job_tasks(
+    place: Place, job_id: str, tasks: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The tasks started for a CodePipeline job in this place, oldest first (there is one at
+    most, unless ECS failed its idempotency token): `tasks` if given (ARNs ECS named), else
+    what ListTasks finds by startedBy, running or stopped. ECS lists a stopped task for at least
+    an hour after it stopped, not forever."""
+    started_by = job_started_by(job_id)
+    if tasks is None:
+        found: list[str] = []
+        # RUNNING before STOPPED: a task that stops between the two calls is still seen once.
+        for desired in ("RUNNING", "STOPPED"):
+            request = {"cluster": place.cluster, "startedBy": started_by, "desiredStatus": desired}
+            while True:
+                page = place.ecs.list_tasks(**request)
+                found.extend(page.get("taskArns") or [])
+                if not page.get("nextToken"):
+                    break
+                request["nextToken"] = page["nextToken"]
+        tasks = found
+    arns = [
+        t
+        for t in dict.fromkeys(tasks)
+        if isinstance(t, str) and (TASK_ARN.fullmatch(t) or TASK_ID.fullmatch(t))
+    ]
+    described: list[dict[str, Any]] = []
+    for at in range(0, len(arns), MAX_DESCRIBE):
+        response = place.ecs.describe_tasks(
+            cluster=place.cluster, tasks=arns[at : at + MAX_DESCRIBE]
+        )
+        described.extend(response.get("tasks") or [])
+    mine = [t for t in described if t.get("startedBy") == started_by]
+    return sorted(mine, key=lambda t: (_created(t) or 0.0, t.get("taskArn", "")))
+
+
+def resume_task(
+    place: Place, admitted: Admitted, info: Mapping[str, Any], *, now: float
+) -> Started:
+    """The Started of a task an earlier call started for the same job (a described task of
+    job_tasks): its deadline counts from when ECS created it (`now` if ECS does not say)."""
+    arn = info.get("taskArn", "")
+    ran = (_runner_of(info), _variable_of(info, names.SCRIPT_VARIABLE))
+    if ran != (admitted.runner, admitted.script):
+        raise InvokerError(
+            f"task {arn} of this job runs {ran[0]}.{ran[1]}, not "
+            f"{admitted.runner}.{admitted.script}"
+        )
+    started = _created(info)
+    if started is None:
+        started = now
+    task_id = arn.rsplit("/", 1)[-1]
+    return Started(
+        task=arn,
+        runner=admitted.runner,
+        script=admitted.script,
+        log_group=place.log_group,
+        log_stream=names.log_stream(admitted.runner, task_id),
+        started=started,
+        deadline=started + admitted.max_wait_minutes * 60,
+        max_wait_minutes=admitted.max_wait_minutes,
+        target=place.target,
+    )
+
+
 def start_task(
     place: Place,
     admitted: Admitted,
@@ -224,8 +325,13 @@ def start_task(
     now: float,
     environment: str | None = None,
     artifacts: Mapping[str, str] | None = None,
+    job_id: str | None = None,
 ) -> Started:
-    """Run the admitted argv as the runner's task on Fargate: the command, not a shell."""
+    """Run the admitted argv as the runner's task on Fargate: the command, not a shell.
+
+    With `job_id` (a CodePipeline job's), the task is named by the job (job_started_by) and the
+    job id is RunTask's idempotency token; a ConflictException (the token was used with other
+    parameters) raises JobTaskExists with the tasks ECS names."""
     if admitted.on != "ecs":
         raise Refused(
             f"runner {admitted.runner!r} runs on CodeBuild: its steps are CodeBuild actions, "
@@ -261,21 +367,30 @@ def start_task(
             f"the task's overrides (command and {len(variables)} variables) are {size} "
             f"characters; ECS takes at most {MAX_OVERRIDES}: pass fewer or shorter arguments"
         )
-    response = place.ecs.run_task(
-        cluster=place.cluster,
-        taskDefinition=task_definition,
-        launchType="FARGATE",
-        count=1,
-        startedBy=names.STARTED_BY,
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": list(network.subnets),
-                "securityGroups": list(network.security_groups),
-                "assignPublicIp": "ENABLED" if network.assign_public_ip else "DISABLED",
-            }
-        },
-        overrides=overrides,
-    )
+    request: dict[str, Any] = {"startedBy": names.STARTED_BY}
+    if job_id is not None:
+        request = {"startedBy": job_started_by(job_id), "clientToken": job_id}
+    try:
+        response = place.ecs.run_task(
+            cluster=place.cluster,
+            taskDefinition=task_definition,
+            launchType="FARGATE",
+            count=1,
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": list(network.subnets),
+                    "securityGroups": list(network.security_groups),
+                    "assignPublicIp": "ENABLED" if network.assign_public_ip else "DISABLED",
+                }
+            },
+            overrides=overrides,
+            **request,
+        )
+    except Exception as error:
+        if job_id is None or error_code(error) != "ConflictException":
+            raise
+        named = (getattr(error, "response", None) or {}).get("resourceIds") or []
+        raise JobTaskExists(job_id, [t for t in named if isinstance(t, str)]) from None
     failures = response.get("failures") or []
     tasks = response.get("tasks") or []
     if failures or not tasks:
@@ -304,7 +419,7 @@ def describe_task(place: Place, task: str) -> TaskState:
         raise Refused("task must be an ECS task ARN")
     response = place.ecs.describe_tasks(cluster=place.cluster, tasks=[task])
     found = [t for t in response.get("tasks", []) if t.get("taskArn") == task]
-    if not found or found[0].get("startedBy") != names.STARTED_BY:
+    if not found or not is_runner_task(found[0].get("startedBy")):
         raise InvokerError(f"no runner task {task} in cluster {place.cluster}")
     info = found[0]
     container = next(
@@ -329,11 +444,25 @@ def stop_task(place: Place, task: str, reason: str) -> None:
 
 def _runner_of(info: Mapping[str, Any]) -> str:
     """The runner a task runs, from the environment the invoker gave its container."""
-    for override in info.get("overrides", {}).get("containerOverrides", []):
-        for variable in override.get("environment", []):
-            if variable.get("name") == names.RUNNER_VARIABLE:
+    return _variable_of(info, names.RUNNER_VARIABLE)
+
+
+def _variable_of(info: Mapping[str, Any], name: str) -> str:
+    for override in (info.get("overrides") or {}).get("containerOverrides") or []:
+        for variable in override.get("environment") or []:
+            if variable.get("name") == name:
                 return variable.get("value", "")
     return ""
+
+
+def _created(info: Mapping[str, Any]) -> float | None:
+    """When ECS created a described task, in seconds since the epoch (boto3 parses it)."""
+    created = info.get("createdAt")
+    if isinstance(created, datetime):
+        return created.timestamp()
+    if isinstance(created, (int, float)) and not isinstance(created, bool):
+        return float(created)
+    return None
 
 
 def _register_fields(ecs: Any) -> tuple[str, ...]:
@@ -344,6 +473,7 @@ def _register_fields(ecs: Any) -> tuple[str, ...]:
         return REGISTER_FIELDS
 
 
-def _code(error: Exception) -> str:
+def error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
     response = getattr(error, "response", None) or {}
     return response.get("Error", {}).get("Code", "")

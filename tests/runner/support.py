@@ -28,6 +28,8 @@ from pipelines.runner.tasks import Started, check_release_image
 
 RUNNER_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runner"
 RUNNERS_JSON = RUNNER_FIXTURES / "runners.json"
+# The id of the CodePipeline job codepipeline_job makes, unless told another.
+JOB_ID = "11111111-2222-3333-4444-555555555555"
 
 
 def document() -> RunnersDocument:
@@ -74,6 +76,7 @@ def codepipeline_job(
     token: str | None = None,
     artifacts: tuple[str, ...] = ("Templates",),
     credentials: dict[str, Any] | None = None,
+    job_id: str = JOB_ID,
 ) -> dict[str, Any]:
     """A CodePipeline job for the invoker, as its Lambda action hands it over."""
     data: dict[str, Any] = {
@@ -99,7 +102,7 @@ def codepipeline_job(
         data["artifactCredentials"] = credentials
     if token:
         data["continuationToken"] = token
-    return {"id": "11111111-2222-3333-4444-555555555555", "accountId": "111111111111", "data": data}
+    return {"id": job_id, "accountId": "111111111111", "data": data}
 
 
 def start_job(rt: Runtime, job: dict[str, Any]) -> Started:
@@ -144,6 +147,10 @@ class Pipeline:
         # Stubber checks the operation and botocore the parameters against the API model;
         # the parameters themselves are recorded and asserted by each test.
         self.stub.add_response(operation, {})
+
+    def expect_closed(self, operation: str, code: str = "InvalidJobStateException") -> None:
+        """CodePipeline's answer to a result for a job that already has one."""
+        self.stub.add_client_error(operation, service_error_code=code, http_status_code=400)
 
     def only_call(self) -> tuple[str, dict[str, Any]]:
         self.stub.assert_no_pending_responses()

@@ -5,6 +5,7 @@ moto's backend) with CodePipeline's calls checked by botocore's Stubber, the dir
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import itertools
 import json
 import subprocess
@@ -15,18 +16,19 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import ANY
+from botocore.stub import ANY, Stubber
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
 from pipelines.runner import invoker, names
 from pipelines.runner.bundle import HANDLER, invoker_files, invoker_zip
 from pipelines.runner.document import Network
-from pipelines.runner.invoker import Runtime, handle_direct, handle_job
+from pipelines.runner.invoker import Runtime, admit_request, handle_direct, handle_job
 from pipelines.runner.logs import console_url, read_log_events, read_outputs
-from pipelines.runner.tasks import Started
+from pipelines.runner.tasks import InvokerError, Place, Started, resume_task
 from tests.runner.fixture_runners import RELEASE_IMAGE, RELEASE_REPOSITORY
 from tests.runner.support import (
+    JOB_ID,
     RUNNERS_JSON,
     Clock,
     Pipeline,
@@ -148,7 +150,8 @@ def test_the_first_call_starts_the_task_and_returns_a_continuation(rt: Runtime) 
     started = _start(rt)
     task = rt.ecs.describe_tasks(cluster=rt.document.cluster, tasks=[started.task])["tasks"][0]
     assert task["launchType"] == "FARGATE"
-    assert task["startedBy"] == names.STARTED_BY
+    # Named by the CodePipeline job, so that a repeated delivery of the call finds it.
+    assert task["startedBy"] == f"{names.STARTED_BY}/{JOB_ID}"
     # migrate runs the release image: a revision of its family with the digest as the image.
     assert ":task-definition/shop-runner-migrate:" in task["taskDefinitionArn"]
     revision = rt.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
@@ -324,6 +327,199 @@ def test_a_forged_token_cannot_reach_a_task_the_invoker_did_not_start(rt: Runtim
     assert f"no runner task {other}" in call["failureDetails"]["message"]
     task = rt.ecs.describe_tasks(cluster=rt.document.cluster, tasks=[other])["tasks"][0]
     assert task["lastStatus"] == "RUNNING"  # past its "deadline", yet not stopped
+
+
+# One task per CodePipeline job: Lambda may deliver the same (asynchronous) call more than once
+
+
+class EcsCalls:
+    """The requests an ECS client sends: (operation, parameters)."""
+
+    def __init__(self, ecs: Any) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        ecs.meta.events.register("provide-client-params.ecs.*", self._called)
+
+    def _called(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        taken, self.calls = self.calls, []
+        return taken
+
+
+def _job_tasks(rt: Runtime) -> list[str]:
+    cluster = rt.document.cluster
+    return [
+        *rt.ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"],
+        *rt.ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"],
+    ]
+
+
+def _deliver(rt: Runtime, job: dict) -> dict[str, Any]:
+    """One delivery of a first call, answered with a continuation."""
+    rt.codepipeline.expect("put_job_success_result")
+    handle_job(job, rt)
+    name, call = rt.codepipeline.only_call()
+    assert name == "PutJobSuccessResult", call
+    return call
+
+
+@pytest.mark.parametrize("deliveries", [2, 3])
+def test_a_first_call_delivered_again_resumes_its_task_and_starts_no_other(
+    rt: Runtime, deliveries: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ecs = EcsCalls(rt.ecs)
+    job = _job(MIGRATE)
+    calls = [_deliver(rt, job) for _ in range(deliveries)]
+    (task,) = _job_tasks(rt)  # one task in the cluster
+    (request,) = [p for name, p in ecs.calls if name == "RunTask"]
+    # After the first delivery, only a lookup: no task definition revision, no task.
+    first = [name for name, _ in ecs.calls].index("RunTask")
+    assert {name for name, _ in ecs.calls[first + 1 :]} == {"ListTasks", "DescribeTasks"}
+    # ECS's own idempotency token too (moto ignores it: the lookup is what this test proves).
+    assert (request["clientToken"], request["startedBy"]) == (
+        JOB_ID,
+        f"{names.STARTED_BY}/{JOB_ID}",
+    )
+    tokens = [Started.from_token(c["continuationToken"]) for c in calls]
+    assert tokens == [tokens[0]] * deliveries  # the same task, the same deadline
+    assert tokens[0].task == task
+    assert [c["executionDetails"]["summary"] for c in calls] == [
+        f"migrate.migrate: started task {tokens[0].task_id}",
+        *[f"migrate.migrate: task {tokens[0].task_id}, started by an earlier delivery of this call"]
+        * (deliveries - 1),
+    ]
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert events == ["started", *["resumed"] * (deliveries - 1)]
+
+
+def test_another_job_starts_its_own_task(rt: Runtime) -> None:
+    first = Started.from_token(_deliver(rt, _job(MIGRATE))["continuationToken"])
+    other = codepipeline_job(json.dumps(MIGRATE), job_id="99999999-8888-7777-6666-555555555555")
+    second = Started.from_token(_deliver(rt, other)["continuationToken"])
+    again = Started.from_token(_deliver(rt, other)["continuationToken"])
+    assert first.task != second.task
+    assert again.task == second.task
+    assert sorted(_job_tasks(rt)) == sorted([first.task, second.task])
+
+
+def test_a_first_call_delivered_again_after_its_task_stopped_resumes_it(rt: Runtime) -> None:
+    started = _start(rt)
+    rt.ecs.stop_task(cluster=rt.document.cluster, task=started.task, reason="essential exited")
+    _set_task(rt, started.task, "STOPPED", exit_code=0)
+    call = _deliver(rt, _job(MIGRATE))
+    assert Started.from_token(call["continuationToken"]).task == started.task
+    assert _job_tasks(rt) == [started.task]
+
+
+@pytest.mark.parametrize("answer", ["InvalidJobStateException", "JobNotFoundException"])
+def test_a_late_delivery_of_a_job_with_its_result_starts_nothing_and_ends_quietly(
+    rt: Runtime, answer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The whole job: started, then followed (by the continuation's own job) to success.
+    started = _start(rt)
+    _set_task(rt, started.task, "STOPPED", exit_code=0)
+    rt.codepipeline.expect("put_job_success_result")
+    handle_job(codepipeline_job(json.dumps(MIGRATE), token=started.token(), job_id="c0"), rt)
+    rt.codepipeline.only_call()
+    capsys.readouterr()
+    # Then the first call again: CodePipeline takes no second result for its job.
+    rt.codepipeline.expect_closed("put_job_success_result", answer)
+    handle_job(_job(MIGRATE), rt)  # no exception: Lambda would only deliver it again
+    name, _ = rt.codepipeline.only_call()  # and no failure reported either
+    assert name == "PutJobSuccessResult"
+    assert _job_tasks(rt) == [started.task]
+    (resumed, closed) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (resumed["event"], resumed["task"]) == ("resumed", started.task)
+    assert (closed["event"], closed["job"]) == ("already-reported", JOB_ID)
+    assert closed["answer"].startswith(answer)
+
+
+def test_a_repeated_poll_of_a_job_with_its_result_ends_quietly(rt: Runtime) -> None:
+    started = _start(rt)
+    _set_task(rt, started.task, "STOPPED", exit_code=3)
+    rt.codepipeline.expect_closed("put_job_failure_result")
+    handle_job(_job(MIGRATE, token=started.token()), rt)
+    name, _ = rt.codepipeline.only_call()
+    assert name == "PutJobFailureResult"  # once: the closed job gets no second report
+
+
+class RacingEcs:
+    """ECS as a delivery racing another one sees it: ListTasks does not show the other's task
+    yet, and RunTask refuses the job's token (used with other parameters) naming that task,
+    with the error botocore makes of ECS's answer."""
+
+    def __init__(self, ecs: Any, task: str) -> None:
+        self._ecs = ecs
+        self.refusing = boto3.client("ecs", region_name=REGION)
+        self.stub = Stubber(self.refusing)
+        self.stub.add_client_error(
+            "run_task",
+            service_error_code="ConflictException",
+            service_message="The clientToken is already in use with a different request.",
+            http_status_code=400,
+            modeled_fields={"resourceIds": [task]},
+        )
+        self.stub.activate()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ecs, name)
+
+    def list_tasks(self, **_: Any) -> dict[str, Any]:
+        return {"taskArns": []}
+
+    def run_task(self, **request: Any) -> dict[str, Any]:
+        return self.refusing.run_task(**request)
+
+
+def test_a_racing_delivery_refused_by_the_idempotency_token_resumes_the_task_ecs_names(
+    rt: Runtime,
+) -> None:
+    started = _start(rt)
+    ecs = rt.ecs
+    rt.ecs = racing = RacingEcs(ecs, started.task)
+    call = _deliver(rt, _job(MIGRATE))
+    racing.stub.assert_no_pending_responses()  # RunTask was called, and refused
+    assert Started.from_token(call["continuationToken"]).task == started.task
+    rt.ecs = ecs
+    assert _job_tasks(rt) == [started.task]
+
+
+def test_a_resumed_task_keeps_its_deadline_from_when_ecs_created_it() -> None:
+    admitted = admit_request(document(), MIGRATE).admitted
+    place = Place(clients=None, cluster="c", log_group=GROUP, region=REGION)
+    arn = "arn:aws:ecs:eu-west-1:111111111111:task/c/abc"
+    created = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+    info = {
+        "taskArn": arn,
+        "createdAt": created,
+        "overrides": {
+            "containerOverrides": [
+                {
+                    "name": "job",
+                    "environment": [
+                        {"name": names.RUNNER_VARIABLE, "value": "migrate"},
+                        {"name": names.SCRIPT_VARIABLE, "value": "migrate"},
+                    ],
+                }
+            ]
+        },
+    }
+    started = resume_task(place, admitted, info, now=created.timestamp() + 600)
+    assert started.started == created.timestamp()
+    assert started.deadline == created.timestamp() + 30 * 60
+    assert started.log_stream == "migrate/job/abc"
+    other = {**info, "overrides": {"containerOverrides": []}}
+    with pytest.raises(InvokerError, match=r"runs \., not migrate\.migrate"):
+        resume_task(place, admitted, other, now=0)
+
+
+def test_a_job_id_that_cannot_name_a_task_fails_the_job_and_starts_nothing(rt: Runtime) -> None:
+    rt.codepipeline.expect("put_job_failure_result")
+    handle_job(codepipeline_job(json.dumps(MIGRATE), job_id="not a job id"), rt)
+    _, call = rt.codepipeline.only_call()
+    assert "cannot name an ECS task" in call["failureDetails"]["message"]
+    assert _job_tasks(rt) == []
 
 
 # Direct calls (pipelines run)

@@ -39,6 +39,7 @@ from pipelines.runner.tasks import (
 )
 from tests.runner.fixture_runners import RELEASE_IMAGE, RELEASE_REPOSITORY
 from tests.runner.support import (
+    JOB_ID,
     Clock,
     Pipeline,
     codepipeline_job,
@@ -251,15 +252,22 @@ def _tasks(rt: Runtime) -> list[str]:
 
 
 def _job(
-    params: Any, token: str | None = None, credentials: dict | None = CREDENTIALS
+    params: Any,
+    token: str | None = None,
+    credentials: dict | None = CREDENTIALS,
+    job_id: str = JOB_ID,
 ) -> dict[str, Any]:
     return codepipeline_job(
-        json.dumps(params), token=token, artifacts=("Templates", "Source"), credentials=credentials
+        json.dumps(params),
+        token=token,
+        artifacts=("Templates", "Source"),
+        credentials=credentials,
+        job_id=job_id,
     )
 
 
-def _start(rt: Runtime, params: dict = MIGRATE) -> Started:
-    return start_job(rt, _job(params))
+def _start(rt: Runtime, params: dict = MIGRATE, job_id: str = JOB_ID) -> Started:
+    return start_job(rt, _job(params, job_id=job_id))
 
 
 def _fails(rt: Runtime, job: dict) -> dict[str, Any]:
@@ -315,8 +323,12 @@ def test_a_target_job_runs_in_the_environments_account(rt: Runtime, aws: World) 
         names.SCRIPT_VARIABLE: "migrate",
         # migrate names no artifact: it gets no links
     }
+    assert (request["startedBy"], request["clientToken"]) == (
+        f"{names.STARTED_BY}/{JOB_ID}",
+        JOB_ID,
+    )
     (task,) = _ecs().describe_tasks(cluster=_cluster(rt), tasks=[started.task])["tasks"]
-    assert task["startedBy"] == names.STARTED_BY
+    assert task["startedBy"] == f"{names.STARTED_BY}/{JOB_ID}"
     assert task["taskDefinitionArn"] == request["taskDefinition"]
 
 
@@ -478,9 +490,13 @@ def test_a_release_runner_runs_a_revision_differing_only_in_the_image(rt: Runtim
     assert original["containerDefinitions"][0]["image"] == "placeholder:release"
     assert _comparable(revision) == _comparable(original)
     assert revision["revision"] > 1
-    # The same image again runs the same revision; another image, a new one.
-    _start(rt, {**MIGRATE, "image": image})
-    _start(rt, {**MIGRATE, "image": _image(next(_counter) + 2000)})
+    # The same image again runs the same revision; another image, a new one (other jobs).
+    _start(rt, {**MIGRATE, "image": image}, job_id="22222222-2222-3333-4444-555555555555")
+    _start(
+        rt,
+        {**MIGRATE, "image": _image(next(_counter) + 2000)},
+        job_id="33333333-2222-3333-4444-555555555555",
+    )
     arns = [r["taskDefinition"] for r in rt.connect.run_task]
     assert arns[1] == arns[0]
     assert arns[2] != arns[0]
@@ -552,6 +568,19 @@ def test_a_target_job_gets_presigned_links_to_the_artifacts_it_names(rt: Runtime
     assert query["X-Amz-Credential"].endswith(f"/{REGION}/s3/aws4_request")
     assert query["X-Amz-Expires"] == "3600"
     assert query["X-Amz-Security-Token"] == CREDENTIALS["sessionToken"]
+
+
+def test_a_target_job_delivered_again_resumes_its_task_in_the_environment(rt: Runtime) -> None:
+    started = _start(rt, PLAN)
+    # Later deliveries of the same first call: links signed later would make another RunTask
+    # request, but there is none: the job's task is found in the environment's cluster.
+    again = [_start(rt, PLAN) for _ in range(2)]
+    assert again == [started, started]
+    assert len(rt.connect.run_task) == 1
+    assert _tasks(rt) == [started.task]
+    other = _start(rt, PLAN, job_id="44444444-2222-3333-4444-555555555555")
+    assert other.task != started.task
+    assert sorted(_tasks(rt)) == sorted([started.task, other.task])
 
 
 def test_a_target_job_needs_the_jobs_artifact_credentials(rt: Runtime) -> None:
