@@ -174,6 +174,31 @@ def apply_action(service: str) -> str:
     return f"Apply-{service}"
 
 
+# The release marker: after each environment's deployment, a Lambda action moves image tags that
+# say what the environment runs, and the repository's lifecycle policy keeps what they tag.
+MARKER_ACTION = "Mark-deployed"
+DEPLOYED_TAG_PREFIX = "deployed-"
+DEPLOYED_TAG_WILDCARD = f"{DEPLOYED_TAG_PREFIX}*"  # an ECR tag mutability exclusion filter
+
+
+def deployed_tag(env: str) -> str:
+    """The image tag on the digest the environment runs."""
+    return f"{DEPLOYED_TAG_PREFIX}{env}"
+
+
+def previous_deployed_tag(env: str) -> str:
+    """The image tag on the digest the environment ran before: its rollback target."""
+    return f"{DEPLOYED_TAG_PREFIX}{env}-previous"
+
+
+def release_marker_function(app: str) -> str:
+    return f"{app}-release-marker"
+
+
+def release_marker_role(app: str) -> str:
+    return f"{app}-release-marker"
+
+
 def bake_rule(alarm: str) -> str:
     """A rule name: CodePipeline allows [A-Za-z0-9.@_-], up to 100 characters."""
     cleaned = "".join(c if c.isalnum() or c in ".@_-" else "-" for c in alarm)

@@ -8,6 +8,7 @@ from pipelines.config.models import Project
 from pipelines.durations import duration
 from pipelines.limits import needs_upload
 from pipelines.release import lead_time
+from pipelines.release.plan import StepKind, plan_release
 from pipelines.render import Synthesis
 
 
@@ -67,6 +68,7 @@ def lead_time_summary(project: Project) -> str:
         f"  push to {waits[-1].environment}: {duration(total)} "
         f"(with AWS's default timings: {duration(aws)})"
     )
+    lines.append(_markers(project))
     if approvals == 1:
         lines.append("  plus 1 approval, timing out after 7 days")
     elif approvals:
@@ -75,6 +77,20 @@ def lead_time_summary(project: Project) -> str:
     if steps:
         lines.append(steps)
     return "\n".join(lines)
+
+
+def _markers(project: Project) -> str:
+    """The release markers of a release: each a Lambda call that takes about a second, stopped
+    at its timeout."""
+    count = sum(
+        step.kind is StepKind.MARK for stage in plan_release(project).stages for step in stage.steps
+    )
+    timeout = lead_time.MARKER_TIMEOUT_SECONDS
+    plural = "s" if count > 1 else ""
+    return (
+        f"  plus {count} release marker{plural}, at most {duration(count * timeout)} in all "
+        f"(each tags the image its environment runs, stopped after {duration(timeout)})"
+    )
 
 
 def _runner_steps(project: Project) -> str | None:

@@ -93,7 +93,10 @@ def test_more_services_spread_over_plan_approve_apply_stages(tmp_path) -> None:
         "prod-apply",
         "prod-apply-2",
     ]
-    assert [len(s["Actions"]) for s in stages.values()][1:6] == [50, 10, 50, 10, 2]
+    # dev-2: the last 10 deployments and the release marker after them.
+    assert [len(s["Actions"]) for s in stages.values()][1:6] == [50, 11, 50, 10, 2]
+    for name in ("dev-2", "staging-apply-2", "prod-apply-2"):
+        assert stages[name]["Actions"][-1]["Name"] == "Mark-deployed", name
     # The approval stage keeps the steps around the approval.
     assert [a["Name"] for a in stages["staging"]["Actions"]] == ["Approve", "migrate.migrate"]
     assert [a["Name"] for a in stages["prod"]["Actions"]] == [
@@ -108,6 +111,7 @@ def test_more_services_spread_over_plan_approve_apply_stages(tmp_path) -> None:
         a["Configuration"]["StackName"]
         for name in ("prod-apply", "prod-apply-2")
         for a in stages[name]["Actions"]
+        if a["Name"] != "Mark-deployed"
     ]
     assert sorted(deployed) == sorted(f"shop-prod-{s}" for s in synthesis.project.services)
 

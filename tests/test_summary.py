@@ -21,3 +21,12 @@ def test_an_app_without_runner_steps_gets_no_line_for_them() -> None:
     summary = lead_time_summary(load_project(FIXTURES / "valid" / "single-account"))
     assert "runner step" not in summary
     assert summary.splitlines()[-1] == "  plus 1 approval, timing out after 7 days"
+
+
+def test_each_environment_adds_a_release_marker_bounded_by_its_timeout() -> None:
+    lines = lead_time_summary(load_project(EXAMPLE)).splitlines()
+    # dev, staging and prod: one marker each, every call stopped after 30 seconds.
+    assert (
+        "  plus 3 release markers, at most 1m30s in all "
+        "(each tags the image its environment runs, stopped after 30s)"
+    ) in lines

@@ -27,6 +27,7 @@ from pipelines.builders.iam import (
     role_policy,
     service_trust,
 )
+from pipelines.builders.marker import add_release_marker, marker_function_arn
 from pipelines.builders.template import new_template
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
@@ -64,6 +65,7 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
             )
         )
     role = template.add_resource(_pipeline_role(project))
+    add_release_marker(template, project)
     pipeline = template.add_resource(
         codepipeline.Pipeline(
             "Pipeline",
@@ -196,7 +198,30 @@ def _action(project: Project, env: Environment | None, step: Step) -> codepipeli
         return _approval(project, env, step)
     if step.kind is StepKind.RUN:
         return _runner_action(project, env, step)
+    if step.kind is StepKind.MARK:
+        return _marker_action(project, env, step)
     return _cloudformation(project, env, step)
+
+
+def _marker_action(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
+    """The release marker (builders/marker.py) after the environment's deployment: the released
+    digest becomes `deployed-<env>`, and the digest that tag named before becomes
+    `deployed-<env>-previous`, so the repository's lifecycle policy keeps both."""
+    request = {
+        "repository": project.image.repository,
+        "digest": DIGEST_VARIABLE,
+        "tag": naming.deployed_tag(env.name),
+        "previous": naming.previous_deployed_tag(env.name),
+    }
+    return codepipeline.Actions(
+        Name=step.name,
+        ActionTypeId=_type("Invoke", "Lambda"),
+        Configuration={
+            "FunctionName": naming.release_marker_function(project.app),
+            "UserParameters": json.dumps(request, sort_keys=True, separators=(",", ":")),
+        },
+        RunOrder=step.run_order,
+    )
 
 
 def _runner_action(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
@@ -370,6 +395,7 @@ def _pipeline_role(project: Project) -> iam.Role:
         allow([sns.Publish], [Ref(APPROVAL_TOPIC)]),
         allow([sts_actions.AssumeRole], deploy_roles),
         *_runner_statements(project),
+        *_lambda_statements(project),
     ]
     if other_regions:
         # Regional keys are created by their own stacks; the alias identifies them.
@@ -392,21 +418,41 @@ def _pipeline_role(project: Project) -> iam.Role:
     )
 
 
+def _lambda_statements(project: Project) -> list[Statement]:
+    """Invoking the Lambda functions the pipeline's actions name: the release marker, and the
+    runner's invoker if a step runs on ECS."""
+    app, toolchain = project.app, project.toolchain
+    functions = [marker_function_arn(project)]
+    steps = [s for env in project.environments for s in environment_steps(project, env)]
+    if any(s.on == "ecs" for s in steps):
+        functions.append(
+            naming.arn(
+                partition_of(toolchain.region),
+                "lambda",
+                toolchain.region,
+                toolchain.account,
+                f"function:{naming.invoker_function(app)}",
+            )
+        )
+    return _invoke_statements(functions)
+
+
+def _invoke_statements(functions: list[str]) -> list[Statement]:
+    """What a pipeline role needs for Lambda invoke actions on these functions."""
+    return [
+        allow([lambda_actions.InvokeFunction], sorted(functions)),
+        # ListFunctions has no resource-level permissions; CodePipeline's service role policy
+        # lists it for Lambda invoke actions.
+        allow([lambda_actions.ListFunctions], ["*"]),
+    ]
+
+
 def _runner_statements(project: Project) -> list[Statement]:
-    """Starting the runner steps: invoking the invoker, building with the runner projects."""
+    """Starting the CodeBuild runner steps (the invoker's are in _lambda_statements)."""
     app, toolchain = project.app, project.toolchain
     partition = partition_of(toolchain.region)
     steps = [s for env in project.environments for s in environment_steps(project, env)]
     statements = []
-    if any(s.on == "ecs" for s in steps):
-        function = naming.arn(
-            partition,
-            "lambda",
-            toolchain.region,
-            toolchain.account,
-            f"function:{naming.invoker_function(app)}",
-        )
-        statements.append(allow([lambda_actions.InvokeFunction], [function]))
     projects = sorted({s.runner for s in steps if s.on == "codebuild"})
     if projects:
         statements.append(

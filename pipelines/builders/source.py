@@ -21,6 +21,15 @@ from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Project
 
+# The lifecycle rule that keeps every image with a `deployed-` tag expires such images only beyond
+# this many. The release flow tags at most two images per environment (`deployed-<env>`, the
+# digest it runs, and `deployed-<env>-previous`, its rollback target), and a pipeline holds at
+# most 49 environments (50 stages, one of them the source), so at most 98 images: ten times
+# that leaves room for the tags of environments since removed from promotion, which no release
+# moves again. Past it, ECR would expire the oldest-pushed tagged image, possibly one an
+# environment still runs; see docs/releases-and-images.md.
+DEPLOYED_IMAGES_KEPT = 1000
+
 PUSH_ACTIONS = [
     *PULL_ACTIONS,
     ecr_actions.CompleteLayerUpload,
@@ -41,13 +50,15 @@ def build_source(project: Project) -> Template:
         RepositoryName=image.repository,
         ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
         EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="KMS"),
-        # Every tag is immutable except the release tag, which each release moves.
+        # Every tag is immutable except the release tag, which each push moves, and the
+        # `deployed-` tags, which the release marker moves after each deployment.
         ImageTagMutability="IMMUTABLE_WITH_EXCLUSION",
         ImageTagMutabilityExclusionFilters=[
             ecr.ImageTagMutabilityExclusionFilter(
                 ImageTagMutabilityExclusionFilterType="WILDCARD",
-                ImageTagMutabilityExclusionFilterValue=image.release_tag,
+                ImageTagMutabilityExclusionFilterValue=value,
             )
+            for value in (image.release_tag, naming.DEPLOYED_TAG_WILDCARD)
         ],
         LifecyclePolicy=ecr.LifecyclePolicy(LifecyclePolicyText=_lifecycle(image.keep_images)),
         # Images may still run in an environment: never delete them with the stack.
@@ -58,7 +69,8 @@ def build_source(project: Project) -> Template:
         repository,
         {
             "CKV_AWS_51": "tags are immutable (IMMUTABLE_WITH_EXCLUSION) except the release tag, "
-            "which each release moves by design; releases are pinned by digest",
+            "which each push moves, and the deployed-* tags, which the release marker moves to "
+            "what each environment runs; both by design, and releases are pinned by digest",
         },
     )
     pulling_accounts = project.accounts
@@ -91,13 +103,31 @@ def build_source(project: Project) -> Template:
 
 
 def _lifecycle(keep: int) -> str:
-    rule = {
+    """Rule 1 keeps every image the release marker tagged `deployed-...` (what an environment
+    runs, or would roll back to); rule 2 keeps the newest `keep` images of the rest.
+
+    ECR never lets a rule expire an image that a higher-priority rule selects by its tags, and
+    requires the rule with tagStatus `any` to be evaluated last (the highest rulePriority).
+    """
+    deployed = {
         "rulePriority": 1,
+        "description": "Keep every image an environment runs or would roll back to "
+        f"(tags {naming.DEPLOYED_TAG_WILDCARD}, moved by the release marker)",
+        "selection": {
+            "tagStatus": "tagged",
+            "tagPrefixList": [naming.DEPLOYED_TAG_PREFIX],
+            "countType": "imageCountMoreThan",
+            "countNumber": DEPLOYED_IMAGES_KEPT,
+        },
+        "action": {"type": "expire"},
+    }
+    newest = {
+        "rulePriority": 2,
         "description": f"Keep the {keep} most recent images",
         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
         "action": {"type": "expire"},
     }
-    return json.dumps({"rules": [rule]}, sort_keys=True)
+    return json.dumps({"rules": [deployed, newest]}, sort_keys=True)
 
 
 def _push_role(project: Project) -> iam.Role:

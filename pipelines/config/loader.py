@@ -489,6 +489,31 @@ def _name_clashes(project: Project, doc: Document) -> list[Problem]:
 
 def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:
     problems: list[Problem] = []
+    if pipeline.image.release_tag.startswith(naming.DEPLOYED_TAG_PREFIX):
+        problems.append(
+            Problem(
+                doc.file,
+                doc.line_of(("image", "release_tag")),
+                "image.release_tag",
+                f"{pipeline.image.release_tag!r} starts with {naming.DEPLOYED_TAG_PREFIX!r}, "
+                "which the release marker's tags use (deployed-<env> marks what an environment "
+                "runs); choose another release tag",
+            )
+        )
+    current = {naming.deployed_tag(env): env for env in pipeline.promotion}
+    for i, env in enumerate(pipeline.promotion):
+        other = current.get(naming.previous_deployed_tag(env))
+        if other is not None:
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("promotion", i)),
+                    f"promotion[{i}]",
+                    f"environments {env!r} and {other!r} would share the image tag "
+                    f"{naming.deployed_tag(other)!r} (what {other} runs, and what {env} ran "
+                    "before); rename one",
+                )
+            )
     partition = partition_of(pipeline.toolchain.region)
     for i, arn in enumerate(pipeline.image.push_principals):
         if arn.split(":")[1] != partition:

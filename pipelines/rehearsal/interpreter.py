@@ -24,6 +24,12 @@ module never holds a second description of the pipeline. What it interprets:
   other job (a user's image, terraform, an image build) is stood in for: admitted, not run,
   outputs `exitCode=0` and `summary=not run in rehearsal`; a later reference to any other
   output of it stops the rehearsal with an error naming the step;
+- the release marker: `Invoke/AWS/Lambda` on the app's marker function (`marker_function`). Its
+  own handler (pipelines/release_marker.py) runs in this process, as Lambda would call it for
+  CodePipeline's job, against the embedded ECR as the deployed function's role; the job result
+  it reports (PutJobSuccessResult or PutJobFailureResult, checked against CodePipeline's API
+  shapes) decides the action, so a rehearsal ends with the `deployed-<env>` tags on the digests
+  the environments run;
 - artifacts by name (a zip's files) and variables (`#{Namespace.Variable}`,
   `#{codepipeline.PipelineExecutionId}`), and `Fn::GetParam` in parameter overrides;
 - stage conditions: OnSuccess `CloudWatchAlarm` rules against the alarms' state (the rule's
@@ -55,6 +61,7 @@ import io
 import json
 import re
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,6 +170,7 @@ class Interpreter:
         region: str,
         hooks: Hooks,
         runners: RunnersDocument | None = None,
+        marker_function: str | None = None,
     ) -> None:
         if declaration.get("executionMode", "SUPERSEDED") != "QUEUED":
             raise RehearsalError(
@@ -175,6 +183,7 @@ class Interpreter:
         self.account, self.region = account, region
         self.hooks = hooks
         self.runners = runners  # runners.json, the allow-list runner steps are admitted against
+        self.marker_function = marker_function  # the release marker's Lambda function name
         self.events: list[Event] = []
         self.started = time.monotonic()
         self._role_sessions: dict[str, boto3.Session] = {}
@@ -204,7 +213,10 @@ class Interpreter:
                         f"{where}: configuration {', '.join(sorted(unknown))} of "
                         f"{'/'.join(kind)} cannot be interpreted by the rehearsal"
                     )
-                if kind in RUNNER_ACTIONS:
+                if self._is_marker(action):
+                    if "UserParameters" not in action.get("configuration", {}):
+                        raise RehearsalError(f"{where}: no UserParameters (the marker's request)")
+                elif kind in RUNNER_ACTIONS:
                     self._check_runner_action(where, kind, action.get("configuration", {}))
                 mode = action.get("configuration", {}).get("ActionMode")
                 if kind == CLOUDFORMATION and mode not in (
@@ -411,6 +423,8 @@ class Interpreter:
             result = self._cloudformation(execution, stage, action, config, region)
         elif kind == MANUAL_APPROVAL:
             result = self._approval(execution, stage, action, config, region)
+        elif self._is_marker(action):
+            result = self._release_marker(execution, stage, config, region)
         elif kind in RUNNER_ACTIONS:
             result = self._runner_step(execution, stage, action, config, region)
         else:  # _check_declaration refused it already
@@ -581,6 +595,50 @@ class Interpreter:
         verdict = "approval " + ("approved" if approved else "rejected")
         self._record(execution, stage["name"], verdict, message)  # the message, as resolved
         return "approved" if approved else "rejected"
+
+    # The release marker ------------------------------------------------------------------------
+
+    def _is_marker(self, action: dict[str, Any]) -> bool:
+        return (
+            _action_type(action) == LAMBDA_INVOKE
+            and self.marker_function is not None
+            and action.get("configuration", {}).get("FunctionName") == self.marker_function
+        )
+
+    def _release_marker(
+        self, execution: Execution, stage: dict[str, Any], config: dict[str, str], region: str
+    ) -> str:
+        """The marker's own handler, called with CodePipeline's job event, acting on ECR as the
+        deployed function's role; the result it reports to CodePipeline decides the action."""
+        from pipelines import release_marker
+
+        name = config["FunctionName"]
+        try:
+            function = self._client("lambda", None, region).get_function(FunctionName=name)
+        except ClientError as error:
+            raise ActionFailed(
+                f"Lambda {name} in {self.account} {region}: {error}; is the pipeline stack "
+                "deployed?"
+            ) from None
+        job = {
+            "id": str(uuid.uuid4()),
+            "accountId": self.account,
+            "data": {"actionConfiguration": {"configuration": dict(config)}},
+        }
+        results = JobResults(job["id"])
+        release_marker.handler(
+            {"CodePipeline.job": job},
+            None,
+            ecr=self._client("ecr", function["Configuration"]["Role"], region),
+            codepipeline=results,
+        )
+        if results.failure is not None:
+            self._record(execution, stage["name"], "marker failed", results.failure)
+            raise ActionFailed(f"the release marker reported a failure: {results.failure}")
+        if results.summary is None:
+            raise RehearsalError(f"{name} reported no result for its CodePipeline job")
+        self._record(execution, stage["name"], "marked", results.summary)
+        return f"tagged {results.summary}"
 
     # Runner steps ------------------------------------------------------------------------------
 
@@ -833,6 +891,39 @@ class Interpreter:
     def _say(self, execution: Execution, text: str) -> None:
         elapsed = time.monotonic() - self.started
         self.hooks.echo(f"[{elapsed:6.1f}s] #{execution.number} {execution.short}  {text}")
+
+
+class JobResults:
+    """CodePipeline's end of a Lambda job in the rehearsal: takes the job result the function
+    reports, after checking the request against CodePipeline's API shapes (moto does not
+    implement PutJobSuccessResult or PutJobFailureResult)."""
+
+    def __init__(self, job_id: str) -> None:
+        import botocore.session
+
+        self.job_id = job_id
+        self.summary: str | None = None
+        self.failure: str | None = None
+        self._model = botocore.session.get_session().get_service_model("codepipeline")
+
+    def _check(self, operation: str, params: dict[str, Any]) -> None:
+        from botocore.validate import validate_parameters
+
+        validate_parameters(params, self._model.operation_model(operation).input_shape)
+        if params["jobId"] != self.job_id:
+            raise RehearsalError(f"{operation} for job {params['jobId']}, not {self.job_id}")
+        if self.summary is not None or self.failure is not None:
+            raise RehearsalError(f"{operation}: the job {self.job_id} has a result already")
+
+    def put_job_success_result(self, **params: Any) -> dict[str, Any]:
+        self._check("PutJobSuccessResult", params)
+        self.summary = params.get("executionDetails", {}).get("summary", "")
+        return {}
+
+    def put_job_failure_result(self, **params: Any) -> dict[str, Any]:
+        self._check("PutJobFailureResult", params)
+        self.failure = params["failureDetails"]["message"]
+        return {}
 
 
 def _action_type(action: dict[str, Any]) -> tuple[str, str, str, str]:

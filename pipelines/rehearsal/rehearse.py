@@ -7,9 +7,11 @@
    that image as `--bootstrap-image` and `--yes`.
 3. Pushes N generated image manifests with the release tag, one execution each.
 4. Interprets the deployed pipeline's declaration (interpreter.py) over those executions;
-   runner steps are admitted against the runners.json synth wrote (steps.py).
+   runner steps are admitted against the runners.json synth wrote (steps.py), and the release
+   marker's own handler tags what each environment runs.
 5. Reads back, per environment and service, the ImageUri parameter of the stack and the image
-   of the ECS service's task definition, and compares them with what was meant to arrive.
+   of the ECS service's task definition, and compares them with what was meant to arrive; and
+   the repository's `deployed-` tags the release marker moved.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from pipelines import naming
 from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
 
@@ -62,6 +65,7 @@ class Result:
     live: list[Live]
     events: list[Any]
     seconds: float
+    tags: dict[str, str] = field(default_factory=dict)  # deployed-... tag -> digest, from ECR
 
 
 def rehearse(options: RehearsalOptions) -> Result:
@@ -161,6 +165,7 @@ def _rehearse(
         manifest.toolchain_region,
         hooks,
         runners=runners_document(templates),
+        marker_function=naming.release_marker_function(manifest.app),
     )
 
     click.echo(
@@ -180,9 +185,11 @@ def _rehearse(
     meant = _meant(declaration, environment_of, last, manifest)
     reached = _meant(declaration, environment_of, last, manifest, stopped=True)
     live = read_back(clients, manifest)
+    tags = deployed_tags(clients, manifest)
     seconds = time.monotonic() - started
     untouched = frozenset(meant) - set(reached)
     ok = print_table(manifest, live, last.digest, bootstrap, meant, untouched)
+    print_tags(tags, last.digest)
     click.echo(f"\nrehearsal took {seconds:.1f}s")
     if options.fail_at:
         click.echo(f"--fail-at {options.fail_at}: the failures above were injected, not real")
@@ -198,6 +205,7 @@ def _rehearse(
         live,
         list(interpreter.events),
         seconds,
+        tags,
     )
 
 
@@ -309,6 +317,30 @@ def read_back(clients: Any, manifest: Any) -> list[Live]:
                 )
             )
     return found
+
+
+def deployed_tags(clients: Any, manifest: Any) -> dict[str, str]:
+    """The repository's `deployed-` tags, each with the digest it names, as ECR has them now."""
+    ecr = clients.client("ecr", manifest.toolchain_account, manifest.toolchain_region)
+    found = {}
+    for page in ecr.get_paginator("describe_images").paginate(repositoryName=manifest.repository):
+        for image in page["imageDetails"]:
+            for tag in image.get("imageTags", []):
+                if tag.startswith(naming.DEPLOYED_TAG_PREFIX):
+                    found[tag] = image["imageDigest"]
+    return dict(sorted(found.items()))
+
+
+def print_tags(tags: dict[str, str], digest: str) -> None:
+    from pipelines.rehearsal.interpreter import short_digest
+
+    if not tags:
+        return
+    click.echo("\nimage tags the release marker moved (read back from ECR):")
+    width = max(len(tag) for tag in tags)
+    for tag, tagged in tags.items():
+        new = " (new)" if tagged == digest else ""
+        click.echo(f"  {tag:<{width}}  {short_digest(tagged)}{new}")
 
 
 def _digest(uri: str | None) -> str | None:

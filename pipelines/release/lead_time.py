@@ -16,6 +16,9 @@ from pipelines.config.models import AWS_ROLLOUT_DEFAULTS, Environment, Project, 
 UNBALANCED_SETTLE_SECONDS = 40
 # CodePipeline fails a manual approval nobody acts on after seven days (fixed).
 APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
+# The release marker Lambda's timeout: a call is three or four ECR requests and one to
+# CodePipeline, so it takes about a second; Lambda stops it after this long.
+MARKER_TIMEOUT_SECONDS = 30
 
 
 class ServiceWaits(NamedTuple):

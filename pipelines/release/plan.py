@@ -25,6 +25,7 @@ class StepKind(StrEnum):
     APPROVE = "approve"  # a person approves the change sets
     APPLY = "apply"  # execute exactly the change set that was approved
     RUN = "run"  # a deploy-runner job (plan, migration, smoke test, ...)
+    MARK = "mark"  # tag the released digest as what the environment runs (the release marker)
 
 
 class Step(NamedTuple):
@@ -75,13 +76,14 @@ def _environment_stages(project: Project, env: Environment) -> list[Stage]:
     """One stage per environment while it fits CodePipeline's 50 actions a stage.
 
     Within it, by run order: runner steps `before_approval` beside the change-set plans, the
-    approval, `before_deploy` steps, the service deployments (all services in parallel), then
-    `after_deploy` steps. An environment with more actions than fit spreads them over several
-    stages instead: for a direct deployment, `<env>-prepare` (steps before), `<env>`, `<env>-2`,
-    ... and `<env>-verify` (steps after); with an approval, the plans first (`<env>-plan`,
-    `<env>-plan-2`, ...), then the approval with the steps around it in `<env>`, then the applies
-    (`<env>-apply`, ...) and `<env>-verify`. Stage `<env>` always holds the environment's
-    approval, if it has one.
+    approval, `before_deploy` steps, the service deployments (all services in parallel), the
+    release marker, then `after_deploy` steps. An environment with more actions than fit spreads
+    them over several stages instead: for a direct deployment, `<env>-prepare` (steps before),
+    `<env>`, `<env>-2`, ... and `<env>-verify` (steps after); with an approval, the plans first
+    (`<env>-plan`, `<env>-plan-2`, ...), then the approval with the steps around it in `<env>`,
+    then the applies (`<env>-apply`, ...) and `<env>-verify`. Stage `<env>` always holds the
+    environment's approval, if it has one. The release marker always follows the last
+    deployment, in the stage of the last deployments.
     """
 
     def stack(service: str) -> str:
@@ -97,15 +99,16 @@ def _environment_stages(project: Project, env: Environment) -> list[Stage]:
         phase(p) for p in ("before_approval", "before_deploy", "after_deploy")
     )
     services = sorted(project.services)
+    marker = Step(StepKind.MARK, naming.MARKER_ACTION, 0)
     if not env.requires_approval:
         deploys = [Step(StepKind.DEPLOY, naming.deploy_action(s), 0, s, stack(s)) for s in services]
-        if len(before) + len(deploys) + len(after) <= ACTIONS_PER_STAGE:
-            order = [*before, deploys, *after]
+        if len(before) + len(deploys) + 1 + len(after) <= ACTIONS_PER_STAGE:
+            order = [*before, deploys, [marker], *after]
             return [Stage(naming.stage_name(env.name), env, _ordered(order))]
         stages = [Stage(naming.prepare_stage(env.name), env, _ordered(before))] if before else []
         stages += [
-            Stage(naming.stage_name(env.name, part=i), env, _ordered([g]))
-            for i, g in enumerate(_groups(deploys, ACTIONS_PER_STAGE), start=1)
+            Stage(naming.stage_name(env.name, part=i), env, _ordered(g))
+            for i, g in enumerate(_then_marker(deploys, marker), start=1)
         ]
         if after:
             stages.append(Stage(naming.verify_stage(env.name), env, _ordered(after)))
@@ -113,11 +116,11 @@ def _environment_stages(project: Project, env: Environment) -> list[Stage]:
     plans = [Step(StepKind.PLAN, naming.plan_action(s), 0, s, stack(s)) for s in services]
     approval = Step(StepKind.APPROVE, naming.APPROVAL_ACTION, 0)
     applies = [Step(StepKind.APPLY, naming.apply_action(s), 0, s, stack(s)) for s in services]
-    total = len(before_approval) + len(plans) + 1 + len(before) + len(applies) + len(after)
+    total = len(before_approval) + len(plans) + 1 + len(before) + len(applies) + 1 + len(after)
     if total <= ACTIONS_PER_STAGE:
         # The change-set plans run beside the first step before the approval.
         first, *rest = before_approval or [[]]
-        order = [[*first, *plans], *rest, [approval], *before, applies, *after]
+        order = [[*first, *plans], *rest, [approval], *before, applies, [marker], *after]
         return [Stage(naming.stage_name(env.name), env, _ordered(order))]
     plan_stages = [
         Stage(naming.plan_stage(env.name, part=i), env, _ordered([g]), final=False)
@@ -127,8 +130,8 @@ def _environment_stages(project: Project, env: Environment) -> list[Stage]:
         naming.stage_name(env.name), env, _ordered([*before_approval, [approval], *before])
     )
     apply_stages = [
-        Stage(naming.apply_stage(env.name, part=i), env, _ordered([g]))
-        for i, g in enumerate(_groups(applies, ACTIONS_PER_STAGE), start=1)
+        Stage(naming.apply_stage(env.name, part=i), env, _ordered(g))
+        for i, g in enumerate(_then_marker(applies, marker), start=1)
     ]
     verify = [Stage(naming.verify_stage(env.name), env, _ordered(after))] if after else []
     return _final_last([*plan_stages, approval_stage, *apply_stages, *verify])
@@ -143,6 +146,16 @@ def _ordered(groups: list[list[Step]]) -> tuple[Step, ...]:
             order += 1
             steps += [step._replace(run_order=order) for step in group]
     return tuple(steps)
+
+
+def _then_marker(deployments: list[Step], marker: Step) -> list[list[list[Step]]]:
+    """Per stage, the run-order groups of deployments that fill stages of at most
+    ACTIONS_PER_STAGE actions, with the release marker after the last deployments, in their
+    stage (in a stage of its own only when the last deployments fill theirs)."""
+    return [
+        [[s for s in chunk if s is not marker], [s for s in chunk if s is marker]]
+        for chunk in _groups([*deployments, marker], ACTIONS_PER_STAGE)
+    ]
 
 
 def _groups(items: list[T], size: int) -> list[list[T]]:

@@ -1,5 +1,7 @@
 """The example pipeline with two executions in flight (QUEUED): the older one waits for approval
-in staging, the newer one, pushed later, has passed dev and waits to enter staging behind it."""
+in staging, the newer one, pushed later, has passed dev and waits to enter staging behind it.
+Each environment's stage ends with its release marker (`Mark-deployed`), as the template has it;
+the verbs read past it."""
 
 from __future__ import annotations
 
@@ -37,7 +39,11 @@ def queued_state(approve_status: str = "InProgress") -> dict[str, Any]:
                 (E_NEW, "Succeeded"),
                 [action("Image", "Succeeded"), action("Templates", "Succeeded")],
             ),
-            stage("dev", (E_NEW, "Succeeded"), [action("Deploy-web", "Succeeded")]),
+            stage(
+                "dev",
+                (E_NEW, "Succeeded"),
+                [action("Deploy-web", "Succeeded"), action("Mark-deployed", "Succeeded")],
+            ),
             stage(
                 "staging",
                 (E_OLD, "InProgress"),
@@ -45,6 +51,7 @@ def queued_state(approve_status: str = "InProgress") -> dict[str, Any]:
                     action("Plan-web", "Succeeded"),
                     approval(approve_status, token, action_execution_id="approve-e-old"),
                     action("Apply-web", "Succeeded"),
+                    action("Mark-deployed", "Succeeded"),
                 ],
                 inbound=[(E_NEW, "InProgress")],
             ),
@@ -55,6 +62,7 @@ def queued_state(approve_status: str = "InProgress") -> dict[str, Any]:
                     action("Plan-web", "Succeeded"),
                     approval("Succeeded"),
                     action("Apply-web", "Succeeded"),
+                    action("Mark-deployed", "Succeeded"),
                 ],
             ),
         ]
@@ -72,6 +80,7 @@ def old_execution_actions() -> dict[str, Any]:
                 action_execution_id="approve-e-old",
             ),
             action_detail(E_OLD, "staging", "Plan-web", "Succeeded"),
+            action_detail(E_OLD, "dev", "Mark-deployed", "Succeeded"),
             action_detail(E_OLD, "dev", "Deploy-web", "Succeeded"),
             source_image(E_OLD, D_OLD),
         ]

@@ -78,7 +78,13 @@ def _queue_everything(stubbed: StubbedClients) -> None:
     _actions(
         stubbed,
         E_NEW,
-        [action_detail(E_NEW, "dev", "Deploy-web", "Succeeded", updated=DEPLOYED_DEV)],
+        [
+            # The release marker finished after the deployment; the deployment's time counts.
+            action_detail(
+                E_NEW, "dev", "Mark-deployed", "Succeeded", updated=DEPLOYED_DEV + timedelta(1)
+            ),
+            action_detail(E_NEW, "dev", "Deploy-web", "Succeeded", updated=DEPLOYED_DEV),
+        ],
     )
     # staging: waits for approval of E_OLD, still runs E_PREV's digest.
     _actions(stubbed, E_OLD, old_execution_actions()["actionExecutionDetails"])

@@ -201,18 +201,20 @@ def _check_source(accounts: Accounts, config: Config) -> None:
     assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert repository["imageTagMutabilityExclusionFilters"] == [
-        {"filterType": "WILDCARD", "filter": image.release_tag}
+        {"filterType": "WILDCARD", "filter": image.release_tag},
+        {"filterType": "WILDCARD", "filter": "deployed-*"},
     ]
     lifecycle = json.loads(
         ecr.get_lifecycle_policy(repositoryName=image.repository)["lifecyclePolicyText"]
     )
-    [rule] = lifecycle["rules"]
-    assert rule["selection"] == {
+    deployed, newest = sorted(lifecycle["rules"], key=lambda r: r["rulePriority"])
+    assert deployed["selection"]["tagPrefixList"] == ["deployed-"]
+    assert newest["selection"] == {
         "tagStatus": "any",
         "countType": "imageCountMoreThan",
         "countNumber": image.keep_images,
     }
-    assert rule["action"] == {"type": "expire"}
+    assert deployed["action"] == newest["action"] == {"type": "expire"}
 
     if project.accounts:
         policy = policy_json(
@@ -227,7 +229,8 @@ def _check_source(accounts: Accounts, config: Config) -> None:
     else:
         assert "RepositoryPolicyText" not in props
 
-    # Tags are immutable except the release tag, which every release moves.
+    # Tags are immutable except the release tag, which every release moves, and the deployed-*
+    # tags, which the release marker moves.
     def push(tag: str, layer: str) -> str:
         manifest = {
             "schemaVersion": 2,
@@ -246,6 +249,8 @@ def _check_source(accounts: Accounts, config: Config) -> None:
         repositoryName=image.repository, imageIds=[{"imageTag": image.release_tag}]
     )["imageDetails"]
     assert found["imageDigest"] == moved
+    assert push("deployed-dev", "a") == first
+    assert push("deployed-dev", "b") == moved
     push("v1.0.0", "c")
     with pytest.raises(ClientError) as refused:
         push("v1.0.0", "d")

@@ -38,8 +38,9 @@ def test_every_environment_receives_the_digest(syntheses) -> None:
 def test_later_environments_plan_approve_apply_the_same_change_set(syntheses) -> None:
     pipeline = _pipeline(syntheses["example"], "shop")
     dev = pipeline["Stages"][1]["Actions"]
-    assert [(a["Name"], a["Configuration"]["ActionMode"]) for a in dev] == [
-        ("Deploy-web", "CREATE_UPDATE")
+    assert [(a["Name"], a["Configuration"].get("ActionMode")) for a in dev] == [
+        ("Deploy-web", "CREATE_UPDATE"),
+        ("Mark-deployed", None),  # the release marker, a Lambda action
     ]
     prod = {a["Name"]: a for a in pipeline["Stages"][3]["Actions"]}
     # (the migration runs at 3, between the approval and the apply)
@@ -75,7 +76,12 @@ def test_cross_region_environment_has_its_artifact_store_and_region(syntheses) -
     assert stores["us-west-2"]["Location"] == "payments-artifacts-100000000001-us-west-2"
     assert stores["us-west-2"]["EncryptionKey"]["Id"].endswith(":alias/payments-artifacts")
     us = next(s for s in pipeline["Stages"] if s["Name"] == "prod-us")
-    assert {a.get("Region") for a in us["Actions"] if a["Name"] != "Approve"} == {"us-west-2"}
+    # The approval and the release marker act in the toolchain's region (the marker's function
+    # and the repository are there); everything else in the environment's.
+    assert {
+        a.get("Region") for a in us["Actions"] if a["Name"] not in ("Approve", "Mark-deployed")
+    } == {"us-west-2"}
+    assert [a.get("Region") for a in us["Actions"] if a["Name"] == "Mark-deployed"] == [None]
     eu = next(s for s in pipeline["Stages"] if s["Name"] == "prod-eu")
     assert all("Region" not in a for a in eu["Actions"])
 

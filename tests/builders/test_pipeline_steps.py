@@ -128,15 +128,25 @@ def test_the_pipeline_role_may_start_exactly_the_runner_jobs(syntheses) -> None:
         for action in statement["Action"]:
             by_action.setdefault(action, []).extend(statement["Resource"])
     assert by_action["lambda:InvokeFunction"] == [
-        "arn:aws:lambda:eu-central-1:100000000001:function:payments-runner-invoker"
+        "arn:aws:lambda:eu-central-1:100000000001:function:payments-release-marker",
+        "arn:aws:lambda:eu-central-1:100000000001:function:payments-runner-invoker",
     ]
     # Only the projects steps use (smoke), not every CodeBuild runner (docker).
     assert by_action["codebuild:StartBuild"] == [
         "arn:aws:codebuild:eu-central-1:100000000001:project/payments-runner-smoke"
     ]
     # An app without runners gives its pipeline no such permission.
-    plain = {a for s in _statements(syntheses["single-account"], "notes") for a in s["Action"]}
-    assert not {a for a in plain if a.startswith(("lambda:", "codebuild:"))}
+    # An app without runners invokes only its release marker, and builds nothing.
+    plain: dict[str, list[str]] = {}
+    for statement in _statements(syntheses["single-account"], "notes"):
+        for action in statement["Action"]:
+            plain.setdefault(action, []).extend(statement["Resource"])
+    assert {a: r for a, r in plain.items() if a.startswith(("lambda:", "codebuild:"))} == {
+        "lambda:InvokeFunction": [
+            "arn:aws:lambda:us-east-1:123456789012:function:notes-release-marker"
+        ],
+        "lambda:ListFunctions": ["*"],
+    }
 
 
 def test_terraform_runners_of_other_accounts_may_use_only_the_plan_store(syntheses) -> None:

@@ -19,6 +19,8 @@ RESOURCE_STAR_ALLOWED = {
     "ecs:DeregisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "ecs:RegisterTaskDefinition",
+    # CodePipeline's service role needs it for Lambda invoke actions (the release marker's).
+    "lambda:ListFunctions",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroupRules",
     "ec2:DescribeSecurityGroups",

@@ -12,9 +12,14 @@ def test_repository_defaults(syntheses) -> None:
         {
             "ImageTagMutabilityExclusionFilterType": "WILDCARD",
             "ImageTagMutabilityExclusionFilterValue": "release",
-        }
+        },
+        {
+            "ImageTagMutabilityExclusionFilterType": "WILDCARD",
+            "ImageTagMutabilityExclusionFilterValue": "deployed-*",
+        },
     ]
-    rule = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"][0]
+    # The deployed-* rule first (tests/builders/test_release_marker.py), then keep_images.
+    rule = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"][-1]
     assert rule["selection"]["countNumber"] == 50
     (pull,) = props["RepositoryPolicyText"]["Statement"]
     assert pull["Principal"]["AWS"] == [

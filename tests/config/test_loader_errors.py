@@ -210,6 +210,23 @@ CASES: dict[str, list[Expect]] = {
     "file-not-in-promotion": [
         Expect("staging.yaml", None, "", "environment 'staging' is not in promotion")
     ],
+    "release-tag-deployed-prefix": [
+        Expect(
+            "pipeline.yaml",
+            "release_tag: deployed-latest",
+            "image.release_tag",
+            "'deployed-latest' starts with 'deployed-', which the release marker's tags use",
+        )
+    ],
+    "environment-tags-clash": [
+        Expect(
+            "pipeline.yaml",
+            "promotion: [dev, prod, prod-previous]",
+            "promotion[1]",
+            "environments 'prod' and 'prod-previous' would share the image tag "
+            "'deployed-prod-previous'",
+        )
+    ],
     "duplicate-in-promotion": [
         Expect(
             "pipeline.yaml", "promotion: [dev, prod, dev]", "promotion[2]", "'dev' is listed twice"

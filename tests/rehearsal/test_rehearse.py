@@ -37,6 +37,9 @@ CONFIGURATIONS = [
 ]
 
 
+MARKER = "shop-release-marker"  # the example's release marker function
+
+
 def _promotion(environments: Path) -> list[str]:
     import yaml
 
@@ -61,6 +64,9 @@ def test_one_push_with_every_approval_reaches_every_service(environments: Path) 
     for item in result.live:  # the stack parameter and the ECS task definition, each service
         assert (item.parameter, item.running) == (digest, digest), item
     assert digest != result.bootstrap
+    # The release marker's own handler tagged the digest every environment runs (read back from
+    # ECR); a first release has nothing to call previous.
+    assert result.tags == {f"deployed-{env}": digest for env in _promotion(environments)}
 
 
 @pytest.mark.slow
@@ -74,6 +80,7 @@ def test_approve_none_changes_only_the_first_environment() -> None:
     assert by_env[first] == {(digest, digest)}
     for env in later:
         assert by_env[env] == {(result.bootstrap, result.bootstrap)}, env
+    assert result.tags == {f"deployed-{first}": digest}  # no release reached the others
     rejected = [e for e in result.events if e.what == "rejected"]
     assert [(e.execution, e.stage) for e in rejected] == [(1, later[0])]
 
@@ -86,6 +93,12 @@ def test_two_pushes_queue_in_order_and_the_second_ends_everywhere() -> None:
     assert result.exit_code == OK
     for item in result.live:
         assert (item.parameter, item.running) == (second, second), item
+    # Each environment's tag moved to the second digest; the first is its rollback target.
+    assert result.tags == {
+        tag: digest
+        for env in _promotion(EXAMPLE)
+        for tag, digest in ((f"deployed-{env}", second), (f"deployed-{env}-previous", first))
+    }
 
     stages = ["Source", *_promotion(EXAMPLE)]
     entered = [(e.execution, e.stage) for e in result.events if e.what == "entered"]
@@ -118,6 +131,7 @@ def test_fail_at_staging_leaves_prod_on_the_old_digest_and_fails() -> None:
     assert by_env["dev"] == {(digest, digest)}  # earlier environment keeps the new digest
     assert by_env["staging"] == {(result.bootstrap, result.bootstrap)}
     assert by_env["prod"] == {(result.bootstrap, result.bootstrap)}  # untouched
+    assert result.tags == {"deployed-dev": digest}  # staging's marker never ran
     injected = [e for e in result.events if e.what == "injected failure"]
     assert [(e.stage, e.detail) for e in injected] == [("staging", "shop-staging-web")]
     assert not [e for e in result.events if e.stage == "prod"]
@@ -171,12 +185,46 @@ def _runners(environments: Path = EXAMPLE):
 def _interpreter(declaration: dict, runners=None) -> Interpreter:
     hooks = Hooks(lambda *a: True, lambda s: None, lambda t: None)
     return Interpreter(
-        None, declaration, "111111111111", "eu-west-1", hooks, runners=runners or _runners()
+        None,
+        declaration,
+        "111111111111",
+        "eu-west-1",
+        hooks,
+        runners=runners or _runners(),
+        marker_function=MARKER,
     )
 
 
 def test_the_example_declaration_is_interpretable() -> None:
     _interpreter(_declaration())
+
+
+def test_a_release_marker_without_its_request_is_a_clear_error() -> None:
+    changed = copy.deepcopy(_declaration())
+    [dev] = [s for s in changed["stages"] if s["name"] == "dev"]
+    [marker] = [a for a in dev["actions"] if a["name"] == "Mark-deployed"]
+    assert marker["configuration"]["FunctionName"] == MARKER
+    del marker["configuration"]["UserParameters"]
+    with pytest.raises(RehearsalError, match="action Mark-deployed: no UserParameters"):
+        _interpreter(changed)
+
+
+def test_the_marker_reports_its_job_result_in_codepipelines_api_shapes() -> None:
+    from botocore.exceptions import ParamValidationError
+
+    from pipelines.rehearsal.interpreter import JobResults
+
+    results = JobResults("job-1")
+    with pytest.raises(ParamValidationError):
+        results.put_job_success_result(jobId="job-1", executionDetails={"summary": 5})
+    with pytest.raises(RehearsalError, match="for job job-2, not job-1"):
+        results.put_job_success_result(jobId="job-2")
+    results.put_job_failure_result(
+        jobId="job-1", failureDetails={"type": "JobFailed", "message": "no such image"}
+    )
+    assert (results.failure, results.summary) == ("no such image", None)
+    with pytest.raises(RehearsalError, match="has a result already"):
+        results.put_job_success_result(jobId="job-1")
 
 
 def test_an_unknown_action_type_is_a_clear_error() -> None:
@@ -239,11 +287,17 @@ def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_executio
     by_env = _digests_by_env(result)
     assert by_env["dev"] == by_env["staging"] == {(second, second)}
     assert by_env["prod"] == {(first, first)}
-    stages = [e for e in result.events if not e.what.startswith("runner ")]  # not the steps'
+    # not the steps' events, nor the release markers'
+    stages = [e for e in result.events if not e.what.startswith("runner ") and e.what != "marked"]
     assert [(e.execution, e.stage, e.what, e.detail) for e in stages][-2:] == [
         (2, "prod", "failed", ""),
         (2, "prod", "rollback succeeded", first),
     ]
+    # The rollback ran prod's actions again with the first execution, its release marker too:
+    # the tags say what prod runs again, and that it ran the second digest before.
+    assert result.tags["deployed-prod"] == first
+    assert result.tags["deployed-prod-previous"] == second
+    assert result.tags["deployed-staging"] == result.tags["deployed-dev"] == second
 
 
 @pytest.mark.slow

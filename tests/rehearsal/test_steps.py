@@ -19,7 +19,13 @@ from pipelines.rehearsal.interpreter import RehearsalError
 from pipelines.rehearsal.rehearse import RehearsalOptions, rehearse
 from pipelines.runner.allowlist import Refused
 from pipelines.runner.jobs import Change, plan_summary
-from tests.rehearsal.test_rehearse import MOTO_WARNINGS, _declaration, _interpreter, _runners
+from tests.rehearsal.test_rehearse import (
+    MARKER,
+    MOTO_WARNINGS,
+    _declaration,
+    _interpreter,
+    _runners,
+)
 from tests.support import EXAMPLE
 
 pytestmark = MOTO_WARNINGS
@@ -202,7 +208,7 @@ def test_a_runner_action_must_call_the_invoker_or_a_runner_project_of_the_app(
 
     hooks = Hooks(lambda *a: True, lambda s: None, lambda t: None)
     with pytest.raises(RehearsalError, match=r"needs the allow-list runners\.json"):
-        Interpreter(None, declaration, "111111111111", "eu-west-1", hooks)
+        Interpreter(None, declaration, "111111111111", "eu-west-1", hooks, marker_function=MARKER)
 
 
 def test_the_invoker_request_is_admitted_with_the_full_check_once_resolved() -> None:

@@ -7,7 +7,7 @@ def test_example_stages_follow_promotion_with_approvals_before_later_environment
     plan = plan_release(load_project(EXAMPLE))
     assert [s.name for s in plan.stages] == ["Source", "dev", "staging", "prod"]
     dev, staging, prod = plan.stages[1:]
-    assert [(s.kind, s.run_order) for s in dev.steps] == [(StepKind.DEPLOY, 1)]
+    assert [(s.kind, s.run_order) for s in dev.steps] == [(StepKind.DEPLOY, 1), (StepKind.MARK, 2)]
     # staging and prod migrate their database after the approval, before the service changes;
     # prod's approval also waits for a plan of what the release changes.
     assert [(s.kind, s.name, s.run_order) for s in staging.steps] == [
@@ -15,6 +15,7 @@ def test_example_stages_follow_promotion_with_approvals_before_later_environment
         (StepKind.APPROVE, "Approve", 2),
         (StepKind.RUN, "migrate.migrate", 3),
         (StepKind.APPLY, "Apply-web", 4),
+        (StepKind.MARK, "Mark-deployed", 5),
     ]
     assert [(s.kind, s.name, s.run_order) for s in prod.steps] == [
         (StepKind.RUN, "plan.plan", 1),
@@ -22,13 +23,14 @@ def test_example_stages_follow_promotion_with_approvals_before_later_environment
         (StepKind.APPROVE, "Approve", 2),
         (StepKind.RUN, "migrate.migrate", 3),
         (StepKind.APPLY, "Apply-web", 4),
+        (StepKind.MARK, "Mark-deployed", 5),
     ]
 
 
 def test_requires_approval_false_in_a_later_environment_deploys_directly() -> None:
     plan = plan_release(load_project(FIXTURES / "valid" / "multi-account"))
     kinds = {s.name: [step.kind for step in s.steps] for s in plan.stages}
-    assert kinds["qa"] == [StepKind.DEPLOY]
+    assert kinds["qa"] == [StepKind.DEPLOY, StepKind.MARK]
     assert StepKind.APPROVE in kinds["prod-eu"]
 
 

@@ -24,7 +24,8 @@ def test_each_phase_runs_in_list_order_around_the_deployment() -> None:
         ("migrate.migrate", 1),
         ("migrate.migrate-2", 2),
         ("Deploy-api", 3),
-        ("smoke.check", 4),
+        ("Mark-deployed", 4),
+        ("smoke.check", 5),
     ]
     # With an approval: plans beside the change sets, the approval, the applies and migration,
     # the services, then the smoke test.
@@ -37,9 +38,10 @@ def test_each_phase_runs_in_list_order_around_the_deployment() -> None:
         ("apply.apply", 5),
         ("migrate.migrate", 6),
         ("Apply-api", 7),
-        ("smoke.check", 8),
+        ("Mark-deployed", 8),
+        ("smoke.check", 9),
     ]
-    assert _orders(stages["qa"]) == [("Deploy-api", 1)]
+    assert _orders(stages["qa"]) == [("Deploy-api", 1), ("Mark-deployed", 2)]
 
 
 def test_steps_carry_their_namespace_and_where_they_run() -> None:
@@ -108,3 +110,42 @@ def test_large_environments_spread_steps_over_their_own_stages(tmp_path: Path) -
         "prod-us-apply-2",
     ]
     assert all(len(s.steps) <= ACTIONS_PER_STAGE for s in stages)
+
+
+def test_the_release_marker_follows_the_last_deployments_in_their_stage(tmp_path: Path) -> None:
+    by_name = {
+        s.name: s
+        for s in plan_release(load_project(_with_services(EVERY_STEP, tmp_path / "env", 60))).stages
+    }
+    # 61 services: 50 deployments in `<env>`/`<env>-apply`, the other 11 and then the marker in
+    # the next stage; the steps after the deployment stay in `<env>-verify`.
+    for stage, kind in (("dev-2", StepKind.DEPLOY), ("prod-eu-apply-2", StepKind.APPLY)):
+        steps = by_name[stage].steps
+        assert [s.kind for s in steps] == [kind] * 11 + [StepKind.MARK], stage
+        assert steps[-1].run_order == 2 and {s.run_order for s in steps[:-1]} == {1}
+    for stage in ("dev", "prod-eu-apply", "dev-verify", "prod-eu-verify"):
+        assert StepKind.MARK not in {s.kind for s in by_name[stage].steps}, stage
+
+
+def test_the_release_marker_gets_a_stage_of_its_own_only_after_a_full_one(
+    tmp_path: Path,
+) -> None:
+    stages = plan_release(load_project(_with_services(EVERY_STEP, tmp_path / "env", 49))).stages
+    by_name = {s.name: s for s in stages}
+    # 50 services fill `qa`; its marker cannot join them, so it runs alone in `qa-2`.
+    assert [s.kind for s in by_name["qa"].steps] == [StepKind.DEPLOY] * ACTIONS_PER_STAGE
+    assert _orders(by_name["qa-2"]) == [("Mark-deployed", 1)]
+    assert by_name["qa-2"].final
+    assert all(len(s.steps) <= ACTIONS_PER_STAGE for s in stages)
+    # One marker per environment, whatever the size.
+    marks = [s.environment.name for s in stages for step in s.steps if step.kind is StepKind.MARK]
+    assert marks == ["dev", "qa", "prod-eu", "prod-us"]
+
+
+def test_an_environment_that_fits_one_stage_with_its_marker_keeps_one(tmp_path: Path) -> None:
+    # qa deploys directly and has no steps: 48 + api = 49 deployments and the marker make 50.
+    stages = plan_release(load_project(_with_services(EVERY_STEP, tmp_path / "env", 48))).stages
+    qa = [s for s in stages if s.environment is not None and s.environment.name == "qa"]
+    assert [s.name for s in qa] == ["qa"]
+    assert len(qa[0].steps) == ACTIONS_PER_STAGE
+    assert qa[0].steps[-1].kind is StepKind.MARK and qa[0].steps[-1].run_order == 2
