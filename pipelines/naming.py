@@ -77,6 +77,12 @@ def artifact_key_alias(app: str) -> str:
     return f"alias/{app}-artifacts"
 
 
+def artifact_key_parameter(region: str) -> str:
+    """The pipeline stack's parameter holding the ARN of another region's artifact key: an alias
+    names a key only in the key's own account, and cross-account actions use the key."""
+    return "ArtifactKey" + "".join(part.capitalize() for part in region.split("-"))
+
+
 # Per environment
 def deploy_role(app: str, env: str) -> str:
     """The role the pipeline assumes in the environment's account."""
@@ -86,6 +92,16 @@ def deploy_role(app: str, env: str) -> str:
 def cloudformation_role(app: str, env: str) -> str:
     """The role CloudFormation uses to change the environment's service stacks."""
     return f"{app}-{env}-cfn"
+
+
+def service_boundary(app: str, env: str) -> str:
+    """The managed policy every service role of the environment carries as its permissions
+    boundary: the most any role the CloudFormation role creates may ever be allowed."""
+    return f"{app}-{env}-service-boundary"
+
+
+def policy_arn(partition: str, account: str, policy: str) -> str:
+    return arn(partition, "iam", "", account, f"policy/{policy}")
 
 
 def log_key_alias(app: str, env: str) -> str:

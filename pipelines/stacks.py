@@ -99,6 +99,16 @@ def build_stacks(
         toolchain.region,
         build_pipeline(project, plan),
         needs=(source.name, *(s.name for s in regional)),
+        parameters={
+            naming.artifact_key_parameter(s.region): {
+                "set_by": "deploy",
+                "kms_alias": naming.artifact_key_alias(app),
+                "account": toolchain.account,
+                "region": s.region,
+                "description": f"ARN of the key {s.name} made, looked up by its alias",
+            }
+            for s in regional
+        },
     )
     stacks.append(pipeline)
     if project.runners:

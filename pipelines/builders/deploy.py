@@ -8,8 +8,10 @@ neither can touch this stack or its own role. It also holds the environment's lo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from awacs import cloudformation as cfn
-from awacs import cloudwatch, ec2, ecs, kms, logs, s3
+from awacs import cloudwatch, ec2, ecs, kms, logs, s3, secretsmanager, ssm
 from awacs import elasticloadbalancing as elb
 from awacs import iam as iam_actions
 from awacs.aws import Statement
@@ -20,14 +22,19 @@ from pipelines import naming
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
     allow,
+    deny,
+    document,
+    granted_statements,
+    image_pull_statements,
     logs_key,
     principals_trust,
     role_policy,
     service_trust,
+    shared_prefix_patterns,
 )
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.aws_facts import partition_of
-from pipelines.config.models import Environment, Project
+from pipelines.config.models import Environment, Permission, Project
 
 
 def build_deploy(project: Project, env: Environment) -> Template:
@@ -46,8 +53,16 @@ def build_deploy(project: Project, env: Environment) -> Template:
             "CloudFormationRole",
             RoleName=naming.cloudformation_role(app, env.name),
             Description=f"CloudFormation manages {app}'s {env.name} service stacks as this role",
-            AssumeRolePolicyDocument=service_trust("cloudformation.amazonaws.com", env.account),
+            AssumeRolePolicyDocument=service_trust("cloudformation.amazonaws.com"),
             Policies=[role_policy("manage-service-stacks", *_stack_resources(project, env))],
+        )
+    )
+    template.add_resource(
+        iam.ManagedPolicy(
+            "ServiceBoundary",
+            ManagedPolicyName=naming.service_boundary(app, env.name),
+            Description=f"The most any role of {app}'s {env.name} service stacks may do",
+            PolicyDocument=document(*_service_boundary(project, env)),
         )
     )
     pipeline_role = naming.role_arn(partition, project.toolchain.account, naming.pipeline_role(app))
@@ -73,6 +88,51 @@ def build_deploy(project: Project, env: Environment) -> Template:
     return template
 
 
+def _service_boundary(project: Project, env: Environment) -> list[Statement]:
+    """Every permission the environment's service roles are given, by the same builders, with
+    names widened to patterns so that its size does not grow with the number of services
+    (IAM allows 6,144 characters in a managed policy)."""
+    app, partition, region, account = project.app, partition_of(env.region), env.region, env.account
+    repository = naming.repository_arn(
+        partition, project.toolchain.region, project.toolchain.account, project.image.repository
+    )
+    log_groups = naming.arn(
+        partition, "logs", region, account, f"log-group:{naming.log_group_prefix(app, env.name)}*"
+    )
+    secrets = {a for s in project.services for a in project.settings(env, s).secrets.values()}
+    statements = [
+        *image_pull_statements([repository]),
+        allow([logs.CreateLogStream, logs.PutLogEvents], [log_groups]),
+    ]
+    secret_arns = [a for a in secrets if ":secretsmanager:" in a]
+    if secret_arns:
+        statements.append(
+            allow([secretsmanager.GetSecretValue], shared_prefix_patterns(secret_arns, ":secret:"))
+        )
+    parameter_arns = [a for a in secrets if ":ssm:" in a]
+    if parameter_arns:
+        statements.append(
+            allow([ssm.GetParameters], shared_prefix_patterns(parameter_arns, ":parameter/"))
+        )
+    # The services' own Allow statements, those with the same actions and no condition merged
+    # into one, so that the boundary grows with distinct permissions, not with services.
+    allows = [p for s in sorted(project.services) for p in project.permissions(env, s)]
+    allows = [p for p in allows if p.effect == "Allow"]
+    merged: dict[tuple[str, ...], set[str]] = {}
+    conditional = []
+    for permission in allows:
+        if permission.conditions:
+            conditional.append(permission)
+        else:
+            merged.setdefault(tuple(sorted(permission.actions)), set()).update(permission.resources)
+    combined = [
+        Permission(actions=list(actions), resources=sorted(resources))
+        for actions, resources in sorted(merged.items())
+    ]
+    granted = {s.to_json(): s for s in granted_statements([*combined, *conditional])}
+    return statements + [granted[key] for key in sorted(granted)]
+
+
 def _log_key(project: Project, env: Environment) -> kms_resources.Key:
     partition = partition_of(env.region)
     logs_arn = naming.arn(
@@ -94,32 +154,27 @@ def _log_key(project: Project, env: Environment) -> kms_resources.Key:
 
 def _deploy_statements(project: Project, env: Environment) -> list[Statement]:
     app, partition = project.app, partition_of(env.region)
-    stacks = [
-        naming.arn(
-            partition,
-            "cloudformation",
-            env.region,
-            env.account,
-            f"stack/{naming.service_stack(app, env.name, s)}/*",
-        )
-        for s in sorted(project.services)
+
+    def stack_arn(name: str) -> str:
+        return naming.arn(partition, "cloudformation", env.region, env.account, f"stack/{name}/*")
+
+    # By the prefix, so the policy does not grow with the services; minus the environment's
+    # own deploy and runner stacks and those of environments whose names extend this one's.
+    prefix = naming.env_resource_prefix(app, env.name)
+    stacks = [stack_arn(f"{prefix}*")]
+    not_services = [
+        stack_arn(naming.deploy_stack(app, env.name)),
+        stack_arn(naming.env_runner_stack(app, env.name)),
+        *(stack_arn(f"{other}*") for other in _extending_prefixes(project, env)),
     ]
     bucket = naming.artifact_bucket(app, project.toolchain.account, env.region)
     toolchain_keys = naming.arn(partition, "kms", env.region, project.toolchain.account, "key/*")
     statements = [
         allow(
-            [
-                cfn.CreateChangeSet,
-                cfn.CreateStack,
-                cfn.DeleteChangeSet,
-                cfn.DescribeChangeSet,
-                cfn.DescribeStackEvents,
-                cfn.DescribeStacks,
-                cfn.ExecuteChangeSet,
-                cfn.UpdateStack,
-            ],
+            STACK_ACTIONS,
             stacks,
         ),
+        deny(STACK_ACTIONS, not_services),
         # ValidateTemplate has no resource-level permissions.
         allow([cfn.ValidateTemplate], ["*"]),
         allow(
@@ -142,81 +197,142 @@ def _deploy_statements(project: Project, env: Environment) -> list[Statement]:
     return statements
 
 
+STACK_ACTIONS = [
+    cfn.CreateChangeSet,
+    cfn.CreateStack,
+    cfn.DeleteChangeSet,
+    cfn.DescribeChangeSet,
+    cfn.DescribeStackEvents,
+    cfn.DescribeStacks,
+    cfn.ExecuteChangeSet,
+    cfn.UpdateStack,
+]
+
+ROLE_CHANGES_UNDER_BOUNDARY = [
+    iam_actions.CreateRole,
+    iam_actions.DeleteRole,
+    iam_actions.DeleteRolePolicy,
+    iam_actions.PutRolePermissionsBoundary,
+    iam_actions.PutRolePolicy,
+    iam_actions.UpdateAssumeRolePolicy,
+]
+
+
+def _extending_prefixes(project: Project, env: Environment) -> list[str]:
+    """Name prefixes of the other environments of this account that start with this one's."""
+    prefix = naming.env_resource_prefix(project.app, env.name)
+    return [
+        other_prefix
+        for other in project.environments
+        if other is not env
+        and other.account == env.account
+        and (other_prefix := naming.env_resource_prefix(project.app, other.name)).startswith(prefix)
+    ]
+
+
+def _foreign_resources(
+    project: Project, env: Environment, arn: Callable[[str, str], str]
+) -> list[str]:
+    """ECS resources whose names start with the environment's prefix but which its service
+    stacks do not own: its runner's cluster and task families, and everything of another
+    environment in the same account whose name extends this one's (`dev` and `dev-eu`)."""
+    app = project.app
+    found = [
+        arn("ecs", f"cluster/{naming.env_runner_cluster(app, env.name)}"),
+        arn("ecs", f"task-definition/{naming.env_runner_task_family(app, env.name, '*')}:*"),
+    ]
+    for other_prefix in _extending_prefixes(project, env):
+        found += [
+            arn("ecs", f"cluster/{other_prefix}*"),
+            arn("ecs", f"service/*/{other_prefix}*"),
+            arn("ecs", f"task-definition/{other_prefix}*:*"),
+        ]
+    return found
+
+
 def _stack_resources(project: Project, env: Environment) -> list[Statement]:
-    """Exactly what CloudFormation needs to create, change and delete the service stacks."""
+    """What CloudFormation needs to create, change and delete the service stacks.
+
+    Resources are named by the environment's name prefix, never one by one, so the policy's
+    size does not grow with the number of services (IAM allows 10,240 characters of inline
+    policy per role). The prefix also covers the environment's runner resources and any other
+    environment of the same account whose name extends this one's; those are denied by name.
+    Roles may be created and changed only with the environment's permissions boundary, so no
+    template the pipeline deploys can give a role more than the configuration grants.
+    """
     app, partition, region, account = project.app, partition_of(env.region), env.region, env.account
-    services = sorted(project.services)
 
     def arn(service: str, resource: str) -> str:
         return naming.arn(partition, service, region, account, resource)
 
-    clusters = [arn("ecs", f"cluster/{naming.cluster_name(app, env.name, s)}") for s in services]
-    ecs_services = [
-        arn("ecs", f"service/*/{naming.service_name(app, env.name, s)}") for s in services
-    ]
-    families = [
-        arn("ecs", f"task-definition/{naming.task_family(app, env.name, s)}:*") for s in services
-    ]
+    prefix = naming.env_resource_prefix(app, env.name)
+    foreign = _foreign_resources(project, env, arn)
+    clusters = [arn("ecs", f"cluster/{prefix}*")]
+    ecs_services = [arn("ecs", f"service/*/{prefix}*")]
+    families = [arn("ecs", f"task-definition/{prefix}*:*")]
     roles = [
-        naming.role_arn(partition, account, name(app, env.name, s))
-        for s in services
-        for name in (naming.execution_role, naming.task_role)
+        naming.role_arn(partition, account, f"{prefix}*-{suffix}") for suffix in ("exec", "task")
     ]
-    log_groups = [
-        arn("logs", f"log-group:{naming.log_group(app, env.name, s)}") for s in services
-    ] + [arn("logs", f"log-group:{naming.log_group(app, env.name, s)}:*") for s in services]
+    boundary = {
+        "StringEquals": {
+            "iam:PermissionsBoundary": naming.policy_arn(
+                partition, account, naming.service_boundary(app, env.name)
+            )
+        }
+    }
+    log_groups = [arn("logs", f"log-group:{naming.log_group_prefix(app, env.name)}*")]
     vpc = arn("ec2", f"vpc/{env.network.vpc}")
     in_vpc = {"ArnEquals": {"ec2:Vpc": vpc}}
+    cluster_actions = [
+        ecs.CreateCluster,
+        ecs.DeleteCluster,
+        ecs.DescribeClusters,
+        ecs.PutClusterCapacityProviders,
+        ecs.TagResource,
+        ecs.UntagResource,
+        ecs.UpdateCluster,
+        ecs.UpdateClusterSettings,
+    ]
+    service_actions = [
+        ecs.CreateService,
+        ecs.DeleteService,
+        ecs.DescribeServiceDeployments,
+        ecs.DescribeServices,
+        ecs.ListServiceDeployments,
+        ecs.StopServiceDeployment,
+        ecs.TagResource,
+        ecs.UntagResource,
+        ecs.UpdateService,
+    ]
+    family_actions = [ecs.RegisterTaskDefinition, ecs.TagResource, ecs.UntagResource]
     # An existing cluster is only looked at; a created one is the stacks' to manage.
     cluster_statement = (
         allow([ecs.DescribeClusters], [arn("ecs", f"cluster/{env.cluster}")])
         if env.cluster
-        else allow(
-            [
-                ecs.CreateCluster,
-                ecs.DeleteCluster,
-                ecs.DescribeClusters,
-                ecs.PutClusterCapacityProviders,
-                ecs.TagResource,
-                ecs.UntagResource,
-                ecs.UpdateCluster,
-                ecs.UpdateClusterSettings,
-            ],
-            clusters,
-        )
+        else allow(cluster_actions, clusters)
     )
     statements = [
         cluster_statement,
+        allow(service_actions, ecs_services),
+        # Deployments of a service are named by its cluster, service and deployment id.
+        allow(
+            [ecs.DescribeServiceDeployments, ecs.StopServiceDeployment],
+            [arn("ecs", f"service-deployment/*/{prefix}*/*")],
+        ),
+        allow(family_actions, families),
+        # Task definition deregistration and lookup have no resource-level permissions.
+        allow([ecs.DeregisterTaskDefinition, ecs.DescribeTaskDefinition], ["*"]),
+        allow([ecs.ListTagsForResource], [*clusters, *ecs_services, *families]),
+        # Every change to a role's permissions or trust needs the environment's boundary on it.
+        allow(ROLE_CHANGES_UNDER_BOUNDARY, roles, **boundary),
         allow(
             [
-                ecs.CreateService,
-                ecs.DeleteService,
-                ecs.DescribeServices,
-                ecs.TagResource,
-                ecs.UntagResource,
-                ecs.UpdateService,
-            ],
-            ecs_services,
-        ),
-        allow([ecs.TagResource, ecs.UntagResource], families),
-        # Task definition registration and lookup have no resource-level permissions.
-        allow(
-            [ecs.DeregisterTaskDefinition, ecs.DescribeTaskDefinition, ecs.RegisterTaskDefinition],
-            ["*"],
-        ),
-        allow(
-            [
-                iam_actions.CreateRole,
-                iam_actions.DeleteRole,
-                iam_actions.DeleteRolePolicy,
                 iam_actions.GetRole,
                 iam_actions.GetRolePolicy,
                 iam_actions.ListAttachedRolePolicies,
                 iam_actions.ListRolePolicies,
-                iam_actions.PutRolePolicy,
                 iam_actions.TagRole,
                 iam_actions.UntagRole,
-                iam_actions.UpdateAssumeRolePolicy,
                 iam_actions.UpdateRole,
                 iam_actions.UpdateRoleDescription,
             ],
@@ -253,7 +369,15 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
             ],
             log_groups,
         ),
-        allow([logs.DescribeLogGroups], [arn("logs", "log-group:*")]),
+        allow([logs.GetDataProtectionPolicy], log_groups),
+        # The log group handlers list groups and read index and resource policies: these
+        # calls have no resource-level permissions.
+        allow(
+            [logs.DescribeIndexPolicies, logs.DescribeLogGroups, logs.DescribeResourcePolicies],
+            ["*"],
+        ),
+        # The cluster handlers describe the key of managed storage encryption (none is set).
+        allow([kms.DescribeKey], [arn("kms", "key/*")]),
         allow([ec2.CreateSecurityGroup], [vpc, arn("ec2", "security-group/*")]),
         allow(
             [
@@ -274,6 +398,7 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
         # EC2 and ELB Describe calls have no resource-level permissions.
         allow(
             [
+                ec2.DescribeInstances,
                 ec2.DescribeNetworkInterfaces,
                 ec2.DescribeSecurityGroupRules,
                 ec2.DescribeSecurityGroups,
@@ -285,10 +410,20 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
                 elb.DescribeTags,
                 elb.DescribeTargetGroupAttributes,
                 elb.DescribeTargetGroups,
+                elb.DescribeTargetHealth,
             ],
             ["*"],
         ),
     ]
+    # What the prefix reaches but this environment's service stacks do not own.
+    statements.append(
+        deny(
+            sorted(
+                {*cluster_actions, *service_actions, *family_actions}, key=lambda a: a.JSONrepr()
+            ),
+            foreign,
+        )
+    )
     if env.load_balancer:
         listener = env.load_balancer.listener_arn
         rules = listener.replace(":listener/", ":listener-rule/") + "/*"

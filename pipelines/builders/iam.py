@@ -46,6 +46,10 @@ def allow(actions: Sequence[Action], resources: Sequence[Resource], **condition:
     return _statement(Allow, actions, resources, condition)
 
 
+def deny(actions: Sequence[Action], resources: Sequence[Resource], **condition: Any) -> Statement:
+    return _statement(Deny, actions, resources, condition)
+
+
 def _statement(
     effect: Any, actions: Sequence[Action], resources: Sequence[Resource], condition: Any
 ) -> Statement:
@@ -95,6 +99,28 @@ def secret_read_statements(arns: Iterable[str]) -> list[Statement]:
     return [allow([secretsmanager.GetSecretValue], resources)]
 
 
+def shared_prefix_patterns(arns: Iterable[str], resource_start: str) -> list[str]:
+    """One wildcard pattern per account and region covering every ARN given: the ARNs' common
+    start, cut after its last `/`, then `*`. `resource_start` ends the fixed part of the ARN
+    (e.g. `:secret:`); names differing from their first character give `<fixed part>*`."""
+    groups: dict[str, list[str]] = {}
+    for arn in sorted(set(arns)):
+        fixed, _, name = arn.partition(resource_start)
+        groups.setdefault(fixed + resource_start, []).append(name)
+    patterns = []
+    for fixed, names in groups.items():
+        first, last = names[0], names[-1]  # sorted: their common start is everyone's
+        common = first[
+            : next(
+                (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first)
+            )
+        ]
+        if len(names) > 1:
+            common = common[: common.rfind("/") + 1]
+        patterns.append(f"{fixed}{common}*")
+    return patterns
+
+
 def aliased_key_statement(actions: Sequence[Action], keys: Sequence[str], alias: str) -> Statement:
     """Using a KMS key another stack made, known by its alias (its ARN is not known here)."""
     return allow(
@@ -106,17 +132,37 @@ def document(*statements: Statement) -> PolicyDocument:
     return PolicyDocument(Version="2012-10-17", Statement=list(statements))
 
 
-def service_trust(service: str, source_account: str | None = None) -> PolicyDocument:
-    """Trust an AWS service. The principal is a plain string (moto rejects a one-item list)."""
-    kwargs: dict[str, Any] = {
-        "Effect": Allow,
-        "Action": [AssumeRole],
-        "Principal": Principal("Service", service),
-    }
-    if source_account:
-        # Confused-deputy guard: only this account's use of the service may assume the role.
-        kwargs["Condition"] = Condition(StringEquals("aws:SourceAccount", source_account))
-    return document(Statement(**kwargs))
+def service_trust(service: str) -> PolicyDocument:
+    """Trust an AWS service. The principal is a plain string (moto rejects a one-item list).
+
+    No confused-deputy condition: a service that does not send aws:SourceAccount when it
+    assumes a role fails a condition on it, and AWS documents these keys only for some
+    services' roles (see ecs_task_trust and docs/security.md).
+    """
+    return document(
+        Statement(Effect=Allow, Action=[AssumeRole], Principal=Principal("Service", service))
+    )
+
+
+def ecs_task_trust(partition: str, region: str, account: str) -> PolicyDocument:
+    """A task role's trust, with the confused-deputy conditions the ECS task role
+    documentation shows: only ECS tasks of this account and region may assume it."""
+    return document(
+        Statement(
+            Effect=Allow,
+            Action=[AssumeRole],
+            Principal=Principal("Service", ECS_TASKS),
+            Condition=Condition(
+                [
+                    ArnLike("aws:SourceArn", naming.arn(partition, "ecs", region, account, "*")),
+                    StringEquals("aws:SourceAccount", account),
+                ]
+            ),
+        )
+    )
+
+
+ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 
 def principals_statement(

@@ -15,14 +15,13 @@ from awacs import ecr as ecr_actions
 from awacs import s3, sns
 from awacs import sts as sts_actions
 from awacs.aws import Statement
-from troposphere import GetAtt, Join, Output, Ref, Template, codepipeline, events, iam
+from troposphere import GetAtt, Join, Output, Parameter, Ref, Template, codepipeline, events, iam
 from troposphere import sns as sns_resources
 
 from pipelines import naming
 from pipelines.builders.artifacts import ARTIFACT_BUCKET, ARTIFACT_KEY, add_artifact_store
 from pipelines.builders.iam import (
     KEY_USE_ACTIONS,
-    aliased_key_statement,
     allow,
     role_policy,
     service_trust,
@@ -50,6 +49,8 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
         "promoted through each later environment."
     )
     add_artifact_store(template, project, project.toolchain.region)
+    for region in project.regions[1:]:
+        template.add_parameter(artifact_key_parameter(project, region))
     topic = template.add_resource(
         sns_resources.Topic(
             APPROVAL_TOPIC,
@@ -88,6 +89,22 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
     return template
 
 
+def artifact_key_parameter(project: Project, region: str) -> Parameter:
+    """Another region's artifact key, by ARN (its stack makes it; deploy looks it up)."""
+    account = project.toolchain.account
+    return Parameter(
+        naming.artifact_key_parameter(region),
+        Type="String",
+        Description=f"ARN of the artifact key in {region}; pipelines deploy sets it",
+        AllowedPattern=artifact_key_pattern(partition_of(region), region, account),
+        ConstraintDescription=f"a KMS key ARN of account {account} in {region}",
+    )
+
+
+def artifact_key_pattern(partition: str, region: str, account: str) -> str:
+    return f"^arn:{partition}:kms:{region}:{account}:key/[0-9a-f-]{{36}}$"
+
+
 def image_uri_expression(project: Project) -> str:
     """The released image as the pipeline sees it: repository@digest, never a tag."""
     return f"{project.repository_uri}@{DIGEST_VARIABLE}"
@@ -103,13 +120,7 @@ def _artifact_stores(project: Project) -> dict[str, object]:
             location, key = Ref(ARTIFACT_BUCKET), GetAtt(ARTIFACT_KEY, "Arn")
         else:
             location = naming.artifact_bucket(project.app, project.toolchain.account, region)
-            key = naming.arn(
-                partition_of(region),
-                "kms",
-                region,
-                project.toolchain.account,
-                naming.artifact_key_alias(project.app),
-            )
+            key = Ref(naming.artifact_key_parameter(region))
         return codepipeline.ArtifactStore(
             Type="S3",
             Location=location,
@@ -398,22 +409,15 @@ def _pipeline_role(project: Project) -> iam.Role:
         *_lambda_statements(project),
     ]
     if other_regions:
-        # Regional keys are created by their own stacks; the alias identifies them.
+        # Regional keys are created by their own stacks; deploy passes in their ARNs.
         statements.append(
-            aliased_key_statement(
-                KEY_USE_ACTIONS,
-                [
-                    naming.arn(partition, "kms", r, toolchain.account, "key/*")
-                    for r in other_regions
-                ],
-                naming.artifact_key_alias(app),
-            )
+            allow(KEY_USE_ACTIONS, [Ref(naming.artifact_key_parameter(r)) for r in other_regions])
         )
     return iam.Role(
         "PipelineRole",
         RoleName=naming.pipeline_role(app),
         Description=f"{app}'s release pipeline runs as this role",
-        AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com", toolchain.account),
+        AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com"),
         Policies=[role_policy("run-release-pipeline", *statements)],
     )
 
@@ -487,7 +491,7 @@ def _add_trigger(template: Template, project: Project) -> None:
             "TriggerRole",
             RoleName=naming.trigger_role(app),
             Description=f"EventBridge starts {app}'s release pipeline as this role",
-            AssumeRolePolicyDocument=service_trust("events.amazonaws.com", toolchain.account),
+            AssumeRolePolicyDocument=service_trust("events.amazonaws.com"),
             Policies=[
                 role_policy(
                     "start-release",

@@ -51,8 +51,10 @@ from pipelines import naming
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
+    ECS_TASKS,
     aliased_key_statement,
     allow,
+    ecs_task_trust,
     granted_statements,
     image_pull_statements,
     logs_key,
@@ -66,7 +68,7 @@ from pipelines.config import runners as config_runners
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Network, Project
 from pipelines.runner import bundle, names
-from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
+from pipelines.runner.spec import RELEASE_IMAGE, Permission, RunnerSpec
 
 LOG_RETENTION_DAYS = 365
 INVOKER_RUNTIME = "python3.12"
@@ -96,7 +98,6 @@ _ECR_IMAGE = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repository>[a-z0-9._/-]+?)(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})?"
 )
-ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 # checkov findings that do not apply to the invoker Lambda.
 INVOKER_REASONS = {
@@ -201,7 +202,7 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
             "InvokerRole",
             RoleName=naming.invoker_role(app),
             Description=f"{app}'s deploy-runner invoker Lambda runs as this role",
-            AssumeRolePolicyDocument=service_trust("lambda.amazonaws.com", toolchain.account),
+            AssumeRolePolicyDocument=service_trust("lambda.amazonaws.com"),
             Policies=[role_policy("start-and-watch-runner-jobs", *invoker_statements)],
         )
     )
@@ -308,7 +309,7 @@ def _add_runner_tasks(
                 f"Runner{_camel(name)}TaskRole",
                 cells.task_role(name),
                 f"{app}'s {name} runner jobs in {cells.where} run as this role",
-                place.account,
+                place,
                 spec,
             )
         )
@@ -364,6 +365,14 @@ def _task_control_statements(
             [ecs_actions.DescribeTasks, ecs_actions.StopTask],
             [place.arn("ecs", f"task/{cluster}/*")],
         ),
+        # The invoker finds a job's task before starting one (CodePipeline may deliver a job
+        # twice). ListTasks names only container instances, which Fargate tasks have none of:
+        # the cluster condition is what scopes it.
+        allow(
+            [ecs_actions.ListTasks],
+            ["*"],
+            ArnEquals={"ecs:cluster": place.arn("ecs", f"cluster/{cluster}")},
+        ),
         allow(
             [iam_actions.PassRole],
             [GetAtt(role, "Arn") for role in roles],
@@ -418,7 +427,7 @@ def _add_codebuild_runner(
             f"Runner{_camel(name)}BuildRole",
             RoleName=naming.runner_build_role(app, name),
             Description=f"{app}'s {name} runner builds in CodeBuild run as this role",
-            AssumeRolePolicyDocument=service_trust("codebuild.amazonaws.com", place.account),
+            AssumeRolePolicyDocument=service_trust("codebuild.amazonaws.com"),
             Policies=[role_policy("runner-permissions", *_unique(statements))],
         )
     )
@@ -569,12 +578,15 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
         return release_image if spec.image == RELEASE_IMAGE else spec.image
 
     statements = _add_runner_tasks(template, project, place, tasks, log_group, cells, image_of)
-    # Registering a revision (for release runners' digests) and reading one have no
-    # resource-level permissions in ECS.
-    statements.insert(
-        1,
-        allow([ecs_actions.DescribeTaskDefinition, ecs_actions.RegisterTaskDefinition], ["*"]),
-    )
+    # Registering a revision (for release runners' digests) names its family; reading one has
+    # no resource-level permissions in ECS.
+    families = [
+        place.arn("ecs", f"task-definition/{cells.family(name)}:*") for name in sorted(tasks)
+    ]
+    statements[1:1] = [
+        allow([ecs_actions.DescribeTaskDefinition], ["*"]),
+        allow([ecs_actions.RegisterTaskDefinition], families),
+    ]
     invoker_role = naming.role_arn(
         place.partition, project.toolchain.account, naming.invoker_role(app)
     )
@@ -668,7 +680,7 @@ def _execution_role(
         title,
         RoleName=name,
         Description=description,
-        AssumeRolePolicyDocument=service_trust(ECS_TASKS, place.account),
+        AssumeRolePolicyDocument=service_trust(ECS_TASKS),
         Policies=[role_policy("pull-images-write-logs-read-secrets", *_unique(statements))],
     )
 
@@ -677,19 +689,33 @@ def _task_role(
     title: str,
     name: str,
     description: str,
-    account: str,
+    place: _Place,
     spec: RunnerSpec,
 ) -> iam.Role:
     role = iam.Role(
         title,
         RoleName=name,
         Description=description,
-        AssumeRolePolicyDocument=service_trust(ECS_TASKS, account),
+        AssumeRolePolicyDocument=ecs_task_trust(place.partition, place.region, place.account),
     )
-    statements = granted_statements(spec.permissions)
+    statements = granted_statements(_passable_here(spec.permissions, place.account))
     if statements:
         role.Policies = [role_policy("runner-permissions", *statements)]
     return role
+
+
+def _passable_here(permissions: Sequence[Permission], account: str) -> list[Permission]:
+    """A runner's permissions for a role in `account`: IAM passes only roles of the caller's
+    own account, so iam:PassRole keeps only this account's roles (and goes if none is left)."""
+    kept = []
+    for permission in permissions:
+        if permission.actions == ["iam:PassRole"]:
+            resources = [r for r in permission.resources if r.split(":")[4] in ("", account)]
+            if not resources:
+                continue
+            permission = permission.model_copy(update={"resources": resources})
+        kept.append(permission)
+    return kept
 
 
 def _task_definition(

@@ -25,6 +25,7 @@ from pipelines import naming
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     allow,
+    ecs_task_trust,
     granted_statements,
     image_pull_statements,
     role_policy,
@@ -142,12 +143,21 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
     return template
 
 
+def _boundary(project: Project, env: Environment) -> str:
+    """Every service role carries the environment's boundary: the CloudFormation role may create
+    and change roles only with it (the deploy stack makes it)."""
+    return naming.policy_arn(
+        partition_of(env.region), env.account, naming.service_boundary(project.app, env.name)
+    )
+
+
 def _task_role(project: Project, env: Environment, service: str) -> iam.Role:
     role = iam.Role(
         "TaskRole",
         RoleName=naming.task_role(project.app, env.name, service),
         Description=f"The {service} containers in {env.name} run as this role",
-        AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
+        AssumeRolePolicyDocument=ecs_task_trust(partition_of(env.region), env.region, env.account),
+        PermissionsBoundary=_boundary(project, env),
     )
     statements = granted_statements(project.permissions(env, service))
     if statements:
@@ -178,7 +188,8 @@ def _execution_role(
         "ExecutionRole",
         RoleName=naming.execution_role(project.app, env.name, service),
         Description=f"ECS starts the {service} tasks in {env.name} with this role",
-        AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com", env.account),
+        AssumeRolePolicyDocument=service_trust("ecs-tasks.amazonaws.com"),
+        PermissionsBoundary=_boundary(project, env),
         Policies=[role_policy("pull-image-write-logs-read-secrets", *statements)],
     )
 

@@ -92,6 +92,7 @@ def load_project(directory: Path) -> Project:
     if not problems:
         problems += _runner_name_lengths(project, pipeline_doc)
         problems += _name_clashes(project, pipeline_doc)
+        problems += _prefix_clashes(project, pipeline_doc)
     if problems:
         raise ConfigError(problems)
     return project
@@ -485,6 +486,52 @@ def _name_clashes(project: Project, doc: Document) -> list[Problem]:
             claim(env.account, naming.execution_role(app, env.name, service), what, key)
             claim(env.account, naming.task_role(app, env.name, service), what, key)
     return clashes
+
+
+def _prefix_clashes(project: Project, doc: Document) -> list[Problem]:
+    """Services whose resources would carry names the environment's CloudFormation role is
+    denied: it reaches the environment's resources by the prefix `<app>-<env>-`, minus the
+    runner's (`<app>-<env>-runner…`) and those of another environment of the same account whose
+    name extends this one's (`dev` and `dev-eu`)."""
+    problems = []
+    for service in sorted(project.services):
+        key = ("services", service)
+        if service == "runner" or service.startswith("runner-"):
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(key),
+                    _key(key),
+                    "service names 'runner' and 'runner-…' are reserved for the deploy "
+                    "runner's resources; rename the service",
+                )
+            )
+            continue
+        clash = next(
+            (
+                (env, other)
+                for env in project.environments
+                for other in project.environments
+                if other.account == env.account
+                and (rest := other.name.removeprefix(f"{env.name}-")) != other.name
+                and (service == rest or service.startswith(f"{rest}-"))
+            ),
+            None,
+        )
+        if clash:
+            env, other = clash
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(key),
+                    _key(key),
+                    f"in {env.name}, this service's resources would be named "
+                    f"{naming.service_name(project.app, env.name, service)}, like "
+                    f"{other.name}'s, which shares account {env.account}; rename the "
+                    "service or one of the environments",
+                )
+            )
+    return problems
 
 
 def _pipeline_problems(pipeline: PipelineFile, doc: Document) -> list[Problem]:

@@ -438,6 +438,12 @@ _PACKER_EC2 = (
 )
 
 
+def _packer_describe(action: str) -> bool:
+    """A Describe call without resource-level permissions (DescribeImageAttribute names its
+    image, per the Service Authorization Reference)."""
+    return action.startswith("Describe") and action != "DescribeImageAttribute"
+
+
 def _ami_builder(context: BuiltinContext) -> RunnerSpec:
     p = context.partition
     # Packer parses flags with Go's flag package: single dash, and flags before the template.
@@ -459,15 +465,15 @@ def _ami_builder(context: BuiltinContext) -> RunnerSpec:
         memory=1024,
         max_wait_minutes=120,
         permissions=[
-            # The Describe calls have no resource-level permissions in IAM.
+            # The Describe calls have no resource-level permissions in IAM (but one).
             Permission(
-                actions=[f"ec2:{a}" for a in _PACKER_EC2 if a.startswith("Describe")],
+                actions=[f"ec2:{a}" for a in _PACKER_EC2 if _packer_describe(a)],
                 resources=["*"],
             ),
             # Everything else on this account's EC2 resources in this region, and the public or
             # shared images and snapshots a build starts from.
             Permission(
-                actions=[f"ec2:{a}" for a in _PACKER_EC2 if not a.startswith("Describe")],
+                actions=[f"ec2:{a}" for a in _PACKER_EC2 if not _packer_describe(a)],
                 resources=[
                     f"arn:{p}:ec2:{context.region}:{context.account}:*",
                     f"arn:{p}:ec2:{context.region}::image/*",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ class Config:
         entry = self.entries[name]
         self.upload_assets(accounts, name)
         parameters = {"ImageUri": image_uri(self.manifest)} if entry["kind"] == "service" else {}
+        for key, spec in entry["parameters"].items():
+            if "kms_alias" in spec:  # as deploy looks it up: by alias, in the key's account
+                kms = accounts.client("kms", spec["account"], spec["region"])
+                parameters[key] = kms.describe_key(KeyId=spec["kms_alias"])["KeyMetadata"]["Arn"]
         stack = create_stack(accounts, entry, self.synthesis.files[entry["file"]], parameters)
         assert stack["StackStatus"] == "CREATE_COMPLETE", (name, stack.get("StackStatusReason"))
         store_key_policies_as_json(accounts, entry)
@@ -551,7 +556,12 @@ def test_pipeline_declaration_is_accepted_by_codepipeline(
 ) -> None:
     entry, body, props = _pipeline(config)
     account, region = entry["account"], entry["region"]
-    resolver = Resolver(body, account, region, stack_name=entry["name"])
+    # Another region's artifact key comes in by ARN, as deploy passes it.
+    keys = {
+        name: f"arn:aws:kms:{spec['region']}:{account}:key/{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
+        for name, spec in entry["parameters"].items()
+    }
+    resolver = Resolver(body, account, region, stack_name=entry["name"], refs=keys)
     declaration = pipeline_declaration(resolver.resolve(props))
     _check_artifacts_and_variables(declaration)
 

@@ -74,7 +74,12 @@ def test_cross_region_environment_has_its_artifact_store_and_region(syntheses) -
     stores = {s["Region"]: s["ArtifactStore"] for s in pipeline["ArtifactStores"]}
     assert sorted(stores) == ["eu-central-1", "us-west-2"]
     assert stores["us-west-2"]["Location"] == "payments-artifacts-100000000001-us-west-2"
-    assert stores["us-west-2"]["EncryptionKey"]["Id"].endswith(":alias/payments-artifacts")
+    # By ARN, which deploy passes in: an alias names a key only in its own account.
+    assert stores["us-west-2"]["EncryptionKey"]["Id"] == {"Ref": "ArtifactKeyUsWest2"}
+    body = template(syntheses["multi-account"], "payments-pipeline")
+    assert body["Parameters"]["ArtifactKeyUsWest2"]["AllowedPattern"] == (
+        "^arn:aws:kms:us-west-2:100000000001:key/[0-9a-f-]{36}$"
+    )
     us = next(s for s in pipeline["Stages"] if s["Name"] == "prod-us")
     # The approval and the release marker act in the toolchain's region (the marker's function
     # and the repository are there); everything else in the environment's.

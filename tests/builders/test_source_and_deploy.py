@@ -52,13 +52,22 @@ def test_deploy_role_is_assumable_only_by_the_pipeline_role(syntheses) -> None:
     assert trust["Condition"]["ArnEquals"]["aws:PrincipalArn"] == [
         "arn:aws:iam::111111111111:role/shop-pipeline"
     ]
-    stacks = next(
-        s["Resource"]
-        for s in role["Policies"][0]["PolicyDocument"]["Statement"]
-        if "cloudformation:ExecuteChangeSet" in s["Action"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    allowed, denied = (
+        next(
+            s["Resource"]
+            for s in statements
+            if s["Effect"] == effect and "cloudformation:ExecuteChangeSet" in s["Action"]
+        )
+        for effect in ("Allow", "Deny")
     )
-    # only the service stacks: never this deploy stack itself
-    assert stacks == ["arn:aws:cloudformation:eu-west-1:333333333333:stack/shop-prod-web/*"]
+    # the environment's stacks by their prefix (its size does not grow with the services) ...
+    assert allowed == ["arn:aws:cloudformation:eu-west-1:333333333333:stack/shop-prod-*/*"]
+    # ... but never this deploy stack itself, nor the environment's runner stack
+    assert denied == [
+        "arn:aws:cloudformation:eu-west-1:333333333333:stack/shop-prod-deploy/*",
+        "arn:aws:cloudformation:eu-west-1:333333333333:stack/shop-prod-runner/*",
+    ]
 
 
 def test_cloudformation_role_manages_exactly_the_service_resources(syntheses) -> None:
@@ -66,13 +75,27 @@ def test_cloudformation_role_manages_exactly_the_service_resources(syntheses) ->
     statements = body["Resources"]["CloudFormationRole"]["Properties"]["Policies"][0][
         "PolicyDocument"
     ]["Statement"]
-    by_action = {a: s["Resource"] for s in statements for a in s["Action"]}
+    by_action = {
+        a: s["Resource"] for s in statements if s["Effect"] == "Allow" for a in s["Action"]
+    }
+    # roles by the environment's prefix, and only under the environment's boundary
     assert by_action["iam:PutRolePolicy"] == [
-        "arn:aws:iam::600000000006:role/jobs-prod-scheduler-exec",
-        "arn:aws:iam::600000000006:role/jobs-prod-scheduler-task",
-        "arn:aws:iam::600000000006:role/jobs-prod-worker-exec",
-        "arn:aws:iam::600000000006:role/jobs-prod-worker-task",
+        "arn:aws:iam::600000000006:role/jobs-prod-*-exec",
+        "arn:aws:iam::600000000006:role/jobs-prod-*-task",
     ]
+    [put] = [s for s in statements if "iam:PutRolePolicy" in s["Action"]]
+    assert put["Condition"] == {
+        "StringEquals": {
+            "iam:PermissionsBoundary": "arn:aws:iam::600000000006:policy/jobs-prod-service-boundary"
+        }
+    }
+    for service in ("scheduler", "worker"):
+        roles = template(syntheses["no-load-balancer"], f"jobs-prod-{service}")["Resources"]
+        for role in ("ExecutionRole", "TaskRole"):
+            assert (
+                roles[role]["Properties"]["PermissionsBoundary"]
+                == put["Condition"]["StringEquals"]["iam:PermissionsBoundary"]
+            )
     # the existing cluster is only looked at, never created or deleted
     assert by_action["ecs:DescribeClusters"] == [
         "arn:aws:ecs:ap-southeast-2:600000000006:cluster/jobs-prod"

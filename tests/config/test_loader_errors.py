@@ -72,6 +72,23 @@ CASES: dict[str, list[Expect]] = {
             "#{prod-plan.name}: no earlier step has the namespace 'prod-plan'",
         )
     ],
+    "service-named-runner": [
+        Expect(
+            "pipeline.yaml",
+            "  runner-api:",
+            "services.runner-api",
+            "service names 'runner' and 'runner-…' are reserved for the deploy runner's resources",
+        )
+    ],
+    "service-named-like-an-environment": [
+        Expect(
+            "pipeline.yaml",
+            "  eu-api:",
+            "services.eu-api",
+            "in dev, this service's resources would be named shop-dev-eu-api, like dev-eu's, "
+            "which shares account 222222222222; rename the service or one of the environments",
+        )
+    ],
     "service-named-like-a-stack": [
         Expect(
             "pipeline.yaml",
