@@ -15,6 +15,7 @@ deploy the zip is uploaded again if it changed, so the next release uses these t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipelines.aws import artifacts, bundle
 from pipelines.aws.cloudformation import (
     STACK_TYPE,
+    ChangeSet,
     Failure,
     Outcome,
     create_change_set,
@@ -33,7 +35,13 @@ from pipelines.aws.cloudformation import (
     now_stamp,
 )
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError, explain
-from pipelines.aws.manifest import Manifest, check_image_uri, load_manifest, stale_hint
+from pipelines.aws.manifest import (
+    Manifest,
+    StackEntry,
+    check_image_uri,
+    load_manifest,
+    stale_hint,
+)
 from pipelines.aws.progress import Progress
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import (
@@ -43,9 +51,11 @@ from pipelines.aws.stackplan import (
     describe_all,
     describe_plan,
     discard_all,
+    looked_up_parameters,
     parallel,
     parameters_for,
     plan_all,
+    store_only,
     template_source,
 )
 
@@ -159,6 +169,22 @@ def _execute_wave(
         if stack == pipeline_stack and bucket_created(event, manifest.artifact_bucket):
             publisher.publish_early()
 
+    def full_change_set(cfn: Any, entry: StackEntry, kind: str) -> ChangeSet | None:
+        """A change set of the stack's whole template, made as planning would make it."""
+        return create_change_set(
+            cfn,
+            entry.name,
+            kind,
+            f"pipelines-deploy-{now_stamp()}",
+            template=template_source(clients, manifest, entry, manifest.body(entry)),
+            parameters=parameters_for(
+                entry, "CREATE", bootstrap, looked_up_parameters(clients, entry)
+            ),
+            capabilities=entry.capabilities,
+            tags=entry.tags,
+            description=description,
+        )
+
     def run(p: Prepared) -> Outcome:
         entry = p.entry
         try:
@@ -169,17 +195,16 @@ def _execute_wave(
                     assert p.live is not None
                     progress.status(entry.name, "DELETING", "the stack its failed creation left")
                     delete_failed_creation(cfn, p.live)
-                    change_set = create_change_set(
-                        cfn,
-                        entry.name,
-                        "CREATE",
-                        f"pipelines-deploy-{now_stamp()}",
-                        template=template_source(clients, manifest, entry, manifest.body(entry)),
-                        parameters=parameters_for(entry, "CREATE", bootstrap),
-                        capabilities=entry.capabilities,
-                        tags=entry.tags,
-                        description=description,
-                    )
+                    change_set = full_change_set(cfn, entry, "CREATE")
+                if p.store_first:
+                    progress.status(entry.name, "EXECUTING", "its artifact store first")
+                    outcome = _create_store_first(clients, manifest, p, description, on_event)
+                    if not outcome.ok:
+                        return outcome
+                    progress.status(entry.name, "UPDATING", "the rest, from the uploaded template")
+                    change_set = full_change_set(cfn, entry, "UPDATE")
+                    if change_set is None:
+                        return outcome
                 assert change_set is not None
                 progress.status(entry.name, "EXECUTING")
                 outcome = execute(cfn, change_set, on_event)
@@ -192,6 +217,34 @@ def _execute_wave(
 
     with progress.shown():
         return parallel(run, todo)
+
+
+def _create_store_first(
+    clients: Clients,
+    manifest: Manifest,
+    prepared: Prepared,
+    description: str,
+    on_event: Callable[[str, dict[str, Any]], None],
+) -> Outcome:
+    """Create a stack from its artifact store alone, so that its full template can be read
+    from the bucket the store makes (the first deploy of a large app's pipeline stack)."""
+    entry = prepared.entry
+    store = store_only(manifest.body(entry))
+    assert store is not None
+    cfn = clients.client("cloudformation", entry.account, entry.region)
+    change_set = create_change_set(
+        cfn,
+        entry.name,
+        "CREATE",
+        f"pipelines-deploy-{now_stamp()}",
+        template={"TemplateBody": store.decode()},
+        parameters=[],
+        capabilities=entry.capabilities,
+        tags=entry.tags,
+        description=description,
+    )
+    assert change_set is not None  # a new stack always has changes
+    return execute(cfn, change_set, on_event)
 
 
 def bucket_created(event: dict[str, Any], bucket: str) -> bool:

@@ -4,7 +4,7 @@ that decision 2 of DESIGN.md asks for (a service stack keeps its live ImageUri).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +49,9 @@ class Prepared:
     changes: tuple[Change, ...] = ()
     change_set: ChangeSet | None = None
     note: str = ""
+    # Created in two steps: its artifact store alone first, then everything through that store
+    # (its template is too large to send and needs the bucket it makes).
+    store_first: bool = False
 
     @property
     def has_changes(self) -> bool:
@@ -123,18 +126,56 @@ def check_can_change(
         )
 
 
-def parameters_for(entry: StackEntry, kind: str, bootstrap: str | None) -> list[dict[str, Any]]:
+def parameters_for(
+    entry: StackEntry, kind: str, bootstrap: str | None, looked_up: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """An existing stack keeps every parameter's live value (ImageUri stays on the released
-    digest); a new service stack starts from the bootstrap image."""
+    digest); a new service stack starts from the bootstrap image. Parameters deploy sets
+    (`set_by: deploy`) take the value looked up for them, new stack or not."""
     result: list[dict[str, Any]] = []
     for key in sorted(entry.parameters):
-        if kind == "UPDATE":
+        if looked_up and key in looked_up:
+            result.append({"ParameterKey": key, "ParameterValue": looked_up[key]})
+        elif kind == "UPDATE":
             result.append({"ParameterKey": key, "UsePreviousValue": True})
         elif key == naming.IMAGE_URI_PARAMETER and bootstrap:
             result.append({"ParameterKey": key, "ParameterValue": bootstrap})
         else:
             raise BadInput(f"{entry.name}: parameter {key} needs a value to create the stack")
     return result
+
+
+def looked_up_parameters(clients: Clients, entry: StackEntry) -> dict[str, str]:
+    """Values of the parameters deploy sets: a KMS key's ARN, found by its alias in the key's
+    own account and region (where an alias resolves)."""
+    values = {}
+    for key, spec in sorted(entry.parameters.items()):
+        if spec.get("set_by") != "deploy" or "kms_alias" not in spec:
+            continue
+        account, region = spec["account"], spec["region"]
+        try:
+            values[key] = _key_arn_by_alias(
+                clients.client("kms", account, region), spec["kms_alias"]
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise explain(error, clients.where(account, region)) from None
+        if values[key] is None:
+            raise OperationError(
+                f"{entry.name}: no KMS key is aliased {spec['kms_alias']} in {account} "
+                f"{region}; deploy the stack that makes it first ({spec.get('description', '')})"
+            )
+    return values
+
+
+def _key_arn_by_alias(kms: Any, alias: str) -> str | None:
+    """The ARN of the key an alias names (ListAliases, which every key policy allows the
+    account to read through IAM)."""
+    for page in kms.get_paginator("list_aliases").paginate():
+        for found in page["Aliases"]:
+            if found["AliasName"] == alias and "TargetKeyId" in found:
+                arn = str(found["AliasArn"]).rsplit(":", 1)[0]
+                return f"{arn}:key/{found['TargetKeyId']}"
+    return None
 
 
 def template_source(
@@ -167,6 +208,75 @@ def template_source(
         f"whitespace), over the {TEMPLATE_BODY_LIMIT:,} bytes CloudFormation accepts inline, "
         f"and {why}. Split the environment's services or deploy the toolchain stacks first"
     )
+
+
+def needs_store_first(clients: Clients, manifest: Manifest, entry: StackEntry, body: bytes) -> bool:
+    """A new toolchain stack whose template is too large to send inline and whose region's
+    artifact bucket it makes itself (the pipeline stack of a large app)."""
+    if not entry.upload_to_s3 or entry.account != manifest.toolchain_account:
+        return False
+    if len(compact_json(body).encode()) <= TEMPLATE_BODY_LIMIT or store_only(body) is None:
+        return False
+    s3 = clients.client("s3", manifest.toolchain_account, entry.region)
+    return not artifacts.bucket_exists(s3, manifest.artifact_bucket_in(entry.region))
+
+
+def store_only(body: bytes) -> bytes | None:
+    """The template's artifact store alone: the bucket its pipeline names, the key the bucket
+    encrypts with, that key's alias and the bucket's policy, exactly as the full template has
+    them, so that the full template's update leaves them as they are. None if it has no store.
+    """
+    template = json.loads(body)
+    resources = template.get("Resources", {})
+    pipeline = next(
+        (r for r in resources.values() if r.get("Type") == "AWS::CodePipeline::Pipeline"), None
+    )
+    location = (pipeline or {}).get("Properties", {}).get("ArtifactStore", {}).get("Location")
+    if location is None:
+        stores = (pipeline or {}).get("Properties", {}).get("ArtifactStores", [])
+        location = next(
+            (
+                s["ArtifactStore"]["Location"]
+                for s in stores
+                if isinstance(s.get("ArtifactStore", {}).get("Location"), dict)
+            ),
+            None,
+        )
+    if not (isinstance(location, dict) and location.get("Ref") in resources):
+        return None
+    bucket_id = location["Ref"]
+    rules = (
+        resources[bucket_id]
+        .get("Properties", {})
+        .get("BucketEncryption", {})
+        .get("ServerSideEncryptionConfiguration", [])
+    )
+    keys = {
+        key["Fn::GetAtt"][0]
+        for rule in rules
+        if isinstance(
+            key := rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID"), dict
+        )
+        and "Fn::GetAtt" in key
+    }
+    kept = {bucket_id, *keys}
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if (
+            resource.get("Type") == "AWS::KMS::Alias"
+            and props.get("TargetKeyId", {}).get("Ref") in keys
+        ):
+            kept.add(logical_id)
+        if resource.get("Type") == "AWS::S3::BucketPolicy" and props.get("Bucket") == {
+            "Ref": bucket_id
+        }:
+            kept.add(logical_id)
+    store = {
+        "AWSTemplateFormatVersion": template.get("AWSTemplateFormatVersion", "2010-09-09"),
+        "Description": template.get("Description", ""),
+        "Resources": {k: resources[k] for k in sorted(kept)},
+    }
+    return json.dumps(store, separators=(",", ":"), sort_keys=True).encode()
 
 
 def compact_json(body: bytes) -> str:
@@ -208,6 +318,16 @@ def plan_stack(
                 note="its last creation failed and rolled back: it is deleted and created again",
             )
         kind = change_set_type(live)
+        if kind == "CREATE" and needs_store_first(clients, manifest, entry, body):
+            return Prepared(
+                entry,
+                live,
+                "create",
+                template_changes(body),
+                note="created in two steps: its artifact store first, then the rest from "
+                "the template uploaded there (it is over the size CloudFormation takes inline)",
+                store_first=True,
+            )
         if kind == "CREATE" and not new_with_change_set:
             return Prepared(entry, live, "create", template_changes(body))
         change_set = create_change_set(
@@ -216,7 +336,7 @@ def plan_stack(
             kind,
             f"pipelines-{purpose}-{now_stamp()}",
             template=template_source(clients, manifest, entry, body),
-            parameters=parameters_for(entry, kind, bootstrap),
+            parameters=parameters_for(entry, kind, bootstrap, looked_up_parameters(clients, entry)),
             capabilities=entry.capabilities,
             tags=entry.tags,
             description=description,

@@ -285,12 +285,16 @@ def physical_ids(clients: Any, account: str, region: str, stack: str) -> dict[st
 def live_resolver(
     clients: Any, account: str, region: str, stack: str, template: dict[str, Any]
 ) -> Resolver:
-    """A Resolver whose Ref and Arn values are those of the resources the stack created."""
+    """A Resolver whose Ref and Arn values are those of the resources the stack created, and
+    whose parameters have the stack's values."""
     # moto lists the resources it does not back without a logical ID: they stay unresolved.
-    refs = physical_ids(clients, account, region, stack)
+    created = physical_ids(clients, account, region, stack)
+    cfn = clients.client("cloudformation", account, region)
+    [live] = cfn.describe_stacks(StackName=stack)["Stacks"]
+    refs = created | {p["ParameterKey"]: p["ParameterValue"] for p in live.get("Parameters", [])}
     resolver = Resolver(template, account, region, stack_name=stack, refs=refs)
     attributes = {}
-    for logical, physical in refs.items():
+    for logical, physical in created.items():
         kind = template["Resources"][logical]["Type"]
         if kind == "AWS::KMS::Key":
             # The ARN KMS gives the key ID (DescribeKey fails in moto on a key CloudFormation
