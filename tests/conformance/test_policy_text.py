@@ -79,3 +79,16 @@ def test_conditions_on_known_keys_are_evaluated_and_others_taken_as_possible() -
     assert not allowed(policy, "iam:PutRolePolicy", role, {"iam:PermissionsBoundary": ""})
     # Unknown condition: the Allow may apply; the Deny is not assumed to.
     assert allowed(policy, "iam:PutRolePolicy", role)
+
+
+def test_an_arn_fits_a_resource_type_as_iam_would_match_it() -> None:
+    from pipelines.conformance.iam_actions import fits
+
+    stream = "arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}:log-stream:${S}"
+    # A group pattern reaches its streams: IAM's * spans the colons.
+    assert fits("arn:aws:logs:eu-west-1:1:log-group:/ecs/shop/dev/*", stream)
+    assert not fits("arn:aws:logs:eu-west-1:1:destination:x", stream)
+    family = "arn:${Partition}:ecs:${Region}:${Account}:task-definition/${Family}:${Revision}"
+    assert fits("arn:aws:ecs:eu-west-1:1:task-definition/shop-web:3", family)
+    assert not fits("arn:aws:ecs:eu-west-1:1:cluster/shop", family)
+    assert not fits("arn:aws:sqs:eu-west-1:1:task-definition/x:1", family)  # another service

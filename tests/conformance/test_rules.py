@@ -140,6 +140,28 @@ def _reach_the_runner_cluster(t: Templates) -> None:
     policy["Statement"] = [s for s in policy["Statement"] if s["Effect"] != "Deny"]
 
 
+def _grant(t: Templates, action: str, resource: str) -> None:
+    _cfn_role(t)["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": [action], "Resource": [resource]}
+    )
+
+
+def _register_on_a_cluster(t: Templates) -> None:
+    _grant(t, "ecs:RegisterTaskDefinition", "arn:aws:ecs:eu-west-1:333333333333:cluster/shop-*")
+
+
+def _describe_by_arn(t: Templates) -> None:
+    _grant(
+        t,
+        "ecs:DescribeTaskDefinition",
+        "arn:aws:ecs:eu-west-1:333333333333:task-definition/shop-prod-*:*",
+    )
+
+
+def _register_anything(t: Templates) -> None:
+    _grant(t, "ecs:RegisterTaskDefinition", "*")
+
+
 def _lose_own_log_groups(t: Templates) -> None:
     _drop_action(_cfn_role(t), "logs:DeleteLogGroup")
 
@@ -194,6 +216,13 @@ CASES = [
     Case("iam-actions",
          lambda t: next(statements_of(_cfn_role(t)))["Action"].append("ecs:DescribeEverything"),
          "shop-prod-deploy", "CloudFormationRole.Policies", "ecs:DescribeEverything is not an"),
+    Case("iam-actions", _register_on_a_cluster, "shop-prod-deploy", "CloudFormationRole.Policies",
+         "ecs:RegisterTaskDefinition applies to task-definition, and none of "
+         "arn:aws:ecs:eu-west-1:333333333333:cluster/shop-* is one"),
+    Case("iam-actions", _describe_by_arn, "shop-prod-deploy", "CloudFormationRole.Policies",
+         "ecs:DescribeTaskDefinition takes no resource-level permissions"),
+    Case("iam-actions", _register_anything, "shop-prod-deploy", "CloudFormationRole.Policies",
+         'ecs:RegisterTaskDefinition is allowed on "*" but takes resource-level permissions'),
 ]  # fmt: skip
 
 
