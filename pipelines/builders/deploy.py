@@ -305,6 +305,12 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
         ecs.UpdateService,
     ]
     family_actions = [ecs.RegisterTaskDefinition, ecs.TagResource, ecs.UntagResource]
+    role_settings = [
+        iam_actions.TagRole,
+        iam_actions.UntagRole,
+        iam_actions.UpdateRole,
+        iam_actions.UpdateRoleDescription,
+    ]
     # An existing cluster is only looked at; a created one is the stacks' to manage.
     cluster_statement = (
         allow([ecs.DescribeClusters], [arn("ecs", f"cluster/{env.cluster}")])
@@ -331,10 +337,7 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
                 iam_actions.GetRolePolicy,
                 iam_actions.ListAttachedRolePolicies,
                 iam_actions.ListRolePolicies,
-                iam_actions.TagRole,
-                iam_actions.UntagRole,
-                iam_actions.UpdateRole,
-                iam_actions.UpdateRoleDescription,
+                *role_settings,
             ],
             roles,
         ),
@@ -422,6 +425,18 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
                 {*cluster_actions, *service_actions, *family_actions}, key=lambda a: a.JSONrepr()
             ),
             foreign,
+        )
+    )
+    statements.append(
+        deny(
+            sorted({*ROLE_CHANGES_UNDER_BOUNDARY, *role_settings}, key=lambda a: a.JSONrepr()),
+            [
+                naming.role_arn(partition, account, f"{prefix}runner-*"),
+                *(
+                    naming.role_arn(partition, account, f"{p}*")
+                    for p in _extending_prefixes(project, env)
+                ),
+            ],
         )
     )
     if env.load_balancer:

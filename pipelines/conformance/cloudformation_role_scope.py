@@ -13,6 +13,15 @@ from pipelines.conformance import graph
 from pipelines.conformance.model import Finding, Rule, StackTemplate
 from pipelines.conformance.policy_text import allowed, prepare, resolved, role_statements
 
+# Actions that change a role: its permissions, its trust, its settings, or the role itself.
+ROLE_ACTIONS = (
+    "iam:DeleteRole",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+)
+
 
 class Named(NamedTuple):
     stack: StackTemplate
@@ -32,7 +41,7 @@ def _named(stack: StackTemplate) -> Iterator[Named]:
             arn := graph.role_arn(stack.partition, stack.account, props)
         ):
             boundary = resolved(props.get("PermissionsBoundary"), stack)
-            for action in ("iam:DeleteRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"):
+            for action in ROLE_ACTIONS:
                 yield Named(stack, logical_id, arn, action, boundary)
         elif kind == "AWS::ECS::Cluster" and isinstance(name := props.get("ClusterName"), str):
             yield Named(

@@ -83,7 +83,12 @@ def test_cloudformation_role_manages_exactly_the_service_resources(syntheses) ->
         "arn:aws:iam::600000000006:role/jobs-prod-*-exec",
         "arn:aws:iam::600000000006:role/jobs-prod-*-task",
     ]
-    [put] = [s for s in statements if "iam:PutRolePolicy" in s["Action"]]
+    [put] = [s for s in statements if "iam:PutRolePolicy" in s["Action"] and s["Effect"] == "Allow"]
+    # ... and never on the runner's roles, which the prefix also reaches
+    [denied] = [
+        s for s in statements if "iam:PutRolePolicy" in s["Action"] and s["Effect"] == "Deny"
+    ]
+    assert denied["Resource"] == ["arn:aws:iam::600000000006:role/jobs-prod-runner-*"]
     assert put["Condition"] == {
         "StringEquals": {
             "iam:PermissionsBoundary": "arn:aws:iam::600000000006:policy/jobs-prod-service-boundary"

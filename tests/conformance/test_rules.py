@@ -121,7 +121,7 @@ def _source_account_on_cloudformation(t: Templates) -> None:
 
 def _unbounded_create_role(t: Templates) -> None:
     for statement in statements_of(_cfn_role(t)):
-        if "iam:CreateRole" in statement["Action"]:
+        if "iam:CreateRole" in statement["Action"] and statement["Effect"] == "Allow":
             del statement["Condition"]
 
 
