@@ -185,8 +185,11 @@ def _cloudformation_planner(context: BuiltinContext) -> RunnerSpec:
             "--template": _ARTIFACT_PATH,
             "--parameter": r"[A-Za-z0-9]{1,255}=" + _SAFE_VALUE,
             "--change-set": _CHANGE_SET_NAME,
+            # Only the CloudFormation roles of the accounts the runner acts in: a role of
+            # another account could never be passed, and naming one would be a probe.
             "--role-arn": (
-                rf"arn:{context.partition}:iam::[0-9]{{12}}:role/"
+                rf"arn:{context.partition}:iam::"
+                rf"(?:{'|'.join(sorted({a for a, _ in context.stack_targets}))}):role/"
                 rf"{re.escape(context.app)}-[a-z0-9-]+-cfn"
             ),
         },

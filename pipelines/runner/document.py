@@ -67,7 +67,8 @@ ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}"
 REPOSITORY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*")
 # The defaults of RunnerSpec and ScriptSpec, repeated because this module must not import
 # pydantic; tests/runner/test_document.py checks they stay equal to spec.py's.
-DEFAULT_POSITIONAL_PATTERN = r"[A-Za-z0-9_./:@+][A-Za-z0-9_./:@+=,-]{0,255}"
+# A word or a relative path: never absolute (a leading /), never climbing out (a .. segment).
+DEFAULT_POSITIONAL_PATTERN = r"(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_.:@+][A-Za-z0-9_./:@+=,-]{0,255}"
 RUNNER_DEFAULTS: dict[str, Any] = {
     "cpu": 256,
     "memory": 512,

@@ -378,6 +378,8 @@ def user_parameters(text: str | None) -> Any:
         return json.loads(text)
     except ValueError as error:
         raise Refused(f"UserParameters is not JSON: {error}") from None
+    except RecursionError:
+        raise Refused("UserParameters is nested too deeply to be a request") from None
 
 
 def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:

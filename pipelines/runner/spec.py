@@ -29,7 +29,8 @@ RELEASE_IMAGE = "release"  # the image being promoted, pinned by digest (for mig
 SECRET_ARN_PATTERN = r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+"
 # What a positional argument may look like when a script allows them and sets no pattern of its
 # own: no leading dash (it would read as an option), no shell or control characters.
-DEFAULT_POSITIONAL_PATTERN = r"[A-Za-z0-9_./:@+][A-Za-z0-9_./:@+=,-]{0,255}"
+# A word or a relative path: never absolute (a leading /), never climbing out (a .. segment).
+DEFAULT_POSITIONAL_PATTERN = r"(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_.:@+][A-Za-z0-9_./:@+=,-]{0,255}"
 
 
 class _Spec(BaseModel):

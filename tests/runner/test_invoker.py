@@ -304,6 +304,16 @@ def test_user_parameters_that_are_not_json_are_refused(rt: Runtime) -> None:
     assert rt.ecs.list_tasks(cluster=rt.document.cluster)["taskArns"] == []
 
 
+def test_absurdly_nested_user_parameters_are_refused_not_raised(rt: Runtime) -> None:
+    rt.codepipeline.expect("put_job_failure_result")
+    handle_job(_job(raw="[" * 100_000 + "]" * 100_000), rt)
+    _, call = rt.codepipeline.only_call()
+    assert call["failureDetails"]["message"] == (
+        "refused: UserParameters is nested too deeply to be a request"
+    )
+    assert rt.ecs.list_tasks(cluster=rt.document.cluster)["taskArns"] == []
+
+
 def test_a_forged_token_cannot_reach_a_task_the_invoker_did_not_start(rt: Runtime) -> None:
     doc = rt.document
     other = rt.ecs.run_task(
