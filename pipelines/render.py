@@ -210,9 +210,21 @@ def write_atomically(out: Path, files: dict[str, bytes]) -> None:
     """Replace `out` with exactly `files`, or leave it as it was.
 
     Everything is written to a sibling directory first and swapped in with renames, so a reader
-    never sees half a synth, and a failure part way leaves the previous templates in place.
+    never sees half a synth, and a failure part way leaves the previous templates in place. An
+    error of the file system is one line naming `out` (UnsafeOutputError, exit status 2).
     """
     out = Path(out)
+    try:
+        _write_atomically(out, files)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise UnsafeOutputError(f"cannot write {out}: {error.strerror or error}{where}") from None
+
+
+def _write_atomically(out: Path, files: dict[str, bytes]) -> None:
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UnsafeOutputError(f"cannot write {out}: {blocker} is not a directory")
     if out.exists():
         if not out.is_dir():
             raise UnsafeOutputError(f"{out} exists and is not a directory")

@@ -107,7 +107,7 @@ def test_a_failed_write_leaves_the_previous_templates(tmp_path, monkeypatch) -> 
         raise OSError("disk full")
 
     monkeypatch.setattr(Path, "write_bytes", refuse)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UnsafeOutputError, match=f"cannot write {out}: disk full"):
         write_atomically(out, _synth_output(a=b"new"))
     monkeypatch.undo()
     assert _files(out) == _synth_output(a=b"old")
@@ -133,3 +133,27 @@ def test_write_steps_past_a_staging_directory_another_synth_left(tmp_path) -> No
     assert _files(out) == _synth_output(a=b"2")
     assert (stale / "a.json").read_bytes() == b"half"
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "templates"]
+
+
+def test_a_file_system_error_is_one_line_naming_out_and_leaves_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = blocker / "templates"  # a path under a file
+    with pytest.raises(UnsafeOutputError) as caught:
+        write_atomically(out, {"manifest.json": b"{}"})
+    assert str(caught.value) == f"cannot write {out}: {blocker} is not a directory"
+    assert "\n" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_the_cli_reports_a_file_system_error_with_exit_status_2(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(main, ["synth", "--out", str(blocker / "templates")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: cannot write {blocker / 'templates'}: ")
+    assert "Traceback" not in result.output

@@ -109,7 +109,7 @@ def _environment_documents(
             problems.append(
                 Problem(pipeline_doc.file, line, f"promotion[{i}]", f"{name!r} is listed twice")
             )
-        elif not (directory / f"{name}.yaml").is_file() and not _misnamed(directory, name):
+        elif not (directory / f"{name}.yaml").exists() and not _misnamed(directory, name):
             problems.append(
                 Problem(
                     pipeline_doc.file,

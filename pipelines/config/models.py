@@ -62,7 +62,8 @@ class _Matches(NamedTuple):
             # Compiled on first use, not while the models are built: a config needs only some
             # of the patterns (the example 14 of 21), and each costs about 0.1 ms to compile.
             if not compiled:
-                compiled.append(re.compile(self.pattern))
+                # ASCII: AWS names and IDs are ASCII, and \d would otherwise take any digit.
+                compiled.append(re.compile(self.pattern, re.ASCII))
             if not compiled[0].fullmatch(value):
                 raise ValueError(f"{value!r} is not {self.what} (for example {self.example})")
             return value

@@ -159,7 +159,7 @@ class RunnerSpec(_Spec):
         for name, arn in value.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"{name!r} is not an environment variable name")
-            if not re.fullmatch(SECRET_ARN_PATTERN, arn):
+            if not re.fullmatch(SECRET_ARN_PATTERN, arn, re.ASCII):
                 raise ValueError(f"secret {name}: {arn!r} is not a Secrets Manager secret ARN")
         return value
 

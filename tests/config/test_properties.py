@@ -202,7 +202,9 @@ def mutate_text(draw: Any, files: dict[str, str | bytes]) -> str:
 
 def line_count(file: Path) -> int:
     """Lines as an editor shows them, with YAML's line breaks (NEL, LS, PS included)."""
-    lines = re.split("\r\n|[\r\n\x85\u2028\u2029]", file.read_text(encoding="utf-8"))
+    # An undecodable file's problem names the line of its first bad byte: count around it.
+    text = file.read_bytes().decode("utf-8", errors="replace")
+    lines = re.split("\r\n|[\r\n\x85\u2028\u2029]", text)
     return len(lines) - (len(lines) > 1 and lines[-1] == "")
 
 
