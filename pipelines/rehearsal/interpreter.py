@@ -171,7 +171,12 @@ class Interpreter:
         hooks: Hooks,
         runners: RunnersDocument | None = None,
         marker_function: str | None = None,
+        client_for: Callable[[str, str | None, str], Any] | None = None,
     ) -> None:
+        """`client_for(service, role ARN or None, region)`, if given, makes every AWS client the
+        interpreter acts with (an action's role, or none for the pipeline's own account) instead
+        of the default: `clients` without a role, the role assumed with `clients` with one. The
+        IAM-enforced tests pass one that acts as the principals AWS would use."""
         if declaration.get("executionMode", "SUPERSEDED") != "QUEUED":
             raise RehearsalError(
                 f"pipeline {declaration['name']}: execution mode "
@@ -184,6 +189,7 @@ class Interpreter:
         self.hooks = hooks
         self.runners = runners  # runners.json, the allow-list runner steps are admitted against
         self.marker_function = marker_function  # the release marker's Lambda function name
+        self.client_for = client_for
         self.events: list[Event] = []
         self.started = time.monotonic()
         self._role_sessions: dict[str, boto3.Session] = {}
@@ -865,6 +871,8 @@ class Interpreter:
     def _client(self, service: str, role_arn: str | None, region: str) -> Any:
         """A client of the account the action's role is in, with that role's credentials;
         without a role, the pipeline's own account."""
+        if self.client_for is not None:
+            return self.client_for(service, role_arn, region)
         if not role_arn:
             return self.clients.client(service, self.account, region)
         key = (role_arn, service, region)

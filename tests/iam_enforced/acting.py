@@ -5,107 +5,150 @@ calls of a role-less action (the sources, the approval's topic) with the toolcha
 credentials. Under IAM enforcement the principal matters, so here, as in AWS:
 
 - CodePipeline acts as the pipeline's role: the ECR and S3 sources, the approval's SNS topic,
-  invoking Lambda actions, and assuming each action's and rule's role (deploy roles);
-- the invoker Lambda acts as the invoker role and assumes a target's invoke role;
-- a runner job acts as its task role (ECS hands it the credentials: the harness assumes it).
+  the alarm rule's read, invoking Lambda actions, and assuming each action's and rule's role
+  (the deploy roles);
+- the invoker Lambda acts as the invoker role and assumes a target's invoke role with it;
+- a runner job acts as its task role, and the release marker as its function's role (ECS and
+  Lambda hand out the credentials: the harness assumes the role).
 
-Everything else the rehearsal does on its own account (stand-ins, `pipelines deploy`, its checks
-that the invoker exists) stays with the harness's credentials.
+The interpreter makes every client it acts with through its public `client_for` parameter
+(pipelines/rehearsal/interpreter.py); `interpreter_acting_as` passes `ActingClients`, whose clients
+carry the enforcement's hook (enforcement.enforce). Everything else the rehearsal does on its own
+account (stand-ins, `pipelines deploy`, its look-ups of the Lambda functions) stays with the
+harness's credentials, unchecked.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
-from pipelines.rehearsal import interpreter as interpreter_module
-from tests.iam_enforced.enforcement import Enforcement
+from pipelines.rehearsal.interpreter import Interpreter
+from tests.iam_enforced.enforcement import Enforcement, enforce
 
 SESSION_NAME = "pipelines-iam-enforced"
 # Services CodePipeline calls as the pipeline role for a role-less action or rule.
 PIPELINE_SERVICES = frozenset({"ecr", "s3", "sns", "cloudwatch"})
 
 
+class ActingClients:
+    """`client_for` of the Interpreter: the client of `service` in `region` as the principal AWS
+    would use for a call the interpreter makes as `role_arn` (None: CodePipeline itself)."""
+
+    def __init__(
+        self,
+        enforcement: Enforcement,
+        clients: Any,
+        account: str,
+        region: str,
+        assumers: dict[str, str | None],
+        pipeline_role: str,
+    ) -> None:
+        self.enforcement, self.clients = enforcement, clients
+        self.account, self.region = account, region
+        self.assumers = assumers  # role -> the role that assumes it (None: the harness)
+        self.pipeline_role = pipeline_role
+        self.sessions: dict[str, boto3.Session] = {}
+        self.made: dict[tuple[str, str, str], Any] = {}
+
+    def __call__(self, service: str, role_arn: str | None, region: str) -> Any:
+        if role_arn is None:
+            if service == "lambda":
+                return self.lambda_lookups(region)
+            if service not in PIPELINE_SERVICES:
+                return self.clients.client(service, self.account, region)
+            role_arn = self.pipeline_role
+        key = (role_arn, service, region)
+        if key not in self.made:
+            client = self.session(role_arn).client(service, region_name=region)
+            self.made[key] = enforce(client, role_arn)
+        return self.made[key]
+
+    def session(self, role_arn: str) -> boto3.Session:
+        if role_arn not in self.sessions:
+            assumer = self.assumers.get(role_arn)
+            if assumer is None:
+                sts = self.clients.client("sts", self.account, self.region)
+            else:
+                sts = self(  # the assumer's own STS client: its AssumeRole is checked
+                    "sts", assumer, self.region
+                )
+            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)[
+                "Credentials"
+            ]
+            self.sessions[role_arn] = boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        return self.sessions[role_arn]
+
+    def lambda_lookups(self, region: str) -> Any:
+        """The harness's Lambda client, with which the interpreter looks up the function of a
+        Lambda action (the invoker's, the release marker's) before it runs its handler: where
+        CodePipeline invokes the function as the pipeline role, whose permissions for that
+        (lambda:InvokeFunction on it, lambda:ListFunctions) are asked here, on each look-up."""
+        client = self.clients.client("lambda", self.account, region)
+
+        def invoked(params: dict[str, Any], **_: Any) -> None:
+            function = params["FunctionName"]
+            arn = (
+                function
+                if function.startswith("arn:")
+                else f"arn:aws:lambda:{region}:{self.account}:function:{function}"
+            )
+            self.enforcement.check(
+                self.pipeline_role, "lambda:InvokeFunction", arn, "CodePipeline invokes it"
+            )
+            # AWS: a pipeline with Lambda actions needs lambda:ListFunctions on its role
+            # (docs/testing-iam.md cites the CodePipeline permissions reference).
+            self.enforcement.check(
+                self.pipeline_role, "lambda:ListFunctions", "*", "CodePipeline lists functions"
+            )
+
+        client.meta.events.register(
+            "before-parameter-build.lambda.GetFunction", invoked, unique_id="iam-enforced-invoke"
+        )
+        return client
+
+
 def interpreter_acting_as(
     enforcement: Enforcement, pipeline_role: str, invoker_role: str | None
-) -> type:
-    """An Interpreter whose calls are made as the principals AWS would use (see the module)."""
-    base = interpreter_module.Interpreter
+) -> Callable[..., Interpreter]:
+    """Makes an Interpreter as `rehearse` does, whose calls are made as the principals AWS would
+    use (see the module): a stand-in for the name `Interpreter` the rehearsal constructs."""
+    signature = inspect.signature(Interpreter)
 
-    class ActingInterpreter(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            deploy_roles = {
-                a["roleArn"]
-                for stage in self.declaration["stages"]
-                for a in stage["actions"]
-                if a.get("roleArn")
-            } | {
-                rule["roleArn"]
-                for stage in self.declaration["stages"]
-                for key in ("onSuccess", "onFailure")
-                for condition in stage.get(key, {}).get("conditions", [])
-                for rule in condition.get("rules", [])
-                if rule.get("roleArn")
-            }
-            targets = self.runners.targets.values() if self.runners else ()
-            # Who assumes each role: None is a service handing out its credentials (the harness).
-            self.assumers: dict[str, str | None] = {role: pipeline_role for role in deploy_roles}
-            if invoker_role:
-                self.assumers.update({t.role: invoker_role for t in targets})
-            self.acting_sessions: dict[str, boto3.Session] = {}
-            self.acting_clients: dict[tuple[str, str, str], Any] = {}
+    def make(*args: Any, **kwargs: Any) -> Interpreter:
+        given = signature.bind(*args, **kwargs).arguments
+        declaration, runners = given["declaration"], given.get("runners")
+        stages = declaration["stages"]
+        deploy_roles = {
+            a["roleArn"] for stage in stages for a in stage["actions"] if "roleArn" in a
+        }
+        deploy_roles |= {
+            rule["roleArn"]
+            for stage in stages
+            for key in ("onSuccess", "onFailure")
+            for condition in stage.get(key, {}).get("conditions", [])
+            for rule in condition.get("rules", [])
+            if "roleArn" in rule
+        }
+        assumers: dict[str, str | None] = dict.fromkeys(deploy_roles, pipeline_role)
+        if invoker_role and runners is not None:
+            assumers |= {t.role: invoker_role for t in runners.targets.values()}
+        enforcement.roles.clients = given["clients"]  # the deployed stacks resolve the policies
+        acting = ActingClients(
+            enforcement,
+            given["clients"],
+            given["account"],
+            given["region"],
+            assumers,
+            pipeline_role,
+        )
+        return Interpreter(**given, client_for=acting)
 
-        def _client(self, service: str, role_arn: str | None, region: str) -> Any:
-            if role_arn is None:
-                if service not in PIPELINE_SERVICES:
-                    return self.clients.client(service, self.account, region)
-                role_arn = pipeline_role
-            key = (role_arn, service, region)
-            if key not in self.acting_clients:
-                self.acting_clients[key] = self._acting(role_arn).client(
-                    service, region_name=region
-                )
-            return self.acting_clients[key]
-
-        def _acting(self, role_arn: str) -> boto3.Session:
-            if role_arn not in self.acting_sessions:
-                assumer = self.assumers.get(role_arn)
-                if assumer is None:
-                    sts = self.clients.client("sts", self.account, self.region)
-                else:
-                    sts = self._acting(assumer).client("sts", region_name=self.region)
-                credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)[
-                    "Credentials"
-                ]
-                self.acting_sessions[role_arn] = boto3.Session(
-                    aws_access_key_id=credentials["AccessKeyId"],
-                    aws_secret_access_key=credentials["SecretAccessKey"],
-                    aws_session_token=credentials["SessionToken"],
-                )
-            return self.acting_sessions[role_arn]
-
-        def _run_action(self, execution: Any, stage: Any, action: Any, *rest: Any) -> Any:
-            kind = interpreter_module._action_type(action)
-            if kind == interpreter_module.LAMBDA_INVOKE:
-                # CodePipeline invokes the function as the pipeline role; the rehearsal does not
-                # invoke it, so the harness asks the pipeline role's policies.
-                function = action["configuration"]["FunctionName"]
-                region = action.get("region", self.region)
-                arn = (
-                    function
-                    if function.startswith("arn:")
-                    else f"arn:aws:lambda:{region}:{self.account}:function:{function}"
-                )
-                enforcement.check(
-                    pipeline_role, "lambda:InvokeFunction", arn, "CodePipeline invokes it"
-                )
-                # AWS: a pipeline with Lambda actions needs lambda:ListFunctions on its role
-                # (docs/testing-iam.md cites the CodePipeline permissions reference).
-                enforcement.check(
-                    pipeline_role, "lambda:ListFunctions", "*", "CodePipeline lists functions"
-                )
-            return super()._run_action(execution, stage, action, *rest)
-
-    return ActingInterpreter
+    return make

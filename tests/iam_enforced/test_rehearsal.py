@@ -5,8 +5,9 @@ principal AWS would use): CodePipeline's calls as the pipeline role (sources, th
 invoking Lambda actions, assuming the deploy roles), each CloudFormation action as its deploy
 role (and the bake rule's alarm read), the invoker's reads in an environment as its invoke role
 (assumed by the invoker role), the built-in plan job as its task role, the release marker as its
-role. Every one of those calls is authorized by moto against the role's policy, on the request's
-resource (enforcement.py); the rehearsal must still deliver the release everywhere.
+role. Every one of those calls is decided from the role's policy in the templates, on the call's
+resource, before moto serves it (enforcement.py); the rehearsal must still deliver the release
+everywhere.
 
 The same run with one permission withheld fails; that is shown for each role kind in
 test_roles.py, where it is fast (a rehearsal takes seconds): docs/testing-iam.md.
@@ -24,7 +25,7 @@ from pipelines.rehearsal import interpreter as interpreter_module
 from pipelines.rehearsal.rehearse import RehearsalOptions, rehearse
 from pipelines.render import Synthesis
 from tests.iam_enforced.acting import interpreter_acting_as
-from tests.iam_enforced.enforcement import Enforcement, roles_of
+from tests.iam_enforced.enforcement import Enforcement, TemplateRoles, template_roles
 from tests.support import EXAMPLE
 
 pytestmark = [
@@ -33,12 +34,10 @@ pytestmark = [
 ]
 
 
-def template_roles(synthesis: Synthesis) -> tuple[dict[str, str], list[str]]:
-    """Every role the templates name (name -> ARN), and the promotion."""
+def roles_and_promotion(synthesis: Synthesis) -> tuple[TemplateRoles, list[str]]:
+    """Every role the templates name, and the promotion."""
     manifest = json.loads(synthesis.files["manifest.json"])
-    bodies = {e["name"]: json.loads(synthesis.files[e["file"]]) for e in manifest["stacks"]}
-    accounts = {e["name"]: e["account"] for e in manifest["stacks"]}
-    return roles_of(bodies, accounts), list(manifest["promotion"])
+    return template_roles(manifest, synthesis.files), list(manifest["promotion"])
 
 
 @pytest.mark.slow
@@ -46,11 +45,12 @@ def test_the_rehearsal_delivers_the_release_acting_as_the_templates_roles(
     syntheses: dict[str, Synthesis], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # no EC2 image is used
-    roles, promotion = template_roles(syntheses["example"])
+    roles, promotion = roles_and_promotion(syntheses["example"])
     app = json.loads(syntheses["example"].files["manifest.json"])["app"]
-    with Enforcement(roles.values()) as enforcement:
+    names = roles.names
+    with Enforcement(roles) as enforcement:
         acting = interpreter_acting_as(
-            enforcement, roles[naming.pipeline_role(app)], roles.get(naming.invoker_role(app))
+            enforcement, names[naming.pipeline_role(app)], names.get(naming.invoker_role(app))
         )
         monkeypatch.setattr(interpreter_module, "Interpreter", acting)
         result = rehearse(RehearsalOptions(EXAMPLE, approve="all"))

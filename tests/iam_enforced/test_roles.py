@@ -1,5 +1,6 @@
-"""The pipeline's roles do what AWS would have them do, with moto's IAM authorization on
-(enforcement.py), on every-step deployed as `pipelines rehearse` deploys it (world.py):
+"""The pipeline's roles do what AWS would have them do, each call checked against the role's
+policies in the templates before moto serves it (enforcement.py), on every-step deployed as
+`pipelines rehearse` deploys it (world.py):
 
 - the deploy role of each environment (`<app>-<env>-deploy`), assumed by the pipeline role, does
   what a CloudFormation deploy action does: reads the Templates artifact from the artifact store
@@ -8,13 +9,12 @@
 - the invoker Lambda's handler, running as the invoker role (`<app>-runner-invoker`), runs a
   CodePipeline job in an environment (assuming `<app>-<env>-runner-invoke` there) from its start
   to its result, and a job on the toolchain's own runner cluster, started, read and stopped;
-- each can fail: one permission taken out of the policy moto holds makes the same run fail with
+- each can fail: one permission taken out of the role's policy makes the same run fail with
   AccessDenied for exactly that permission.
 
 What this proves and what it does not: docs/testing-iam.md. The CloudFormation role's own
 permissions are not exercised (moto's CloudFormation creates resources without acting as the
-role it is given), nor are conditions in the policies (moto ignores them; the harness evaluates
-iam:PassedToService for iam:PassRole and aws:PrincipalArn in trust policies).
+role it is given); conditions are evaluated only on the keys the harness knows.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from pipelines.runner.document import load_document_file
 from pipelines.runner.invoker import Runtime, handle_direct, handle_job
 from pipelines.runner.tasks import Started
 from tests.iam_enforced.enforcement import Enforcement
-from tests.iam_enforced.world import World
+from tests.iam_enforced.world import World, connect_as
 from tests.runner.support import Clock, codepipeline_job
 
 pytestmark = [
@@ -114,11 +114,11 @@ def _deploy_environment(
 
 
 @pytest.mark.slow
-def test_every_deploy_role_deploys_its_service_stacks_with_moto_iam_enforced(
+def test_every_deploy_role_deploys_its_service_stacks_with_iam_enforced(
     every_step: World,
 ) -> None:
     world = every_step
-    with Enforcement(world.roles.values()) as enforcement:
+    with Enforcement(world.template_roles) as enforcement:
         for env in world.manifest.promotion:
             assert _deploy_environment(world, env, f"release-{env}") == [], env
     enforcement.assert_clean()
@@ -135,9 +135,9 @@ def test_every_deploy_role_deploys_its_service_stacks_with_moto_iam_enforced(
         } <= used, env
     pipeline = naming.pipeline_role(world.app)
     assert (pipeline, "sts:AssumeRole") in enforcement.allowed()
-    # Each AssumeRole was checked twice: the pipeline role's policy (moto's evaluator), and the
-    # deploy role's trust policy (the harness).
-    trust = [d for d in enforcement.decisions if d.by.startswith("harness: trust")]
+    # Each AssumeRole was checked twice: the pipeline role's policy, and the deploy role's trust
+    # policy.
+    trust = [d for d in enforcement.decisions if d.by.startswith("trust")]
     assert {d.resource.rpartition("/")[2] for d in trust} == {
         naming.deploy_role(world.app, env) for env in world.manifest.promotion
     }
@@ -156,14 +156,14 @@ def test_every_deploy_role_deploys_its_service_stacks_with_moto_iam_enforced(
 def test_a_deploy_without_one_of_its_permissions_is_denied(
     every_step: World, role: str, permission: str
 ) -> None:
-    """The enforcement can fail: each permission taken out of the policy moto holds (as if the
+    """The enforcement can fail: each permission taken out of the role's policy (as if the
     template had not granted it) makes the deploy fail with AccessDenied for exactly it."""
     world, env = every_step, "prod-eu"
     name = (
         naming.deploy_role(world.app, env) if role == "deploy" else naming.pipeline_role(world.app)
     )
     with (
-        Enforcement(world.roles.values()) as enforcement,
+        Enforcement(world.template_roles) as enforcement,
         enforcement.without(world.roles[name], permission),
     ):
         try:
@@ -187,25 +187,27 @@ def test_a_deploy_without_one_of_its_permissions_is_denied(
 class JobResults:
     """CodePipeline's side of a Lambda action (moto does not implement PutJobSuccessResult or
     PutJobFailureResult): each call's parameters validated against the API model by botocore,
-    the invoker role's permission for it checked (moto's evaluator), then answered and recorded."""
+    the invoker role's permission for it checked (as every enforced call), then answered and
+    recorded."""
 
     def __init__(self, region: str, enforcement: Enforcement, role: str) -> None:
         self.client = boto3.client("codepipeline", region_name=region)
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._enforcement, self._role = enforcement, role
+        self.enforcement, self.role, self.region = enforcement, role, region
         events = self.client.meta.events
-        events.register("before-parameter-build.codepipeline.*", self._record)
-        events.register("before-call.codepipeline.*", self._answer)
+        events.register("before-parameter-build.codepipeline.*", self.record)
+        events.register("before-call.codepipeline.*", self.answer)
 
     def __getattr__(self, name: str) -> Any:  # the invoker calls it as the client
         return getattr(self.client, name)
 
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.calls.append((model.name, dict(params)))
 
-    def _answer(self, model: Any, **_: Any) -> tuple[Any, dict]:
+    def answer(self, model: Any, **_: Any) -> tuple[Any, dict]:
         # After botocore validated the parameters; before anything is sent.
-        self._enforcement.check_stubbed(self._role, f"codepipeline:{model.name}")
+        params = self.calls[-1][1]
+        self.enforcement.check_call(self.role, self.region, "codepipeline", model.name, params)
         return AWSResponse("https://codepipeline", 200, {}, None), {}
 
     def last(self) -> tuple[str, dict[str, Any]]:
@@ -216,7 +218,8 @@ _jobs = itertools.count(1)
 
 
 def _runtime(world: World, enforcement: Enforcement) -> Runtime:
-    """The invoker as Lambda runs it: its clients with the invoker role's credentials."""
+    """The invoker as Lambda runs it: its clients with the invoker role's credentials, and a
+    target's with its invoke role's, assumed with them."""
     document = load_document_file(world.templates / names.RUNNERS_FILE)
     role = naming.invoker_role(world.app)
     invoker = world.session(role)  # Lambda hands the function its role's credentials
@@ -230,44 +233,13 @@ def _runtime(world: World, enforcement: Enforcement) -> Runtime:
         now=Clock(),
         sts=invoker.client("sts", region_name=region),
         cloudformation=invoker.client("cloudformation", region_name=region),
+        connect=connect_as(invoker, region),
     )
 
 
-def _tasks_can_run(world: World) -> None:
-    """What moto's RunTask needs of an awsvpc network and AWS does not (the harness does it):
-    DNS hostnames on the VPC, and the toolchain runner's network, which no stand-in makes."""
-    from pipelines.config.loader import load_project
-    from pipelines.rehearsal.embedded import _fixed
-
-    project = load_project(world.environments)
-    networks = [
-        (e.account, e.region, e.network.vpc, e.network.subnets) for e in project.environments
-    ]
-    runner = project.runner.network if project.runner else None
-    if runner is not None:
-        networks.append(
-            (
-                world.manifest.toolchain_account,
-                world.manifest.toolchain_region,
-                runner.vpc,
-                runner.subnets,
-            )
-        )
-    for account, region, vpc, subnets in networks:
-        ec2 = world.clients.client("ec2", account, region)
-        if not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Vpcs"]:
-            with _fixed("moto.ec2.models.vpcs:random_vpc_id", vpc):
-                ec2.create_vpc(CidrBlock="10.9.0.0/16")
-            for index, subnet in enumerate(subnets):
-                with _fixed("moto.ec2.models.subnets:random_subnet_id", subnet):
-                    ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{index}.0/24")
-        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-
-
 def _finish(world: World, started: Started, account: str, region: str, cluster: str) -> None:
-    """The task printed its outputs and exited 0 (moto runs nothing: the harness says so)."""
-    from moto.ecs.models import ecs_backends
-
+    """The task printed its outputs and exited 0 (moto runs nothing: the harness says so, with
+    its own credentials; moto reports a stopped task's container with exit code 0)."""
     logs = world.clients.client("logs", account, region)
     logs.create_log_stream(logGroupName=started.log_group, logStreamName=started.log_stream)
     logs.put_log_events(
@@ -277,10 +249,8 @@ def _finish(world: World, started: Started, account: str, region: str, cluster: 
             {"timestamp": int(time.time() * 1000), "message": "::pipelines-output:: summary=done"}
         ],
     )
-    task = ecs_backends[account][region].tasks[cluster][started.task]
-    task.status = task.last_status = "STOPPED"
-    task.containers[0].last_status = "STOPPED"
-    task.containers[0].exitCode = 0
+    ecs = world.clients.client("ecs", account, region)
+    ecs.stop_task(cluster=cluster, task=started.task, reason="the job finished")
 
 
 def _job(world: World, rt: Runtime, request: dict[str, Any]) -> str:
@@ -334,8 +304,7 @@ def test_the_invoker_runs_jobs_in_each_environment_and_on_the_toolchain_as_its_r
     every_step: World,
 ) -> None:
     world = every_step
-    _tasks_can_run(world)
-    with Enforcement(world.roles.values()) as enforcement:
+    with Enforcement(world.template_roles) as enforcement:
         rt = _runtime(world, enforcement)
         for env in rt.document.targets:
             assert _job(world, rt, _migration(rt, env)) == "succeeded", env
@@ -410,14 +379,13 @@ def test_a_job_without_one_of_its_permissions_is_denied(
     every_step: World, where: str, role: str, permission: str
 ) -> None:
     world = every_step
-    _tasks_can_run(world)
     name = (
         naming.invoker_role(world.app)
         if role == "invoker"
         else naming.runner_invoke_role(world.app, where)
     )
     with (
-        Enforcement(world.roles.values()) as enforcement,
+        Enforcement(world.template_roles) as enforcement,
         enforcement.without(world.roles[name], permission),
     ):
         rt = _runtime(world, enforcement)
