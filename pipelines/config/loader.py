@@ -93,6 +93,7 @@ def load_project(directory: Path) -> Project:
         problems += _runner_name_lengths(project, pipeline_doc)
         problems += _name_clashes(project, pipeline_doc)
         problems += _prefix_clashes(project, pipeline_doc)
+        problems += _priority_clashes(project, env_docs)
     if problems:
         raise ConfigError(problems)
     return project
@@ -455,6 +456,11 @@ def _name_clashes(project: Project, doc: Document) -> list[Problem]:
                 )
             )
 
+    claim("stack", naming.source_stack(app), "the source stack", None)
+    claim("stack", naming.pipeline_stack(app), "the pipeline stack", None)
+    claim("stack", naming.runner_stack(app), "the runner stack", None)
+    for region in project.regions[1:]:
+        claim("stack", naming.artifacts_stack(app, region), f"{region}'s artifacts stack", None)
     for env in project.environments:
         claim("stack", naming.deploy_stack(app, env.name), f"{env.name}'s deploy stack", None)
         claim(env.account, naming.deploy_role(app, env.name), f"{env.name}'s deploy role", None)
@@ -486,6 +492,44 @@ def _name_clashes(project: Project, doc: Document) -> list[Problem]:
             claim(env.account, naming.execution_role(app, env.name, service), what, key)
             claim(env.account, naming.task_role(app, env.name, service), what, key)
     return clashes
+
+
+def _priority_clashes(project: Project, env_docs: dict[str, Document]) -> list[Problem]:
+    """Environments whose listener rules would take the same priority on one listener: each
+    environment's routed services take priorities from its `priority` up, and a listener
+    refuses a second rule with a priority it has."""
+    routed = len(project.routed_services())
+    taken: dict[tuple[str, int], str] = {}
+    problems = []
+    for env in project.environments:
+        if env.load_balancer is None or not routed:
+            continue
+        first = env.load_balancer.priority
+        listener = env.load_balancer.listener_arn
+        other = next(
+            (taken[(listener, p)] for p in range(first, first + routed) if (listener, p) in taken),
+            None,
+        )
+        if other is not None:
+            key = ("load_balancer", "priority")
+            problems.append(
+                Problem(
+                    env_docs[env.name].file,
+                    env_docs[env.name].line_of(key),
+                    _key(key),
+                    f"{env.name}'s {_rules(first, routed)} on the listener {other} also "
+                    "uses; choose priorities that do not overlap",
+                )
+            )
+            continue
+        taken |= {(listener, p): env.name for p in range(first, first + routed)}
+    return problems
+
+
+def _rules(first: int, count: int) -> str:
+    if count == 1:
+        return f"rule takes priority {first}"
+    return f"{count} rules take priorities {first}-{first + count - 1}"
 
 
 def _prefix_clashes(project: Project, doc: Document) -> list[Problem]:

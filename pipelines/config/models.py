@@ -482,8 +482,12 @@ class PipelineFile(_Model):
     app: Annotated[
         str,
         _matches(
-            r"[a-z][a-z0-9-]{0,22}[a-z0-9]",
-            "an app name (2-24 of a-z, 0-9 and -, starting with a letter, not ending in -)",
+            # The app starts every bucket name, and S3 refuses names starting xn--, sthree- or
+            # amzn-s3-demo- (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+            # bucketnamingrules.html).
+            r"(?!xn--|sthree-|amzn-s3-demo-)[a-z][a-z0-9-]{0,22}[a-z0-9]",
+            "an app name (2-24 of a-z, 0-9 and -, starting with a letter, not ending in -, not "
+            "starting xn--, sthree- or amzn-s3-demo-, which S3 refuses in bucket names)",
             "shop",
         ),
     ]

@@ -89,6 +89,33 @@ CASES: dict[str, list[Expect]] = {
             "which shares account 222222222222; rename the service or one of the environments",
         )
     ],
+    "app-name-s3-refuses": [
+        Expect(
+            "pipeline.yaml",
+            "app: xn--shop",
+            "app",
+            "'xn--shop' is not an app name (2-24 of a-z, 0-9 and -, starting with a letter, not "
+            "ending in -, not starting xn--, sthree- or amzn-s3-demo-, which S3 refuses",
+        )
+    ],
+    "listener-priorities-overlap": [
+        Expect(
+            "prod.yaml",
+            "priority: 10",
+            "load_balancer.priority",
+            "prod's rule takes priority 10 on the listener staging also uses; choose priorities "
+            "that do not overlap",
+        )
+    ],
+    "service-named-like-a-toolchain-stack": [
+        Expect(
+            "pipeline.yaml",
+            "  eu-central-1:",
+            "services.eu-central-1",
+            "service 'eu-central-1' in artifacts and eu-central-1's artifacts stack would both "
+            "be named stack 'shop-artifacts-eu-central-1'; rename one",
+        )
+    ],
     "service-named-like-a-stack": [
         Expect(
             "pipeline.yaml",
