@@ -174,6 +174,17 @@ def _environment_problems(
                     f"secret {arn} must be in this environment's account {env.account} and "
                     f"region {env.region}",
                 )
+    rules: dict[str, str] = {}
+    for i, alarm in enumerate(env.alarms):
+        if "#{" in alarm:  # CodePipeline would read it as a variable in the bake rule
+            problem(("alarms", i), f"{alarm!r}: '#{{' would be read as a pipeline variable")
+        elif (rule := naming.bake_rule(alarm)) in rules and env.bake_minutes is not None:
+            problem(
+                ("alarms", i),
+                f"{alarm!r} and {rules[rule]!r} would both be the bake rule {rule!r} "
+                "(CodePipeline allows A-Z, a-z, 0-9 and .@_- in rule names); rename one alarm",
+            )
+        rules.setdefault(naming.bake_rule(alarm), alarm)
     if env.load_balancer:
         parts = env.load_balancer.listener_arn.split(":")
         if parts[1] != partition or parts[3] != env.region or parts[4] != env.account:

@@ -127,3 +127,27 @@ def test_aliases_that_repeat_a_large_string_stop_at_the_byte_budget(tmp_path: Pa
     problem = _problem(directory)
     assert f"expands to over {MAX_EXPANDED_BYTES:,} characters" in problem
     assert time.perf_counter() - started < 10  # 800 MB of text if it were expanded
+
+
+def _with_alarms(directory: Path, alarms: str) -> None:
+    """prod (which bakes) watching these alarms instead of the example's one."""
+    _edit(directory, "prod.yaml", "\nalarms: [shop-prod-5xx]\n", f"\n{alarms}")
+
+
+def test_an_alarm_name_holding_pipeline_variable_syntax_is_refused(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    _with_alarms(directory, 'alarms: ["shop-#{codepipeline.PipelineExecutionId}"]\n')
+    problem = _problem(directory)
+    assert problem.endswith(
+        "alarms[0]: 'shop-#{codepipeline.PipelineExecutionId}': '#{' would be read as a "
+        "pipeline variable"
+    ), problem
+
+
+def test_two_alarms_that_would_be_one_bake_rule_are_refused(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    _with_alarms(directory, 'alarms: ["shop 5xx", "shop-5xx"]\n')
+    problem = _problem(directory)
+    assert "alarms[1]: 'shop-5xx' and 'shop 5xx' would both be the bake rule 'Bake-shop-5xx'" in (
+        problem
+    ), problem
