@@ -28,6 +28,7 @@ from pydantic_core import core_schema
 from pipelines.config import plugins
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
 from pipelines.errors import unknown_name
+from pipelines.runner.names import MAX_ENVIRONMENT_NAME
 from pipelines.runner.spec import (
     BUILTIN_NAMES,
     CONDITIONS_DESCRIPTION,
@@ -345,7 +346,11 @@ class Notifications(_Model):
 
 
 ServiceName = Annotated[str, _matches(NAME_PATTERN, "a service name", "web")]
-EnvironmentName = Annotated[str, _matches(NAME_PATTERN, "an environment name", "prod")]
+EnvironmentName = Annotated[
+    str,
+    Field(max_length=MAX_ENVIRONMENT_NAME),  # the runner document's limit, and far under AWS's
+    _matches(NAME_PATTERN, "an environment name", "prod"),
+]
 
 
 class Network(_Model):

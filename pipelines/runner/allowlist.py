@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines.config.aws_facts import fargate_pair_problem
+from pipelines.runner import names
 
 if TYPE_CHECKING:
     from pipelines.runner.spec import RunnerSpec  # noqa: F401  (documents what admit takes)
@@ -28,7 +29,7 @@ MAX_TOKEN = 1024
 MAX_ARGV_CHARS = 6144
 # `#{Namespace.Name}`: a CodePipeline variable, resolved before the invoker sees the request.
 VARIABLE = re.compile(r"#\{[A-Za-z0-9@_-]+\.[A-Za-z0-9@_-]+\}")
-ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+ENVIRONMENT_NAME = re.compile(names.ENVIRONMENT_NAME_PATTERN)
 REQUEST_KEYS = frozenset(
     {"runner", "script", "args", "environment", "cpu", "memory", "max_wait_minutes", "image"}
 )

@@ -61,7 +61,7 @@ FORMAT = 1
 RELEASE_IMAGE = "release"
 ACCOUNT = re.compile(r"[0-9]{12}")
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
-ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,31}")  # allowlist.ENVIRONMENT_NAME
+ENVIRONMENT = re.compile(names.ENVIRONMENT_NAME_PATTERN)
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}")
 # registry host[:port]/repository, without a tag or a digest (those come with each request).
 REPOSITORY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*")

@@ -15,6 +15,11 @@ RUNNERS_FILE = "runners.json"
 RUNNERS_VARIABLE = "PIPELINES_RUNNERS"
 RUNNERS_FILE_VARIABLE = "PIPELINES_RUNNERS_FILE"
 
+# An environment's name as the allow-list document and the invoker take it; the configuration
+# refuses longer names (config.models.EnvironmentName), so the two cannot disagree.
+ENVIRONMENT_NAME_PATTERN = r"[a-z][a-z0-9-]{0,31}"
+MAX_ENVIRONMENT_NAME = 32
+
 # Environment variables the invoker sets in a job's container.
 ENVIRONMENT_VARIABLE = "PIPELINES_ENVIRONMENT"
 ARTIFACTS_VARIABLE = "PIPELINES_ARTIFACTS"  # JSON {artifact name: "s3://bucket/key"}

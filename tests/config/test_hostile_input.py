@@ -151,3 +151,17 @@ def test_two_alarms_that_would_be_one_bake_rule_are_refused(tmp_path: Path) -> N
     assert "alarms[1]: 'shop-5xx' and 'shop 5xx' would both be the bake rule 'Bake-shop-5xx'" in (
         problem
     ), problem
+
+
+def test_an_environment_name_too_long_for_a_file_name_is_refused_before_any_file_is_looked_up(
+    tmp_path: Path,
+) -> None:
+    directory = _copy(tmp_path)
+    _edit(
+        directory,
+        "pipeline.yaml",
+        "promotion: [dev, staging, prod]",
+        f"promotion: [dev, {'p' * 300}]",
+    )
+    problem = _problem(directory)
+    assert problem.endswith("promotion[1]: String should have at most 32 characters"), problem
