@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import pytest
@@ -36,8 +37,11 @@ def _with_environments(directory, count: int):
     pipeline = _read(directory / "pipeline.yaml")
     staging = (directory / "staging.yaml").read_text()
     names = [f"stage{i:02d}" for i in range(count)]
-    for name in names:
-        (directory / f"{name}.yaml").write_text(staging)
+    for i, name in enumerate(names):
+        # They share staging's listener: each needs rule priorities of its own.
+        (directory / f"{name}.yaml").write_text(
+            re.sub(r"priority: \d+", f"priority: {100 * (i + 1)}", staging)
+        )
     for name in ("staging", "prod"):
         (directory / f"{name}.yaml").unlink()
     pipeline["promotion"] = ["dev", *names]

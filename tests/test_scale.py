@@ -56,7 +56,8 @@ def write_configuration(directory: Path, services: int, environments: int) -> Pa
             "load_balancer": {
                 "listener_arn": listener,
                 "host": f"{name}.example.com",
-                "priority": 100,
+                # environments of one account share its listener: rules of their own
+                "priority": 100 + i * services,
                 "security_group": "sg-0a1b2c3d4e5f60101",
             },
             "alarms": [f"big-{name}-errors"],
