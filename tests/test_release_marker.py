@@ -9,7 +9,6 @@ checks each request against CodePipeline's API shapes.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from pipelines import naming, release_marker
+from pipelines.rehearsal.rehearse import generated_image
 from pipelines.synth import synthesize
 from tests.support import EXAMPLE
 
@@ -56,29 +56,9 @@ def codepipeline() -> Iterator[tuple[Any, Stubber]]:
 
 def push(ecr: Any, seed: str) -> str:
     """A small generated image, tagged as a CI would push it; returns its digest."""
-
-    def blob(what: str) -> str:
-        return "sha256:" + hashlib.sha256(f"{seed}/{what}".encode()).hexdigest()
-
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1469,
-                "digest": blob("config"),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 2811478,
-                    "digest": blob("layer"),
-                }
-            ],
-        }
+    image = ecr.put_image(
+        repositoryName=REPOSITORY, imageManifest=generated_image(seed), imageTag=seed
     )
-    image = ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest, imageTag=seed)
     return image["image"]["imageId"]["imageDigest"]
 
 

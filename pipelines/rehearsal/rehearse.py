@@ -223,31 +223,36 @@ def _deployed(status: int) -> None:
         raise OperationError("the rehearsal stops: `pipelines deploy` failed (see above)")
 
 
-def push_image(clients: Any, manifest: Any, seed: str, tag: str) -> str:
-    """Put a small generated image manifest in the release repository; returns its digest.
-    Each seed gives different layer digests, so each push is a distinct image."""
-    ecr = clients.client("ecr", manifest.toolchain_account, manifest.toolchain_region)
+def generated_image(seed: str) -> str:
+    """A small image manifest; each seed gives different layer digests, so a distinct image."""
 
     def blob(what: str) -> str:
         return "sha256:" + hashlib.sha256(f"{seed}/{what}".encode()).hexdigest()
 
-    image = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 1469,
-            "digest": blob("config"),
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                "size": 2811478,
-                "digest": blob("layer"),
-            }
-        ],
-    }
-    text = json.dumps(image)
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": blob("config"),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 2811478,
+                    "digest": blob("layer"),
+                }
+            ],
+        }
+    )
+
+
+def push_image(clients: Any, manifest: Any, seed: str, tag: str) -> str:
+    """Put a generated image in the release repository under `tag`; returns its digest."""
+    ecr = clients.client("ecr", manifest.toolchain_account, manifest.toolchain_region)
+    text = generated_image(seed)
     # First under a tag of its own, as a CI would push a build: moto drops an image whose last
     # tag moves to another (ECR keeps it untagged), and the earlier execution still needs it.
     ecr.put_image(repositoryName=manifest.repository, imageManifest=text, imageTag=f"build-{seed}")

@@ -300,20 +300,7 @@ def resume_task(
             f"{admitted.runner}.{admitted.script}"
         )
     started = _created(info)
-    if started is None:
-        started = now
-    task_id = arn.rsplit("/", 1)[-1]
-    return Started(
-        task=arn,
-        runner=admitted.runner,
-        script=admitted.script,
-        log_group=place.log_group,
-        log_stream=names.log_stream(admitted.runner, task_id),
-        started=started,
-        deadline=started + admitted.max_wait_minutes * 60,
-        max_wait_minutes=admitted.max_wait_minutes,
-        target=place.target,
-    )
+    return _started(admitted, place, arn, now if started is None else started)
 
 
 def start_task(
@@ -398,16 +385,19 @@ def start_task(
             f"{f.get('reason', '?')} {f.get('detail', '')}".strip() for f in failures
         )
         raise InvokerError(f"ECS did not start the task: {reasons or 'no task returned'}")
-    arn = tasks[0]["taskArn"]
-    task_id = arn.rsplit("/", 1)[-1]
+    return _started(admitted, place, tasks[0]["taskArn"], now)
+
+
+def _started(admitted: Admitted, place: Place, arn: str, started: float) -> Started:
+    """What the invoker remembers of a job's task (in its continuation token)."""
     return Started(
         task=arn,
         runner=admitted.runner,
         script=admitted.script,
         log_group=place.log_group,
-        log_stream=names.log_stream(admitted.runner, task_id),
-        started=now,
-        deadline=now + admitted.max_wait_minutes * 60,
+        log_stream=names.log_stream(admitted.runner, arn.rsplit("/", 1)[-1]),
+        started=started,
+        deadline=started + admitted.max_wait_minutes * 60,
         max_wait_minutes=admitted.max_wait_minutes,
         target=place.target,
     )
