@@ -24,6 +24,8 @@ from pipelines.config.models import (
 )
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem, unknown_name
+from pipelines.runner.patterns import backtracking_problem
+from pipelines.runner.spec import DEFAULT_POSITIONAL_PATTERN, RunnerSpec
 
 PIPELINE_FILE = "pipeline.yaml"
 # Namespaces a step may read before any step ran: the image source's and the execution's.
@@ -292,6 +294,21 @@ def _rollout_conflicts(rollout: Rollout) -> list[str]:
     return conflicts
 
 
+def _user_patterns(name: str, spec: RunnerSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """(key path, pattern) of every pattern a user-written runner gives its scripts."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for script_name, script in spec.scripts.items():
+        where = ("runners", name, "scripts", script_name)
+        found += [
+            ((*where, "allowed_options", option), pattern)
+            for option, pattern in script.allowed_options.items()
+            if pattern is not None
+        ]
+        if script.positional_pattern != DEFAULT_POSITIONAL_PATTERN:
+            found.append(((*where, "positional_pattern"), script.positional_pattern))
+    return found
+
+
 def _runner_problems(
     project: Project, pipeline_doc: Document, env_docs: dict[str, Document]
 ) -> list[Problem]:
@@ -306,6 +323,9 @@ def _runner_problems(
 
     for name, entry in project.runners.items():
         if not isinstance(entry, BuiltinRunner):
+            for path, pattern in _user_patterns(name, entry):
+                if why := backtracking_problem(pattern):
+                    problem(pipeline_doc, path, f"pattern {pattern!r}: {why}")
             continue
         if entry.on is not None and entry.builtin != "image-builder":
             problem(pipeline_doc, ("runners", name, "on"), "only image-builder can change `on`")
