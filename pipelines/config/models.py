@@ -342,7 +342,8 @@ class Service(_Model):
 
 
 class Notifications(_Model):
-    approvals: list[Email] = Field(default=[])
+    # Each address is a subscription resource of the pipeline stack, which holds at most 500.
+    approvals: list[Email] = Field(default=[], max_length=100)
 
 
 ServiceName = Annotated[str, _matches(NAME_PATTERN, "a service name", "web")]

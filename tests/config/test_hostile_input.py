@@ -165,3 +165,11 @@ def test_an_environment_name_too_long_for_a_file_name_is_refused_before_any_file
     )
     problem = _problem(directory)
     assert problem.endswith("promotion[1]: String should have at most 32 characters"), problem
+
+
+def test_more_approval_addresses_than_a_stack_can_hold_are_refused(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    addresses = ", ".join(f"u{i}@example.com" for i in range(101))
+    _edit(directory, "pipeline.yaml", "approvals: [", f"approvals: [{addresses}, ")
+    problem = _problem(directory)
+    assert "notifications.approvals: List should have at most 100 items" in problem, problem
