@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -225,37 +228,109 @@ def _write_atomically(out: Path, files: dict[str, bytes]) -> None:
     blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise UnsafeOutputError(f"cannot write {out}: {blocker} is not a directory")
-    if out.exists():
-        if not out.is_dir():
-            raise UnsafeOutputError(f"{out} exists and is not a directory")
-        ours = _files_written_by_synth(out)
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in ours or not p.is_file())
-        if foreign:
-            raise UnsafeOutputError(
-                f"refusing to replace {out}: it holds files synth did not write "
-                f"({', '.join(foreign[:5])}); choose another --out"
-            )
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = _new_sibling(out, "new")
-    try:
-        for name, data in sorted(files.items()):
-            (staging / name).write_bytes(data)
-        os.chmod(staging, 0o755)
-        if out.exists():
-            retired = _new_sibling(out, "old")
-            os.rename(out, retired / out.name)
-            try:
+    with _locked(out.parent):  # one synth at a time writes beside `out`
+        _refuse_foreign(out)
+        _remove_strays(out)
+        staging = _new_sibling(out, "new")
+        try:
+            for name, data in sorted(files.items()):
+                (staging / name).write_bytes(data)
+            os.chmod(staging, 0o755)
+            if not out.exists():
                 os.rename(staging, out)
-            except OSError:
-                os.rename(retired / out.name, out)
-                raise
-            _remove_files_and_directory(retired / out.name)
-            _remove_files_and_directory(retired)
-        else:
-            os.rename(staging, out)
+            elif _exchange(staging, out):  # `out` is the new output at once; staging the old
+                _remove_tree(staging)
+            else:
+                _replace_in_two_renames(staging, out)
+        finally:
+            if staging.exists():
+                _remove_tree(staging)
+
+
+def _refuse_foreign(out: Path) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UnsafeOutputError(f"{out} exists and is not a directory")
+    ours = _files_written_by_synth(out)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours or not p.is_file())
+    if foreign:
+        raise UnsafeOutputError(
+            f"refusing to replace {out}: it holds files synth did not write "
+            f"({', '.join(foreign[:5])}); choose another --out"
+        )
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on `directory` for as long as the block runs (POSIX flock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
-        if staging.exists():
-            _remove_files_and_directory(staging)
+        os.close(fd)  # closing releases the lock
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the
+    system or the file system has no such call."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))
+
+
+def _replace_in_two_renames(staging: Path, out: Path) -> None:
+    """Where there is no exchange: `out` is missing for the moment between two renames."""
+    retired = _new_sibling(out, "old")
+    os.rename(out, retired / out.name)
+    try:
+        os.rename(staging, out)
+    except OSError:
+        os.rename(retired / out.name, out)
+        raise
+    _remove_tree(retired)
+
+
+def _remove_strays(out: Path) -> None:
+    """Staging and retired directories an interrupted synth left beside `out`. Under the lock
+    no other synth is writing `out`, so every one of them is left over."""
+    for stray in out.parent.glob(f".{out.name}.*-*-*"):
+        if stray.is_dir() and not stray.is_symlink():
+            _remove_tree(stray)
+
+
+def _remove_tree(directory: Path) -> None:
+    """Remove one of our sibling directories: files, and the one level of directory a retired
+    output holds. Best effort: what is left is a hidden sibling the next synth removes."""
+    try:
+        for entry in os.scandir(directory):
+            if entry.is_dir(follow_symlinks=False):
+                _remove_files_and_directory(Path(entry.path))
+            else:
+                os.unlink(entry.path)
+        os.rmdir(directory)
+    except OSError:
+        pass
 
 
 def _new_sibling(out: Path, purpose: str) -> Path:

@@ -1,4 +1,5 @@
 import json
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -123,16 +124,62 @@ def test_write_refuses_json_files_an_earlier_synth_did_not_write(tmp_path) -> No
     assert (out / "handwritten.json").read_text() == "{}"
 
 
-def test_write_steps_past_a_staging_directory_another_synth_left(tmp_path) -> None:
+def test_write_removes_what_an_interrupted_synth_left_beside_out(tmp_path) -> None:
     out = tmp_path / "templates"
-    stale = tmp_path / f".templates.new-{os.getpid()}-0"
-    stale.mkdir()
-    (stale / "a.json").write_bytes(b"half")
     write_atomically(out, _synth_output(a=b"1"))
+    staging = tmp_path / ".templates.new-99999-0"  # a synth killed while writing
+    staging.mkdir()
+    (staging / "a.json").write_bytes(b"half")
+    retired = tmp_path / ".templates.old-99999-0"  # one killed between its two renames
+    (retired / "templates").mkdir(parents=True)
+    (retired / "templates" / "a.json").write_bytes(b"old")
     write_atomically(out, _synth_output(a=b"2"))
     assert _files(out) == _synth_output(a=b"2")
-    assert (stale / "a.json").read_bytes() == b"half"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "templates"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+
+
+def _write_many(out: str, tag: bytes, rounds: int) -> None:
+    for _ in range(rounds):
+        write_atomically(Path(out), _synth_output(a=tag, b=tag))
+
+
+def test_concurrent_synths_into_one_out_leave_one_whole_output_and_nothing_else(
+    tmp_path,
+) -> None:
+    out = tmp_path / "templates"
+    context = multiprocessing.get_context("fork")
+    writers = [
+        context.Process(target=_write_many, args=(str(out), tag, 30)) for tag in (b"x", b"y")
+    ]
+    for writer in writers:
+        writer.start()
+    seen, appeared = set(), False
+    while any(w.is_alive() for w in writers):  # a reader never finds out missing or mixed
+        try:
+            directory = os.open(out, os.O_RDONLY)
+        except FileNotFoundError:
+            assert not appeared, "out went missing between two outputs"
+            continue  # before the first write
+        appeared = True
+        try:
+            files = {}
+            for name in os.listdir(directory):
+                fd = os.open(name, os.O_RDONLY, dir_fd=directory)
+                with os.fdopen(fd, "rb") as handle:
+                    files[name] = handle.read()
+        except FileNotFoundError:
+            continue  # an output being removed after it was replaced
+        finally:
+            os.close(directory)
+        seen.add(tuple(sorted(files.items())))
+    for writer in writers:
+        writer.join()
+        assert writer.exitcode == 0
+    final = _files(out)
+    assert final in (_synth_output(a=b"x", b=b"x"), _synth_output(a=b"y", b=b"y"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
+    mixed = [s for s in seen if len({v for _, v in s if v in (b"x", b"y")}) > 1]
+    assert mixed == []
 
 
 def test_a_file_system_error_is_one_line_naming_out_and_leaves_nothing(tmp_path: Path) -> None:
