@@ -75,8 +75,14 @@ def runner_assets(project: Project) -> tuple[Asset, ...]:
         return ()
     from pipelines.config.runners import runners_document
     from pipelines.runner.bundle import invoker_zip
+    from pipelines.runner.document import DocumentError
 
-    document = runners_document(project)
+    try:  # synth reads back what it writes with the invoker's own reader
+        document = runners_document(project)
+    except DocumentError as error:
+        # The configuration's rules are meant to admit only what the reader takes; a case
+        # they miss is still one line and exit status 2, never a traceback.
+        raise LimitError([f"the runners document cannot be read back: {error}"]) from None
     package = invoker_zip(document)
     key = naming.invoker_code_key(hashlib.sha256(package).hexdigest())
     return (

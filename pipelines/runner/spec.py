@@ -49,8 +49,12 @@ class ScriptSpec(_Spec):
     """One allow-listed script of a runner."""
 
     command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-    options: list[str] = Field(default=[], description="Options always passed, after the command.")
-    allowed_options: dict[str, str | None] = Field(
+    # Non-empty strings and positive sizes wherever the runners document (runner/document.py,
+    # which the invoker reads) requires them, so that what synth accepts it can read back.
+    options: list[Annotated[str, Field(min_length=1)]] = Field(
+        default=[], description="Options always passed, after the command."
+    )
+    allowed_options: dict[str, Annotated[str, Field(min_length=1)] | None] = Field(
         default={},
         description="Options a caller may pass: option -> regular expression its value must match "
         "in full, or null for a flag that takes no value.",
@@ -58,6 +62,7 @@ class ScriptSpec(_Spec):
     positional: bool = Field(default=False, description="Whether positional arguments are allowed.")
     positional_pattern: str = Field(
         default=DEFAULT_POSITIONAL_PATTERN,
+        min_length=1,
         description="Regular expression each positional argument must match in full.",
     )
 
@@ -138,10 +143,13 @@ class RunnerSpec(_Spec):
 
     on: Literal["codebuild", "ecs"]
     image: str = Field(
-        description="An image URI, or `release` for the image being promoted (by digest)."
+        min_length=1,
+        description="An image URI, or `release` for the image being promoted (by digest).",
     )
-    cpu: int = Field(default=256, description="Largest CPU a run may ask for (Fargate units).")
-    memory: int = Field(default=512, description="Largest memory a run may ask for (MiB).")
+    cpu: int = Field(
+        default=256, ge=1, description="Largest CPU a run may ask for (Fargate units)."
+    )
+    memory: int = Field(default=512, ge=1, description="Largest memory a run may ask for (MiB).")
     max_wait_minutes: Annotated[int, Field(ge=1, le=480)] = 60
     permissions: list[Permission] = Field(default=[])
     secrets: dict[str, str] = Field(default={})

@@ -16,7 +16,7 @@ import pytest
 from pipelines.config import load_project
 from pipelines.config.yaml_source import MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_FILE_BYTES
 from pipelines.errors import ConfigError
-from tests.support import EXAMPLE
+from tests.support import EXAMPLE, FIXTURES
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -173,3 +173,40 @@ def test_more_approval_addresses_than_a_stack_can_hold_are_refused(tmp_path: Pat
     _edit(directory, "pipeline.yaml", "approvals: [", f"approvals: [{addresses}, ")
     problem = _problem(directory)
     assert "notifications.approvals: List should have at most 100 items" in problem, problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("    image: release\n", '    image: ""\n', "runners.migrate.image"),
+        ("--dry-run: null", '--dry-run: ""', "runners.migrate.scripts.migrate.allowed_options"),
+    ],
+)
+def test_what_the_runner_document_could_not_read_back_is_refused_by_the_configuration(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    directory = tmp_path / "environments"
+    shutil.copytree(FIXTURES / "valid" / "every-step", directory)
+    _edit(directory, "pipeline.yaml", old, new)
+    problem = _problem(directory)
+    assert f": {key}" in problem and "String should have at least 1 character" in problem, problem
+
+
+def test_a_document_the_invoker_could_not_read_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipelines.config import runners
+    from pipelines.errors import LimitError
+    from pipelines.runner.document import DocumentError
+    from pipelines.synth import synthesize
+
+    def unreadable(project: object) -> str:
+        raise DocumentError("dump_document: runners.x.image: expected a non-empty string")
+
+    monkeypatch.setattr(runners, "runners_document", unreadable)
+    with pytest.raises(LimitError) as caught:
+        synthesize(FIXTURES / "valid" / "every-step")
+    assert caught.value.messages == [
+        "the runners document cannot be read back: dump_document: runners.x.image: expected a "
+        "non-empty string"
+    ]
