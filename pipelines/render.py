@@ -91,6 +91,21 @@ def runner_assets(project: Project) -> tuple[Asset, ...]:
     )
 
 
+def configured_in(stack: Stack) -> str:
+    """Where in environments/ what makes a stack's template is configured, for limit errors,
+    which the templates find but the configuration must fix."""
+    env = f"{stack.environment}.yaml"
+    if stack.kind == "service":
+        return f"set by pipeline.yaml: services.{stack.service} and {env}: services.{stack.service}"
+    if stack.kind in ("deploy", "environment-runner"):
+        return f"set by {env} and pipeline.yaml: services, runners"
+    if stack.kind == "pipeline":
+        return "set by pipeline.yaml: promotion, services, and the environment files' steps"
+    if stack.kind == "runner":
+        return "set by pipeline.yaml: runners, and the environment files' steps"
+    return "set by pipeline.yaml"
+
+
 def to_json(data: Any) -> bytes:
     """The one serialisation of everything synth writes: sorted keys, stable indentation."""
     # One-space indentation, as CDK emits: line-by-line diffs, about 20 % smaller than two
@@ -103,7 +118,10 @@ def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()
     for stack in stacks:
         body = template_data(stack.template)
         data = to_json(body)
-        problems += limits.limit_problems(stack.name, body, len(data))
+        problems += [
+            f"{problem} ({configured_in(stack)})"
+            for problem in limits.limit_problems(stack.name, body, len(data))
+        ]
         outputs.append(
             StackOutput(stack, naming.template_file(stack.name), data, len(body["Resources"]))
         )
@@ -121,7 +139,8 @@ def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()
         raise LimitError(problems)
     broken = conformance_findings(rendered)
     if broken:
-        raise LimitError([str(f) for f in broken])
+        by_name = {stack.name: stack for stack in stacks}
+        raise LimitError([f"{f} ({configured_in(by_name[f.stack])})" for f in broken])
     return Synthesis(project, outputs, to_json(_manifest(project, outputs, assets)), assets)
 
 

@@ -56,7 +56,8 @@ def test_too_many_stages_is_refused_before_writing(tmp_path) -> None:
     with pytest.raises(LimitError) as caught:
         synthesize(directory)
     assert caught.value.messages == [
-        "shop-pipeline: the pipeline has 53 stages; CodePipeline allows 50"
+        "shop-pipeline: the pipeline has 53 stages; CodePipeline allows 50 (set by "
+        "pipeline.yaml: promotion, services, and the environment files' steps)"
     ]
     out = tmp_path / "templates"
     result = CliRunner().invoke(

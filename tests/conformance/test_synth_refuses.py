@@ -41,6 +41,8 @@ def test_a_boundary_over_the_managed_policy_quota_is_refused(tmp_path: Path) -> 
     assert "ServiceBoundary.PolicyDocument: the policy is " in result.output
     assert "AWS allows 6,144 characters" in result.output
     assert "iam-managed-policy-size; https://docs.aws.amazon.com/IAM/" in result.output
+    # the template breaks the rule; the message says where the configuration makes it
+    assert "(set by prod.yaml and pipeline.yaml: services, runners)" in result.output
     assert not out.exists()
 
 
