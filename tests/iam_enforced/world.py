@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 
+from pipelines.runner.tasks import REGISTER_FIELDS
 from tests.iam_enforced.enforcement import TemplateRoles, enforce, template_roles
 
 SESSION_NAME = "pipelines-iam-enforced"
@@ -174,21 +175,6 @@ def deployed(environments: Path, workdir: Path) -> Iterator[World]:
 
 # What moto needs to run a runner's ECS task and AWS does not (public API, harness credentials) ---
 
-# What register_task_definition takes of what describe_task_definition returns.
-_REGISTERED = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "runtimePlatform",
-)
-
 
 def give_containers_memory(world: World) -> None:
     """moto's RunTask adds up each container's memory, as for EC2, and fails on a container
@@ -203,7 +189,7 @@ def give_containers_memory(world: World) -> None:
             if all(c.get("memory") or c.get("memoryReservation") for c in containers):
                 continue
             share = int(definition["memory"]) // len(containers)
-            request = {k: definition[k] for k in _REGISTERED if k in definition}
+            request = {k: definition[k] for k in REGISTER_FIELDS if k in definition}
             request["containerDefinitions"] = [
                 c if c.get("memory") or c.get("memoryReservation") else {**c, "memory": share}
                 for c in containers
