@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.runner import names
 
 TEMPLATE_BYTES_S3 = 1_000_000
@@ -45,7 +44,6 @@ _STEP_OUTPUT_LENGTHS = {
     "exitCode": 3,
     "task": 64,
 }
-_STEP_OUTPUT = re.compile(r"#\{[A-Za-z0-9@_-]+\.([A-Za-z0-9@_-]+)\}")
 
 
 def needs_upload(size: int) -> bool:
@@ -106,8 +104,8 @@ def _expanded(text: str) -> int:
     for variable, size in _VARIABLE_LENGTHS.items():
         length += text.count(variable) * (size - len(variable))
         text = text.replace(variable, "")
-    for match in _STEP_OUTPUT.finditer(text):
-        size = _STEP_OUTPUT_LENGTHS.get(match.group(1))
+    for match in patterns.VARIABLE.finditer(text):
+        size = _STEP_OUTPUT_LENGTHS.get(match.group(2))
         if size is not None:
             length += size - len(match.group(0))
     return length

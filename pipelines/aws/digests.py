@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pipelines import patterns
 from pipelines.aws.errors import BadInput
 
 PREFIX = "sha256:"
 MIN_PREFIX = 12
 _HEX = re.compile(r"^[0-9a-f]+$")
-_FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
+_FULL = re.compile(patterns.DIGEST)
 
 
 def parse(text: str) -> str:
@@ -26,7 +27,7 @@ def parse(text: str) -> str:
 
 
 def is_full(digest: str) -> bool:
-    return bool(_FULL.match(digest))
+    return bool(_FULL.fullmatch(digest))
 
 
 def matches(given: str, digest: str) -> bool:

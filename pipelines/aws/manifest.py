@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.aws.errors import BadInput
 
 MANIFEST = "manifest.json"
 SUPPORTED_VERSION = 1
-IMAGE_URI_PATTERN = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+IMAGE_URI_PATTERN = re.compile(patterns.IMAGE_BY_DIGEST)
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ def _entry(data: dict[str, Any]) -> StackEntry:
 
 
 def check_image_uri(uri: str, what: str) -> str:
-    if not IMAGE_URI_PATTERN.match(uri):
+    if not IMAGE_URI_PATTERN.fullmatch(uri):
         raise BadInput(
             f"{what} {uri!r} is not an image pinned by digest "
             "(<registry>/<repository>@sha256:<64 hex digits>)"

@@ -47,7 +47,7 @@ from troposphere import (
 )
 from troposphere import kms as kms_resources
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
@@ -96,7 +96,9 @@ CODEBUILD_SIZES = (
 
 _ECR_IMAGE = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-    r"(?P<repository>[a-z0-9._/-]+?)(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})?"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@"
+    + patterns.DIGEST
+    + ")?"
 )
 
 # checkov findings that do not apply to the invoker Lambda.

@@ -21,7 +21,7 @@ from troposphere import (
 )
 from troposphere import elasticloadbalancingv2 as elb
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     allow,
@@ -37,7 +37,7 @@ from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
 
 LOG_RETENTION_DAYS = 365
-DIGEST_PATTERN = r"^[^@\s]+@sha256:[0-9a-f]{64}$"
+DIGEST_PATTERN = f"^{patterns.IMAGE_BY_DIGEST}$"  # CloudFormation anchors nothing
 
 
 def build_service(project: Project, env: Environment, service: str) -> Template:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.config import runners
 from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import (
@@ -30,7 +30,6 @@ from pipelines.runner.spec import DEFAULT_POSITIONAL_PATTERN, RunnerSpec
 PIPELINE_FILE = "pipeline.yaml"
 # Namespaces a step may read before any step ran: the image source's and the execution's.
 BUILT_IN_NAMESPACES = frozenset({naming.SOURCE_NAMESPACE, "codepipeline"})
-VARIABLE_REFERENCE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
 MAX_RULES_PER_CONDITION = 5  # CodePipeline: rules in one stage condition
 
 M = TypeVar("M", bound=BaseModel)
@@ -387,7 +386,7 @@ def _runner_problems(
                 except Refused as refused:
                     problem(doc, path, f"refused by the allow-list: {refused.reason}")
                     continue
-                for namespace, variable in VARIABLE_REFERENCE.findall(text):
+                for namespace, variable in patterns.VARIABLE.findall(text):
                     if namespace not in namespaces:
                         earlier = ", ".join(sorted(namespaces - BUILT_IN_NAMESPACES)) or "none"
                         problem(

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from pipelines import patterns
 from pipelines.config import plugins
 from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
 from pipelines.errors import unknown_name
@@ -195,7 +196,7 @@ class Image(_Model):
         Annotated[
             str,
             _matches(
-                r"[^@\s]+@sha256:[0-9a-f]{64}",
+                patterns.IMAGE_BY_DIGEST,
                 "an image URI pinned by digest",
                 "public.ecr.aws/nginx/nginx@sha256:<64 hex digits>",
             ),
@@ -386,7 +387,7 @@ ImageUri = Annotated[
     str,
     _matches(
         r"[a-z0-9][a-z0-9.-]*(?::[0-9]+)?/[a-z0-9._/-]+(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
-        r"|@sha256:[0-9a-f]{64})",
+        rf"|@{patterns.DIGEST})",
         "an image URI with a tag or digest",
         "111111111111.dkr.ecr.eu-west-1.amazonaws.com/pipelines-runner:1.0",
     ),

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
+from pipelines import patterns
 from pipelines.aws.cloudformation import (
     ChangeSet,
     Outcome,
@@ -86,7 +87,6 @@ if TYPE_CHECKING:
     from pipelines.runner.document import RunnersDocument
     from pipelines.runner.invoker import Admission
 
-VARIABLE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
 SESSION_NAME = "pipelines-rehearsal"
 
 ECR_SOURCE = ("Source", "AWS", "ECR", "1")
@@ -864,7 +864,7 @@ class Interpreter:
                     f"#{{{namespace}.{name}}} is not set by any earlier action"
                 ) from None
 
-        return VARIABLE.sub(replace, value)
+        return patterns.VARIABLE.sub(replace, value)
 
     # AWS as the action's role ------------------------------------------------------------------
 

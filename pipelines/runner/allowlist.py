@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipelines import patterns
 from pipelines.config.aws_facts import fargate_pair_problem
 from pipelines.runner import names
 
@@ -28,7 +29,7 @@ MAX_TOKEN = 1024
 # ECS caps a run_task `overrides` document at 8 KiB; leave room for the environment variables.
 MAX_ARGV_CHARS = 6144
 # `#{Namespace.Name}`: a CodePipeline variable, resolved before the invoker sees the request.
-VARIABLE = re.compile(r"#\{[A-Za-z0-9@_-]+\.[A-Za-z0-9@_-]+\}")
+VARIABLE = patterns.VARIABLE
 ENVIRONMENT_NAME = re.compile(names.ENVIRONMENT_NAME_PATTERN)
 REQUEST_KEYS = frozenset(
     {"runner", "script", "args", "environment", "cpu", "memory", "max_wait_minutes", "image"}
@@ -36,7 +37,7 @@ REQUEST_KEYS = frozenset(
 # The image a `release` runner runs: registry/repository pinned by digest, nothing else. Which
 # repository is checked against runners.json by the invoker (tasks.check_release_image).
 IMAGE_BY_DIGEST = re.compile(
-    r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*@sha256:[0-9a-f]{64}"
+    r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*@" + patterns.DIGEST
 )
 # Characters that render like '-' but are not: a caller pasting `—stack` from a chat window
 # would otherwise have it read as a positional argument.

@@ -20,6 +20,7 @@ _ROOT = Path(__file__).resolve().parent.parent  # the pipelines package
 MODULES = (
     "__init__.py",
     "naming.py",
+    "patterns.py",
     "config/aws_facts.py",
     "runner/__init__.py",
     "runner/allowlist.py",

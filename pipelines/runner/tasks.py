@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.runner import names
 from pipelines.runner.allowlist import Admitted, Refused
 from pipelines.runner.document import ENVIRONMENT, RELEASE_IMAGE, Network
@@ -29,7 +29,7 @@ TASK_ARN = re.compile(
     r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}"
 )
 TASK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-HEX_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+HEX_DIGEST = re.compile(patterns.DIGEST)
 # A CodePipeline job id (a UUID), as far as it may name a task: ECS takes at most 64 characters
 # as a clientToken, and letters, digits, `-`, `_` and `/` in startedBy (128 at most, the prefix
 # `pipelines-runner/` included).

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from pipelines import naming
+from pipelines import naming, patterns
 from pipelines.config.loader import load_project
 from pipelines.config.models import Environment, Project
 from pipelines.rehearsal.embedded import Accounts, create_standins
@@ -522,7 +521,6 @@ def _template_names(stages: list[dict[str, Any]]) -> list[tuple[str, list[str]]]
 
 # What the ECR source action exports as variables (CodePipeline action reference).
 ECR_SOURCE_VARIABLES = {"RegistryId", "RepositoryName", "ImageTag", "ImageDigest", "ImageURI"}
-_VARIABLE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}")
 
 
 def _check_artifacts_and_variables(declaration: dict[str, Any]) -> None:
@@ -538,7 +536,7 @@ def _check_artifacts_and_variables(declaration: dict[str, Any]) -> None:
                 for artifact in action.get("inputArtifacts", []):
                     assert artifact["name"] in produced, (stage["name"], action["name"])
                 for text in action.get("configuration", {}).values():
-                    for namespace, variable in _VARIABLE.findall(text):
+                    for namespace, variable in patterns.VARIABLE.findall(text):
                         assert namespace in namespaces, (action["name"], namespace)
                         if namespaces[namespace] == "ECR":
                             assert variable in ECR_SOURCE_VARIABLES, variable
