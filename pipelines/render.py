@@ -18,6 +18,7 @@ from pipelines.conformance.model import StackTemplate
 from pipelines.conformance.rules import findings as conformance_findings
 from pipelines.errors import LimitError
 from pipelines.release import lead_time
+from pipelines.release.plan import ReleasePlan
 from pipelines.runner import names
 from pipelines.stacks import Stack, deploy_waves
 from pipelines.template_data import template_data
@@ -113,7 +114,12 @@ def to_json(data: Any) -> bytes:
     return (json_text.dumps(data) + "\n").encode()
 
 
-def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()) -> Synthesis:
+def render(
+    project: Project,
+    stacks: list[Stack],
+    assets: tuple[Asset, ...] = (),
+    plan: ReleasePlan | None = None,
+) -> Synthesis:
     outputs, problems, rendered = [], [], []
     for stack in stacks:
         body = template_data(stack.template)
@@ -141,11 +147,14 @@ def render(project: Project, stacks: list[Stack], assets: tuple[Asset, ...] = ()
     if broken:
         by_name = {stack.name: stack for stack in stacks}
         raise LimitError([f"{f} ({configured_in(by_name[f.stack])})" for f in broken])
-    return Synthesis(project, outputs, to_json(_manifest(project, outputs, assets)), assets)
+    return Synthesis(project, outputs, to_json(_manifest(project, outputs, assets, plan)), assets)
 
 
 def _manifest(
-    project: Project, outputs: list[StackOutput], assets: tuple[Asset, ...]
+    project: Project,
+    outputs: list[StackOutput],
+    assets: tuple[Asset, ...],
+    plan: ReleasePlan | None = None,
 ) -> dict[str, Any]:
     waves = deploy_waves([o.stack for o in outputs])
     manifest: dict[str, Any] = {
@@ -187,6 +196,12 @@ def _manifest(
             for o in outputs
         ],
     }
+    if plan is not None:
+        # The pipeline's stages and whose they are, so the verbs never parse stage names.
+        manifest["stages"] = [
+            {"name": s.name, "environment": s.environment.name if s.environment else None}
+            for s in plan.stages
+        ]
     if assets:
         manifest["assets"] = [
             {

@@ -14,4 +14,4 @@ def synthesize(environments: Path) -> Synthesis:
     project = load_project(environments)
     plan = plan_release(project)
     assets = runner_assets(project)
-    return render(project, build_stacks(project, plan, invoker_code_key(assets)), assets)
+    return render(project, build_stacks(project, plan, invoker_code_key(assets)), assets, plan)

@@ -90,7 +90,7 @@ def _put_result(
 
 
 def pending_approval(cp: Any, manifest: Manifest, env: str) -> Approval:
-    state = read_state(cp, manifest.pipeline, manifest.promotion)
+    state = read_state(cp, manifest.pipeline, manifest.promotion, manifest.stages)
     stage = state.stages.get(env)
     if stage is None:
         raise Refused(

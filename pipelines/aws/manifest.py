@@ -67,6 +67,9 @@ class Manifest:
     # Per environment, the waits its templates configure: rollout, bake and total seconds.
     configured_waits: dict[str, dict[str, int]] = field(default_factory=dict)
     assets: tuple[AssetEntry, ...] = ()
+    # Per environment, its pipeline stages in order, as synth planned them (empty: an older
+    # manifest, whose stages are found by their names).
+    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def stack(self, name: str) -> StackEntry:
         for entry in self.stacks:
@@ -196,12 +199,21 @@ def load_manifest(directory: Path) -> Manifest:
                 )
                 for a in data.get("assets", [])
             ),
+            stages=_stages(data.get("stages", [])),
         )
     except (KeyError, TypeError) as error:
         raise BadInput(
             f"{path}: not a manifest written by `pipelines synth` (missing {error}); "
             "run `pipelines synth` again"
         ) from None
+
+
+def _stages(stages: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for stage in stages:
+        if stage.get("environment"):
+            found.setdefault(stage["environment"], []).append(stage["name"])
+    return {env: tuple(names) for env, names in found.items()}
 
 
 def _entry(data: dict[str, Any]) -> StackEntry:

@@ -62,12 +62,15 @@ class PipelineState:
     name: str
     stages: dict[str, Stage] = field(default_factory=dict)  # the stage named after each env
     stage_names: list[str] = field(default_factory=list)  # every stage, in pipeline order
+    planned: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the manifest's stages
 
     def environment_stages(self, env: str) -> list[str]:
-        """An environment's stages in order. One with more services than fit one stage spreads
-        over `<env>-plan…`, `<env>`, `<env>-apply…` or `<env>`, `<env>-2`…; otherwise it is
-        the one stage `<env>`."""
-        own = re.compile(rf"^{re.escape(env)}(-\d+|-plan(-\d+)?|-apply(-\d+)?)?$")
+        """An environment's stages in order, as the manifest lists them. A manifest from before
+        it listed them: the stages named `<env>`, `<env>-2`…, `<env>-plan…`, `<env>-apply…`,
+        `<env>-prepare` and `<env>-verify`."""
+        if env in self.planned:
+            return list(self.planned[env])
+        own = re.compile(rf"^{re.escape(env)}(-\d+|-plan(-\d+)?|-apply(-\d+)?|-prepare|-verify)?$")
         return [name for name in self.stage_names if own.match(name)] or [naming.stage_name(env)]
 
     def final_stage(self, env: str) -> str:
@@ -75,11 +78,18 @@ class PipelineState:
         return self.environment_stages(env)[-1]
 
 
-def read_state(cp: Any, pipeline: str, environments: tuple[str, ...]) -> PipelineState:
+def read_state(
+    cp: Any,
+    pipeline: str,
+    environments: tuple[str, ...],
+    planned: dict[str, tuple[str, ...]] | None = None,
+) -> PipelineState:
     response = cp.get_pipeline_state(name=pipeline)
     stages = response.get("stageStates", [])
     by_name = {s["stageName"]: s for s in stages}
-    state = PipelineState(pipeline, stage_names=[s["stageName"] for s in stages])
+    state = PipelineState(
+        pipeline, stage_names=[s["stageName"] for s in stages], planned=dict(planned or {})
+    )
     for env in environments:
         raw = by_name.get(naming.stage_name(env))
         if raw is not None:

@@ -104,7 +104,7 @@ def collect(clients: Clients, manifest: Manifest) -> Report:
 
 def _collect(clients: Clients, cp: Any, manifest: Manifest) -> Report:
     try:
-        state = read_state(cp, manifest.pipeline, manifest.promotion)
+        state = read_state(cp, manifest.pipeline, manifest.promotion, manifest.stages)
     except ClientError as error:
         if error_code(error) != "PipelineNotFoundException":
             raise

@@ -175,3 +175,36 @@ def test_status_json(stubbed: StubbedClients, workspace: Workspace) -> None:
         "bake_seconds": 600,
         "total_seconds": 660,
     }
+
+
+def test_an_environments_stages_come_from_the_manifest_and_old_manifests_find_verify_stages() -> (
+    None
+):
+    from pipelines.aws.pipeline_state import PipelineState
+
+    names = ["Source", "dev", "prod-plan", "prod", "prod-apply", "prod-apply-2", "prod-verify"]
+    planned = PipelineState(
+        "shop-release",
+        stage_names=names,
+        planned={"prod": ("prod-plan", "prod", "prod-apply", "prod-apply-2", "prod-verify")},
+    )
+    assert planned.final_stage("prod") == "prod-verify"
+    # A manifest written before synth listed the stages: found by their names, -verify included.
+    legacy = PipelineState("shop-release", stage_names=names)
+    assert legacy.environment_stages("prod") == names[2:]
+    assert legacy.final_stage("prod") == "prod-verify"
+    assert legacy.environment_stages("dev") == ["dev"]
+
+
+def test_the_manifest_lists_each_environments_stages_in_order(tmp_path) -> None:
+    from pipelines.aws.manifest import load_manifest
+    from pipelines.render import write_atomically
+    from pipelines.synth import synthesize
+    from tests.support import EXAMPLE
+
+    write_atomically(tmp_path / "t", synthesize(EXAMPLE).files)
+    assert load_manifest(tmp_path / "t").stages == {
+        "dev": ("dev",),
+        "staging": ("staging",),
+        "prod": ("prod",),
+    }
