@@ -104,10 +104,6 @@ def installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-def cfn_lint_installed() -> bool:
-    return installed("cfnlint")
-
-
 def read_jobs(templates: Path) -> list[Job]:
     manifest_file = templates / MANIFEST
     try:

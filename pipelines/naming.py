@@ -104,6 +104,10 @@ def policy_arn(partition: str, account: str, policy: str) -> str:
     return arn(partition, "iam", "", account, f"policy/{policy}")
 
 
+def service_boundary_arn(partition: str, account: str, app: str, env: str) -> str:
+    return policy_arn(partition, account, service_boundary(app, env))
+
+
 def log_key_alias(app: str, env: str) -> str:
     return f"alias/{app}-{env}-logs"
 

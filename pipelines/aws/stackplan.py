@@ -31,6 +31,7 @@ from pipelines.aws.cloudformation import (
 from pipelines.aws.errors import BadInput, OperationError, explain
 from pipelines.aws.manifest import Manifest, StackEntry
 from pipelines.aws.session import Clients
+from pipelines.conformance import graph
 
 TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation accepts inline; larger ones come from S3
 MAX_WORKERS = 8
@@ -231,34 +232,19 @@ def store_only(body: bytes) -> bytes | None:
     pipeline = next(
         (r for r in resources.values() if r.get("Type") == "AWS::CodePipeline::Pipeline"), None
     )
-    location = (pipeline or {}).get("Properties", {}).get("ArtifactStore", {}).get("Location")
-    if location is None:
-        stores = (pipeline or {}).get("Properties", {}).get("ArtifactStores", [])
-        location = next(
-            (
-                s["ArtifactStore"]["Location"]
-                for s in stores
-                if isinstance(s.get("ArtifactStore", {}).get("Location"), dict)
-            ),
-            None,
-        )
+    # The store the template makes itself is the one its pipeline names by Ref.
+    location = next(
+        (
+            s.store.get("Location")
+            for s in graph.artifact_stores(pipeline or {})
+            if isinstance(s.store.get("Location"), dict)
+        ),
+        None,
+    )
     if not (isinstance(location, dict) and location.get("Ref") in resources):
         return None
     bucket_id = location["Ref"]
-    rules = (
-        resources[bucket_id]
-        .get("Properties", {})
-        .get("BucketEncryption", {})
-        .get("ServerSideEncryptionConfiguration", [])
-    )
-    keys = {
-        key["Fn::GetAtt"][0]
-        for rule in rules
-        if isinstance(
-            key := rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID"), dict
-        )
-        and "Fn::GetAtt" in key
-    }
+    keys = set(graph.bucket_key_ids(resources[bucket_id]))
     kept = {bucket_id, *keys}
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})

@@ -275,8 +275,8 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
     ]
     boundary = {
         "StringEquals": {
-            "iam:PermissionsBoundary": naming.policy_arn(
-                partition, account, naming.service_boundary(app, env.name)
+            "iam:PermissionsBoundary": naming.service_boundary_arn(
+                partition, account, app, env.name
             )
         }
     }

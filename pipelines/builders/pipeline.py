@@ -7,6 +7,7 @@ expresses it. Every environment stack receives the pushed image by digest, never
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from awacs import awslambda as lambda_actions
 from awacs import codebuild as codebuild_actions
@@ -224,15 +225,7 @@ def _marker_action(project: Project, env: Environment, step: Step) -> codepipeli
         "tag": naming.deployed_tag(env.name),
         "previous": naming.previous_deployed_tag(env.name),
     }
-    return codepipeline.Actions(
-        Name=step.name,
-        ActionTypeId=_type("Invoke", "Lambda"),
-        Configuration={
-            "FunctionName": naming.release_marker_function(project.app),
-            "UserParameters": json.dumps(request, sort_keys=True, separators=(",", ":")),
-        },
-        RunOrder=step.run_order,
-    )
+    return _invoke(step, naming.release_marker_function(project.app), request)
 
 
 def _runner_action(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
@@ -276,16 +269,28 @@ def _runner_action(project: Project, env: Environment, step: Step) -> codepipeli
     }
     if run.release_image:
         request["image"] = image_uri_expression(project)
+    return _invoke(
+        step,
+        naming.invoker_function(project.app),
+        request,
+        InputArtifacts=[codepipeline.InputArtifacts(Name=naming.TEMPLATES_ARTIFACT)],
+        Namespace=run.namespace,
+    )
+
+
+def _invoke(
+    step: Step, function: str, request: Mapping[str, object], **extra: object
+) -> codepipeline.Actions:
+    """A Lambda invoke action whose UserParameters are `request` as compact, sorted JSON."""
     return codepipeline.Actions(
         Name=step.name,
         ActionTypeId=_type("Invoke", "Lambda"),
         Configuration={
-            "FunctionName": naming.invoker_function(project.app),
+            "FunctionName": function,
             "UserParameters": json.dumps(request, sort_keys=True, separators=(",", ":")),
         },
-        InputArtifacts=[codepipeline.InputArtifacts(Name=naming.TEMPLATES_ARTIFACT)],
-        Namespace=run.namespace,
         RunOrder=step.run_order,
+        **extra,
     )
 
 

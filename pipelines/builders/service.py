@@ -146,9 +146,7 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
 def _boundary(project: Project, env: Environment) -> str:
     """Every service role carries the environment's boundary: the CloudFormation role may create
     and change roles only with it (the deploy stack makes it)."""
-    return naming.policy_arn(
-        partition_of(env.region), env.account, naming.service_boundary(project.app, env.name)
-    )
+    return naming.service_boundary_arn(partition_of(env.region), env.account, project.app, env.name)
 
 
 def _task_role(project: Project, env: Environment, service: str) -> iam.Role:

@@ -54,32 +54,15 @@ def _store_policies(
                 if policy.get("Properties", {}).get("Bucket") == {"Ref": bucket_id}:
                     document = policy["Properties"].get("PolicyDocument")
                     yield stack, policy_id, "PolicyDocument", statements(document), "s3:GetObject"
-            for rule in (
-                bucket.get("Properties", {})
-                .get("BucketEncryption", {})
-                .get("ServerSideEncryptionConfiguration", [])
-            ):
-                key = rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
-                if isinstance(key, dict) and "Fn::GetAtt" in key:
-                    key_id = key["Fn::GetAtt"][0]
-                    key_policy = stack.body["Resources"][key_id]["Properties"].get("KeyPolicy")
-                    yield stack, key_id, "KeyPolicy", statements(key_policy), "kms:Decrypt"
-
-
-def _locations(properties: dict[str, Any]) -> dict[str | None, Any]:
-    """Region (None: the pipeline's own) -> the artifact bucket's location."""
-    if "ArtifactStore" in properties:
-        return {None: properties["ArtifactStore"].get("Location")}
-    return {
-        store.get("Region"): store.get("ArtifactStore", {}).get("Location")
-        for store in properties.get("ArtifactStores", [])
-    }
+            for key_id in graph.bucket_key_ids(bucket):
+                key_policy = stack.body["Resources"][key_id]["Properties"].get("KeyPolicy")
+                yield stack, key_id, "KeyPolicy", statements(key_policy), "kms:Decrypt"
 
 
 def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
     for pipeline_stack in templates:
         for pipeline_id, pipeline in pipeline_stack.resources("AWS::CodePipeline::Pipeline"):
-            locations = _locations(pipeline.get("Properties", {}))
+            locations = {s.region: s.store.get("Location") for s in graph.artifact_stores(pipeline)}
             roles: dict[str, dict[str, str]] = {}
             for action in graph.pipeline_actions([pipeline_stack]):
                 role = action.action.get("RoleArn")

@@ -80,6 +80,42 @@ def pipeline_role(stack: StackTemplate, pipeline: dict[str, Any]) -> RoleRef | N
     return None
 
 
+class StoreRef(NamedTuple):
+    """One artifact store a pipeline declares."""
+
+    where: str  # ArtifactStore, or ArtifactStores[<region>]
+    region: str | None  # None: the pipeline's own region
+    store: dict[str, Any]
+
+
+def artifact_stores(pipeline: dict[str, Any]) -> list[StoreRef]:
+    """A pipeline's artifact stores: its one ArtifactStore, or one per region."""
+    properties = pipeline.get("Properties", {})
+    if "ArtifactStore" in properties:
+        return [StoreRef("ArtifactStore", None, properties["ArtifactStore"])]
+    return [
+        StoreRef(f"ArtifactStores[{s.get('Region')}]", s.get("Region"), s.get("ArtifactStore", {}))
+        for s in properties.get("ArtifactStores", [])
+    ]
+
+
+def bucket_key_ids(bucket: dict[str, Any]) -> list[str]:
+    """Logical ids of the KMS keys a bucket encrypts with (Fn::GetAtt in its encryption)."""
+    rules = (
+        bucket.get("Properties", {})
+        .get("BucketEncryption", {})
+        .get("ServerSideEncryptionConfiguration", [])
+    )
+    return [
+        key["Fn::GetAtt"][0]
+        for rule in rules
+        if isinstance(
+            key := rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID"), dict
+        )
+        and "Fn::GetAtt" in key
+    ]
+
+
 def cloudformation_service_roles(templates: Sequence[StackTemplate]) -> dict[str, set[str]]:
     """The role ARN CloudFormation acts as -> the stacks the pipeline changes as that role."""
     stacks: dict[str, set[str]] = {}

@@ -29,25 +29,31 @@ def _dataset() -> Any:
 
 def required_resource_types(action: str) -> list[str] | None:
     """The resource types an action requires ([] for none), or None if it does not exist."""
-    service, _, name = action.partition(":")
-    if resource_formats(action) is None:
-        return None
-    details = _dataset().actions.get_action_details(service, name)
-    return [r["name"] for r in details.get("resourceTypes", []) if r.get("required")]
+    found = _resource_types(action)
+    return None if found is None else [name for name, _, required in found if required]
 
 
-@functools.cache
 def resource_formats(action: str) -> tuple[tuple[str, str], ...] | None:
     """(resource type, its ARN template) for each resource type an action takes; None if the
     action does not exist."""
+    found = _resource_types(action)
+    return None if found is None else tuple((name, arn) for name, arn, _ in found)
+
+
+@functools.cache
+def _resource_types(action: str) -> tuple[tuple[str, str, bool], ...] | None:
+    """(resource type, ARN template, required) of an action, read from the dataset once."""
     service, _, name = action.partition(":")
     data = _dataset()
     if not data.services.service_exists(service) or not data.actions.action_exists(service, name):
         return None
-    details = data.actions.get_action_details(service, name)
     return tuple(
-        (r["name"], data.resources.get_resource_type_details(service, r["name"])["arn"])
-        for r in details.get("resourceTypes", [])
+        (
+            r["name"],
+            data.resources.get_resource_type_details(service, r["name"])["arn"],
+            bool(r.get("required")),
+        )
+        for r in data.actions.get_action_details(service, name).get("resourceTypes", [])
     )
 
 

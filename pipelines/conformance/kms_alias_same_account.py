@@ -4,19 +4,9 @@ actions must name each artifact store's key by key ARN or key id."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from pipelines.conformance import graph
 from pipelines.conformance.model import Finding, Rule, StackTemplate
-
-
-def _stores(properties: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    if "ArtifactStore" in properties:
-        return [("ArtifactStore", properties["ArtifactStore"])]
-    return [
-        (f"ArtifactStores[{store.get('Region')}]", store.get("ArtifactStore", {}))
-        for store in properties.get("ArtifactStores", [])
-    ]
 
 
 def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
@@ -33,7 +23,7 @@ def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
             )
             if not foreign:
                 continue
-            for where, store in _stores(pipeline.get("Properties", {})):
+            for where, _, store in graph.artifact_stores(pipeline):
                 key = store.get("EncryptionKey", {}).get("Id")
                 if isinstance(key, str) and (key.startswith("alias/") or ":alias/" in key):
                     yield RULE.finding(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from pipelines.config.aws_facts import partition_of
+
 
 class StackTemplate(NamedTuple):
     """One rendered template and where it is deployed."""
@@ -18,11 +20,7 @@ class StackTemplate(NamedTuple):
 
     @property
     def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        if self.region.startswith("us-gov-"):
-            return "aws-us-gov"
-        return "aws"
+        return partition_of(self.region)
 
     def resources(self, type_: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """(logical id, resource) of every resource, or of one type, in logical-id order."""
