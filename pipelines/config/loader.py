@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pipelines import naming, patterns
 from pipelines.config import runners
 from pipelines.config.aws_facts import partition_of
+from pipelines.config.backtracking import backtracking_problem
 from pipelines.config.models import (
     BuiltinRunner,
     Environment,
@@ -24,7 +25,6 @@ from pipelines.config.models import (
 )
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem, unknown_name
-from pipelines.runner.patterns import backtracking_problem
 from pipelines.runner.spec import DEFAULT_POSITIONAL_PATTERN, RunnerSpec
 
 PIPELINE_FILE = "pipeline.yaml"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import load_project
+from pipelines.config.backtracking import backtracking_problem
 from pipelines.errors import ConfigError
-from pipelines.runner.patterns import backtracking_problem
 from tests.support import FIXTURES
 
 NESTED = "a repeated group holds a repetition or an alternation"
