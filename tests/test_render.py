@@ -14,9 +14,10 @@ def test_committed_templates_equal_a_fresh_synth() -> None:
     fresh = synthesize(EXAMPLE).files
     committed_dir = ROOT / "templates"
     committed = {p.name: p.read_bytes() for p in committed_dir.iterdir()}
-    assert sorted(committed) == sorted(fresh), "run `pipelines synth` and commit templates/"
+    regenerate = "run `.venv/bin/python -m tests.regenerate` and commit templates/"
+    assert sorted(committed) == sorted(fresh), regenerate
     for name, data in fresh.items():
-        assert committed[name] == data, f"templates/{name} is stale: run `pipelines synth`"
+        assert committed[name] == data, f"templates/{name} is stale: {regenerate}"
 
 
 @pytest.mark.parametrize("config", CONFIGURATIONS, ids=config_id)
