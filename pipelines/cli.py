@@ -142,7 +142,7 @@ def run(
     Options of this command may come anywhere; put the script's own arguments after `--` if
     they share a name with one of them. The exit status is the job's.
     """
-    from pipelines.runner.run import run_command
+    from pipelines.aws.run import run_command
 
     sys.exit(
         run_command(
@@ -430,8 +430,8 @@ def rehearse(
       pipelines rehearse --approve all --fail-at staging
     """
     from pipelines.aws.errors import run_verb
-    from pipelines.rehearsal.rehearse import RehearsalOptions
-    from pipelines.rehearsal.rehearse import rehearse as run
+    from pipelines.local.rehearse import RehearsalOptions
+    from pipelines.local.rehearse import rehearse as run
 
     options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url)
     try:

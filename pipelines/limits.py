@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines import naming, patterns
-from pipelines.runner import names
+from pipelines.invoker import names
 
 TEMPLATE_BYTES_S3 = 1_000_000
 TEMPLATE_BYTES_INLINE = 51_200

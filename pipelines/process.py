@@ -1,9 +1,8 @@
 """Runtime settings for when `pipelines` is the whole process, not a function someone calls.
 
-The entry points (the console script and `python -m pipelines`) run `entry()`, which claims the
+The entry points (the console script and `python -m pipelines`, in __main__.py) claim the
 process; the click commands called from tests or other programs leave the caller's garbage
-collector alone. This module imports nothing heavy, so that `entry()` runs before the CLI and
-its libraries are imported.
+collector alone.
 """
 
 from __future__ import annotations
@@ -13,20 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _claimed = False
-
-
-def entry() -> None:
-    """The `pipelines` process: the console script and `python -m pipelines`."""
-    claim()
-    # Importing the CLI (click, then pydantic and troposphere for most commands) creates objects
-    # that live as long as the process; the collector would walk them over and over for no
-    # garbage, about 2 ms of a 160 ms synth. Once imported, they are frozen out of its way.
-    gc.disable()
-    from pipelines.cli import main
-
-    gc.freeze()
-    gc.enable()
-    main()
 
 
 def claim() -> None:

@@ -17,9 +17,9 @@ from pipelines.config.models import Project
 from pipelines.conformance.model import StackTemplate
 from pipelines.conformance.rules import findings as conformance_findings
 from pipelines.errors import LimitError
+from pipelines.invoker import names
 from pipelines.release import lead_time
 from pipelines.release.plan import ReleasePlan
-from pipelines.runner import names
 from pipelines.stacks import Stack, deploy_waves
 from pipelines.template_data import template_data
 
@@ -75,8 +75,8 @@ def runner_assets(project: Project) -> tuple[Asset, ...]:
     if not project.runners:
         return ()
     from pipelines.config.runners import runners_document
-    from pipelines.runner.bundle import invoker_zip
-    from pipelines.runner.document import DocumentError
+    from pipelines.invoker.document import DocumentError
+    from pipelines.invoker_package import invoker_zip
 
     try:  # synth reads back what it writes with the invoker's own reader
         document = runners_document(project)

@@ -22,7 +22,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from pipelines import naming, release_marker
-from pipelines.rehearsal.rehearse import generated_image
+from pipelines.local.rehearse import generated_image
 from pipelines.synth import synthesize
 from tests.support import EXAMPLE
 

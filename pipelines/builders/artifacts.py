@@ -13,6 +13,7 @@ from troposphere import kms as kms_resources
 from troposphere import s3 as s3_resources
 
 from pipelines import naming
+from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import (
     deny_insecure_transport,
     document,
@@ -20,7 +21,6 @@ from pipelines.builders.iam import (
     principals_statement,
 )
 from pipelines.builders.template import new_template, suppress_checkov
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import BuiltinRunner, Project
 
 ARTIFACT_KEY = "ArtifactKey"

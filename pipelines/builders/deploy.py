@@ -19,6 +19,7 @@ from troposphere import Export, GetAtt, Output, Ref, Template, iam
 from troposphere import kms as kms_resources
 
 from pipelines import naming
+from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
     allow,
@@ -33,7 +34,6 @@ from pipelines.builders.iam import (
     shared_prefix_patterns,
 )
 from pipelines.builders.template import new_template, suppress_checkov
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Permission, Project
 
 

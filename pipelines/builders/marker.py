@@ -18,10 +18,10 @@ from awacs import logs as logs_actions
 from troposphere import GetAtt, Template, awslambda, iam, logs
 
 from pipelines import naming
+from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import allow, logs_key, role_policy, service_trust
 from pipelines.builders.service import LOG_RETENTION_DAYS
 from pipelines.builders.template import suppress_checkov
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Project
 from pipelines.release.lead_time import MARKER_TIMEOUT_SECONDS
 

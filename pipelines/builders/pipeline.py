@@ -20,6 +20,7 @@ from troposphere import GetAtt, Join, Output, Parameter, Ref, Template, codepipe
 from troposphere import sns as sns_resources
 
 from pipelines import naming
+from pipelines.aws_facts import partition_of
 from pipelines.builders.artifacts import ARTIFACT_BUCKET, ARTIFACT_KEY, add_artifact_store
 from pipelines.builders.iam import (
     KEY_USE_ACTIONS,
@@ -29,11 +30,10 @@ from pipelines.builders.iam import (
 )
 from pipelines.builders.marker import add_release_marker, marker_function_arn
 from pipelines.builders.template import new_template
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
 from pipelines.config.runners import environment_steps
+from pipelines.invoker.names import ENVIRONMENT_VARIABLE, RUNNER_ARGV_VARIABLE
 from pipelines.release.plan import ReleasePlan, Stage, Step, StepKind
-from pipelines.runner.names import ENVIRONMENT_VARIABLE, RUNNER_ARGV_VARIABLE
 
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
 APPROVAL_TOPIC = "ApprovalTopic"

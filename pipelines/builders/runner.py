@@ -47,7 +47,8 @@ from troposphere import (
 )
 from troposphere import kms as kms_resources
 
-from pipelines import naming, patterns
+from pipelines import invoker_package, naming, patterns
+from pipelines.aws_facts import partition_of
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
@@ -65,10 +66,10 @@ from pipelines.builders.iam import (
 )
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config import runners as config_runners
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Network, Project
-from pipelines.runner import bundle, names
-from pipelines.runner.spec import RELEASE_IMAGE, Permission, RunnerSpec
+from pipelines.config.runner_spec import Permission, RunnerSpec
+from pipelines.invoker import names
+from pipelines.invoker.document import RELEASE_IMAGE
 
 LOG_RETENTION_DAYS = 365
 INVOKER_RUNTIME = "python3.12"
@@ -213,7 +214,7 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
         FunctionName=function_name,
         Description=f"{app}'s deploy-runner gatekeeper: starts only allow-listed jobs",
         Runtime=INVOKER_RUNTIME,
-        Handler=bundle.HANDLER,
+        Handler=invoker_package.HANDLER,
         Code=awslambda.Code(
             S3Bucket=naming.artifact_bucket(app, toolchain.account, toolchain.region),
             S3Key=invoker_code_key,

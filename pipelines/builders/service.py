@@ -22,6 +22,7 @@ from troposphere import (
 from troposphere import elasticloadbalancingv2 as elb
 
 from pipelines import naming, patterns
+from pipelines.aws_facts import partition_of
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
     allow,
@@ -33,7 +34,6 @@ from pipelines.builders.iam import (
     service_trust,
 )
 from pipelines.builders.template import new_template, suppress_checkov
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Environment, Project
 
 LOG_RETENTION_DAYS = 365

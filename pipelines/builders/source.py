@@ -9,6 +9,7 @@ from awacs.aws import Allow, Principal, Statement
 from troposphere import GetAtt, Output, Ref, Template, ecr, iam
 
 from pipelines import naming
+from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
     PULL_ACTIONS,
@@ -18,7 +19,6 @@ from pipelines.builders.iam import (
     role_policy,
 )
 from pipelines.builders.template import new_template, suppress_checkov
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.models import Project
 
 # The lifecycle rule that keeps every image with a `deployed-` tag expires such images only beyond

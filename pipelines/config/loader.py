@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pipelines import naming, patterns
+from pipelines.aws_facts import partition_of
 from pipelines.config import runners
-from pipelines.config.aws_facts import partition_of
 from pipelines.config.backtracking import backtracking_problem
 from pipelines.config.models import (
     BuiltinRunner,
@@ -23,9 +23,10 @@ from pipelines.config.models import (
     Project,
     Rollout,
 )
+from pipelines.config.runner_spec import RunnerSpec
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem, unknown_name
-from pipelines.runner.spec import DEFAULT_POSITIONAL_PATTERN, RunnerSpec
+from pipelines.invoker.document import DEFAULT_POSITIONAL_PATTERN
 
 PIPELINE_FILE = "pipeline.yaml"
 # Namespaces a step may read before any step ran: the image source's and the execution's.
@@ -315,7 +316,7 @@ def _runner_problems(
     problems: list[Problem] = []
     if not project.runners:
         return problems
-    from pipelines.runner.allowlist import Refused
+    from pipelines.invoker.allowlist import Refused
 
     def problem(doc: Document, path: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(doc.file, doc.line_of(path), _key(path), message))

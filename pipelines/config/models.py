@@ -26,17 +26,17 @@ from pydantic import (
 from pydantic_core import core_schema
 
 from pipelines import patterns
+from pipelines.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
 from pipelines.config import plugins
-from pipelines.config.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
-from pipelines.errors import unknown_name
-from pipelines.runner.names import MAX_ENVIRONMENT_NAME
-from pipelines.runner.spec import (
+from pipelines.config.runner_spec import (
     BUILTIN_NAMES,
     CONDITIONS_DESCRIPTION,
     SECRET_ARN_PATTERN,
     Conditions,
     RunnerSpec,
 )
+from pipelines.errors import unknown_name
+from pipelines.invoker.names import MAX_ENVIRONMENT_NAME
 
 plugins.import_loader_lazily()  # before the first model is built
 

@@ -20,13 +20,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipelines import naming
-from pipelines.config.aws_facts import partition_of
+from pipelines.aws_facts import partition_of
 from pipelines.config.models import BuiltinRunner, Environment, Project
-from pipelines.runner.spec import RELEASE_IMAGE, RunnerSpec
+from pipelines.config.runner_spec import RunnerSpec
+from pipelines.invoker.document import RELEASE_IMAGE
 
 if TYPE_CHECKING:
-    from pipelines.runner.allowlist import Admitted
-    from pipelines.runner.builtins import BuiltinContext
+    from pipelines.config.builtin_runners import BuiltinContext
+    from pipelines.invoker.allowlist import Admitted
 
 # The allow-list and the built-ins are imported where used: an app without runners, the common
 # case, never loads them (synth's start-up time is mostly imports).
@@ -50,7 +51,7 @@ class RunStep(NamedTuple):
 
 
 def builtin_context(project: Project, environments: tuple[Environment, ...]) -> BuiltinContext:
-    from pipelines.runner.builtins import BuiltinContext
+    from pipelines.config.builtin_runners import BuiltinContext
 
     toolchain = project.toolchain
     return BuiltinContext(
@@ -68,7 +69,7 @@ def builtin_context(project: Project, environments: tuple[Environment, ...]) -> 
 
 def _resolve(entry: BuiltinRunner | RunnerSpec, context: BuiltinContext) -> RunnerSpec:
     if isinstance(entry, BuiltinRunner):
-        from pipelines.runner.builtins import builtin_runner
+        from pipelines.config.builtin_runners import builtin_runner
 
         return builtin_runner(entry.builtin, context, on=entry.on)
     return entry
@@ -122,7 +123,7 @@ def environment_steps(project: Project, env: Environment) -> list[RunStep]:
 
 
 def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:
-    from pipelines.runner.allowlist import parse_step
+    from pipelines.invoker.allowlist import parse_step
 
     runners = allow_list(project)
     seen: Counter[str] = Counter()
@@ -152,7 +153,7 @@ def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:
 
 def admit_step(runners: Mapping[str, RunnerSpec], text: str) -> Admitted:
     """The step as the allow-list admits it; variables wait for run time (Refused if not)."""
-    from pipelines.runner.allowlist import admit, parse_step
+    from pipelines.invoker.allowlist import admit, parse_step
 
     return admit(runners, parse_step(text), allow_variables=True)
 
@@ -168,7 +169,7 @@ def ecs_environments(project: Project) -> list[Environment]:
 
 def runners_document(project: Project) -> str:
     """runners.json: the allow-list and where each environment's jobs run, for the invoker."""
-    from pipelines.runner.document import Network, Target, dump_document
+    from pipelines.invoker.document import Network, Target, dump_document
 
     toolchain = project.toolchain
     partition = partition_of(toolchain.region)
@@ -206,7 +207,7 @@ def runners_document(project: Project) -> str:
         }
     return dump_document(
         project.app,
-        allow_list(project),
+        {name: spec.model_dump(mode="json") for name, spec in allow_list(project).items()},
         region=toolchain.region,
         network=network,
         environments=tuple(e.name for e in project.environments),

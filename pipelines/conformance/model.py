@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from pipelines.config.aws_facts import partition_of
+from pipelines.aws_facts import partition_of
 
 
 class StackTemplate(NamedTuple):

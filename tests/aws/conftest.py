@@ -6,9 +6,9 @@ import pytest
 from moto import mock_aws
 
 from pipelines.aws import cloudformation
-from pipelines.rehearsal.changesets import cloudformation_like_change_sets
-from pipelines.rehearsal.embedded import Accounts
-from pipelines.rehearsal.serial import one_request_at_a_time
+from pipelines.local.changesets import cloudformation_like_change_sets
+from pipelines.local.embedded import Accounts
+from pipelines.local.serial import one_request_at_a_time
 from tests.aws.stubs import StubbedClients
 from tests.aws.workspace import Workspace
 from tests.support import EXAMPLE

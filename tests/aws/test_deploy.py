@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.aws import bundle
 from pipelines.aws.manifest import load_manifest
-from pipelines.rehearsal.embedded import Accounts
+from pipelines.local.embedded import Accounts
 from tests.aws.workspace import (
     Workspace,
     parameter,

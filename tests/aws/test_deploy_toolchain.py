@@ -9,7 +9,7 @@ import json
 import pytest
 
 from pipelines.aws.stackplan import TEMPLATE_BODY_LIMIT, compact_json, store_only
-from pipelines.rehearsal.embedded import Accounts
+from pipelines.local.embedded import Accounts
 from tests.aws.workspace import Workspace, stack
 from tests.support import FIXTURES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.rehearsal.embedded import Accounts
+from pipelines.local.embedded import Accounts
 from tests.aws.workspace import Workspace, stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")]

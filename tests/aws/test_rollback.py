@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.rehearsal.embedded import Accounts
+from pipelines.local.embedded import Accounts
 from tests.aws.workspace import Workspace, parameter, push_image, release, running_image, stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")]

@@ -8,7 +8,7 @@ from botocore.stub import Stubber
 
 from pipelines.aws.errors import OperationError
 from pipelines.aws.session import Caller, Sessions
-from pipelines.rehearsal.embedded import Accounts
+from pipelines.local.embedded import Accounts
 
 
 def _identity(sessions: Sessions, account: str) -> str:

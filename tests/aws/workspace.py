@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from pipelines.aws import ecs as live_ecs
 from pipelines.cli import main
 from pipelines.config.loader import load_project
-from pipelines.rehearsal.embedded import Accounts, create_standins
+from pipelines.local.embedded import Accounts, create_standins
 from pipelines.render import write_atomically
 from pipelines.synth import synthesize
 

@@ -1,7 +1,7 @@
 """moto helpers for the deployment tests: stacks created directly, and moto workarounds.
 
 The clients per account, the stand-ins and the resolver of a deployed stack live in
-`pipelines.rehearsal`, which `pipelines rehearse` runs on; the tests use them from there.
+`pipelines.local`, which `pipelines rehearse` runs on; the tests use them from there.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipelines.rehearsal.embedded import Accounts
-from pipelines.rehearsal.resolve import live_resolver
+from pipelines.local.embedded import Accounts
+from pipelines.local.resolve import live_resolver
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]

@@ -8,8 +8,8 @@ import pytest
 
 from pipelines.builders.iam import granted_statements
 from pipelines.config.models import Permission as ServicePermission
-from pipelines.runner.spec import CONDITION_OPERATORS
-from pipelines.runner.spec import Permission as RunnerPermission
+from pipelines.config.runner_spec import CONDITION_OPERATORS
+from pipelines.config.runner_spec import Permission as RunnerPermission
 
 
 def _rendered(permission: object) -> dict:

@@ -24,8 +24,8 @@ from moto import mock_aws
 from pipelines import naming, patterns
 from pipelines.config.loader import load_project
 from pipelines.config.models import Environment, Project
-from pipelines.rehearsal.embedded import Accounts, create_standins
-from pipelines.rehearsal.resolve import Resolver, physical_ids, pipeline_declaration
+from pipelines.local.embedded import Accounts, create_standins
+from pipelines.local.resolve import Resolver, physical_ids, pipeline_declaration
 from pipelines.render import Synthesis
 from tests.builders.moto_aws import (
     apply_bucket_properties_moto_drops,

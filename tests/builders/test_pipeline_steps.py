@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from pipelines.builders.pipeline import MAX_PLANS_IN_APPROVAL
-from pipelines.runner.names import MAX_SUMMARY
+from pipelines.invoker.names import MAX_SUMMARY
 from pipelines.synth import synthesize
 from tests.support import FIXTURES, resources_of_type, template
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines import naming
+from pipelines import invoker_package, naming
 from pipelines.builders.runner import (
     EXPORTED_VARIABLES,
     build_environment_runner,
@@ -31,7 +31,7 @@ from pipelines.config.loader import load_project
 from pipelines.config.models import Environment, Project
 from pipelines.conformance import iam_actions
 from pipelines.conformance.model import StackTemplate
-from pipelines.runner import bundle, names
+from pipelines.invoker import names
 from tests.builders.test_checkov import _checkov_executable, failed, run_checkov
 from tests.support import EXAMPLE, ROOT, lint_template, resources_of_type
 
@@ -372,7 +372,7 @@ def test_invoker_function(templates, variant) -> None:
     function = body["Resources"]["InvokerFunction"]
     properties = function["Properties"]
     assert properties["FunctionName"] == "shop-runner-invoker"
-    assert properties["Handler"] == bundle.HANDLER
+    assert properties["Handler"] == invoker_package.HANDLER
     assert properties["Runtime"] == "python3.12"
     assert properties["Code"] == {
         "S3Bucket": "shop-artifacts-111111111111-eu-west-1",
@@ -516,7 +516,7 @@ def test_environment_runner_stack_deploys_in_moto(
 ) -> None:
     from moto import mock_aws
 
-    from pipelines.rehearsal.embedded import Accounts, create_standins
+    from pipelines.local.embedded import Accounts, create_standins
 
     project = projects["no-network"]
     prod = env(project, "prod")
@@ -596,7 +596,7 @@ def test_environment_runner_stack_deploys_in_moto(
 def test_toolchain_runner_stack_deploys_in_moto(projects, templates, fake_aws_credentials) -> None:
     from moto import mock_aws
 
-    from pipelines.rehearsal.embedded import Accounts
+    from pipelines.local.embedded import Accounts
 
     toolchain = projects["network"].toolchain
     with mock_aws():
@@ -607,7 +607,7 @@ def test_toolchain_runner_stack_deploys_in_moto(projects, templates, fake_aws_cr
         s3.create_bucket(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": toolchain.region}
         )
-        s3.put_object(Bucket=bucket, Key=CODE_KEY, Body=bundle.invoker_zip("{}"))
+        s3.put_object(Bucket=bucket, Key=CODE_KEY, Body=invoker_package.invoker_zip("{}"))
         # The toolchain's runner VPC (moto makes its own ID; the template is given that ID).
         ec2 = accounts.client("ec2", toolchain.account, toolchain.region)
         vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
@@ -627,7 +627,7 @@ def test_toolchain_runner_stack_deploys_in_moto(projects, templates, fake_aws_cr
         function = accounts.client("lambda", toolchain.account, toolchain.region).get_function(
             FunctionName="shop-runner-invoker"
         )
-        assert function["Configuration"]["Handler"] == bundle.HANDLER
+        assert function["Configuration"]["Handler"] == invoker_package.HANDLER
         assert function["Configuration"]["Role"].endswith(":role/shop-runner-invoker")
         assert "Concurrency" not in function  # no reservation: see INVOKER_REASONS
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_project
 from pipelines.config.backtracking import backtracking_problem
+from pipelines.config.loader import load_project
 from pipelines.errors import ConfigError
 from tests.support import FIXTURES
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pytest
 
-from pipelines.config import load_project
+from pipelines.config.loader import load_project
 from pipelines.config.yaml_source import MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_FILE_BYTES
 from pipelines.errors import ConfigError
 from tests.support import EXAMPLE, FIXTURES
@@ -197,7 +197,7 @@ def test_a_document_the_invoker_could_not_read_is_one_line_not_a_traceback(
 ) -> None:
     from pipelines.config import runners
     from pipelines.errors import LimitError
-    from pipelines.runner.document import DocumentError
+    from pipelines.invoker.document import DocumentError
     from pipelines.synth import synthesize
 
     def unreadable(project: object) -> str:

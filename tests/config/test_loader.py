@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import Environment, Project, load_project
+from pipelines.config.loader import load_project
+from pipelines.config.models import Environment, Project
 from pipelines.errors import ConfigError
 from tests.config.editing import edited_example
 from tests.support import EXAMPLE

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from pipelines.config import load_project
+from pipelines.config.loader import load_project
 from pipelines.errors import ConfigError, Problem
 from tests.support import FIXTURES, ROOT
 

@@ -12,7 +12,7 @@ credentials. Under IAM enforcement the principal matters, so here, as in AWS:
   Lambda hand out the credentials: the harness assumes the role).
 
 The interpreter makes every client it acts with through its public `client_for` parameter
-(pipelines/rehearsal/interpreter.py); `interpreter_acting_as` passes `ActingClients`, whose clients
+(pipelines/local/interpreter.py); `interpreter_acting_as` passes `ActingClients`, whose clients
 carry the enforcement's hook (enforcement.enforce). Everything else the rehearsal does on its own
 account (stand-ins, `pipelines deploy`, its look-ups of the Lambda functions) stays with the
 harness's credentials, unchecked.
@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from pipelines.rehearsal.interpreter import Interpreter
+from pipelines.local.interpreter import Interpreter
 from tests.iam_enforced.enforcement import Enforcement, enforce
 
 SESSION_NAME = "pipelines-iam-enforced"

@@ -47,7 +47,7 @@ from pipelines.conformance.policy_text import (
     prepare,
     statements,
 )
-from pipelines.rehearsal.resolve import Resolver, physical_ids
+from pipelines.local.resolve import Resolver, physical_ids
 
 # IAM's action where it is not the API operation's name.
 _IAM_ACTION = {

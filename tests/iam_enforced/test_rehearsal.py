@@ -21,8 +21,8 @@ import pytest
 
 from pipelines import naming
 from pipelines.aws.errors import OK
-from pipelines.rehearsal import interpreter as interpreter_module
-from pipelines.rehearsal.rehearse import RehearsalOptions, rehearse
+from pipelines.local import interpreter as interpreter_module
+from pipelines.local.rehearse import RehearsalOptions, rehearse
 from pipelines.render import Synthesis
 from tests.iam_enforced.acting import interpreter_acting_as
 from tests.iam_enforced.enforcement import Enforcement, TemplateRoles, template_roles

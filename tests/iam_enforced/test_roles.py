@@ -35,13 +35,13 @@ from pipelines import naming
 from pipelines.aws.bundle import templates_zip
 from pipelines.aws.cloudformation import change_set_type, create_change_set, describe, execute
 from pipelines.aws.errors import OperationError
-from pipelines.runner import names
-from pipelines.runner.document import load_document_file
-from pipelines.runner.invoker import Runtime, handle_direct, handle_job
-from pipelines.runner.tasks import Started
+from pipelines.invoker import names
+from pipelines.invoker.document import load_document_file
+from pipelines.invoker.handler import Runtime, handle_direct, handle_job
+from pipelines.invoker.tasks import Started
 from tests.iam_enforced.enforcement import Enforcement
 from tests.iam_enforced.world import World, connect_as
-from tests.runner.support import Clock, codepipeline_job
+from tests.invoker.support import Clock, codepipeline_job
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning"),

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from pipelines.runner.tasks import REGISTER_FIELDS
+from pipelines.invoker.tasks import REGISTER_FIELDS
 from tests.iam_enforced.enforcement import TemplateRoles, enforce, template_roles
 
 SESSION_NAME = "pipelines-iam-enforced"
@@ -104,11 +104,11 @@ class TargetClients:
 
 def connect_as(invoker: Acting, region: str) -> Callable[[Any], TargetClients]:
     """`Runtime.connect` for an invoker acting as `invoker`: each target's role assumed anew,
-    as `pipelines.runner.invoker.assume_target` does, and its failure worded as it words it."""
+    as `pipelines.invoker.handler.assume_target` does, and its failure worded as it words it."""
     from botocore.exceptions import ClientError
 
-    from pipelines.runner.invoker import SESSION_NAME as INVOKER_SESSION
-    from pipelines.runner.invoker import SESSION_SECONDS, InvokerError
+    from pipelines.invoker.handler import SESSION_NAME as INVOKER_SESSION
+    from pipelines.invoker.handler import SESSION_SECONDS, InvokerError
 
     def connect(target: Any) -> TargetClients:
         sts = invoker.client("sts", region_name=region)
@@ -144,12 +144,12 @@ def deployed(environments: Path, workdir: Path) -> Iterator[World]:
     from pipelines.aws.manifest import load_manifest
     from pipelines.aws.session import Sessions
     from pipelines.config.loader import load_project
-    from pipelines.rehearsal.embedded import (
+    from pipelines.local.embedded import (
         create_alarm_standins,
         create_standins,
         embedded_aws,
     )
-    from pipelines.rehearsal.rehearse import BOOTSTRAP_TAG, push_image
+    from pipelines.local.rehearse import BOOTSTRAP_TAG, push_image
     from pipelines.render import write_atomically
     from pipelines.synth import synthesize
 
@@ -204,7 +204,7 @@ def networks_can_run_tasks(world: World) -> None:
     from types import SimpleNamespace
 
     from pipelines.config.loader import load_project
-    from pipelines.rehearsal.embedded import create_standins
+    from pipelines.local.embedded import create_standins
 
     project = load_project(world.environments)
     networks = [(e.account, e.region, e.network) for e in project.environments]

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pipelines.config import load_project
+from pipelines.config.loader import load_project
 from pipelines.release.lead_time import estimate, release_total, with_aws_defaults
 from tests.config.editing import edited_example
 from tests.support import EXAMPLE

@@ -1,4 +1,4 @@
-from pipelines.config import load_project
+from pipelines.config.loader import load_project
 from pipelines.release.plan import StepKind, plan_release
 from tests.support import EXAMPLE, FIXTURES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.config import load_project
+from pipelines.config.loader import load_project
 from pipelines.limits import ACTIONS_PER_STAGE
 from pipelines.release.plan import StepKind, plan_release
 from tests.support import FIXTURES

@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.jobs.main import main
+
+sys.exit(main())

@@ -1,1 +1,0 @@
-"""Deploy-runner: allow-listed jobs (plans, applies, builds, migrations) run in CodeBuild or ECS."""
