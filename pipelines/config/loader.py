@@ -21,7 +21,7 @@ from pipelines.config.models import (
     EnvironmentFile,
     PipelineFile,
     Project,
-    Rollout,
+    ResolvedRollout,
 )
 from pipelines.config.runner_spec import RunnerSpec
 from pipelines.config.yaml_source import Document, read_document
@@ -257,7 +257,7 @@ def _rollout_problems(
             )
         for service in project.services:
             rollout = project.rollout(env, service)
-            overridden = bool(project.settings(env, service).rollout.model_dump(exclude_none=True))
+            overridden = bool(project.settings(env, service).rollout.written())
             where = (
                 (doc, ("services", service, "rollout"))
                 if overridden
@@ -279,14 +279,14 @@ def _rollout_problems(
     return problems
 
 
-def _rollout_conflicts(rollout: Rollout) -> list[str]:
+def _rollout_conflicts(rollout: ResolvedRollout) -> list[str]:
     conflicts = []
-    if rollout.health_check_timeout >= rollout.health_check_interval:  # type: ignore[operator]
+    if rollout.health_check_timeout >= rollout.health_check_interval:
         conflicts.append(
             f"health_check_timeout ({rollout.health_check_timeout} s) must be shorter than "
             f"health_check_interval ({rollout.health_check_interval} s)"
         )
-    if rollout.maximum_percent <= rollout.minimum_healthy_percent:  # type: ignore[operator]
+    if rollout.maximum_percent <= rollout.minimum_healthy_percent:
         conflicts.append(
             f"maximum_percent ({rollout.maximum_percent}) must be above minimum_healthy_percent "
             f"({rollout.minimum_healthy_percent}), or a deployment can never start a new task"

@@ -8,6 +8,7 @@ annotation from its string, about 2 ms of each run's 15 ms of building these mod
 """
 
 import re
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
@@ -231,23 +232,26 @@ def _whole_seconds(value: Any) -> Any:
     return value
 
 
-def _seconds(low: int, high: int) -> Any:
-    return Annotated[int, BeforeValidator(_whole_seconds), Field(ge=low, le=high, strict=True)]
+# Whole seconds: a number, refused with the number to write when written with a unit.
+WholeSeconds = Annotated[int, BeforeValidator(_whole_seconds)]
 
 
+# Rollout settings as a file writes them, every key optional; `resolve_rollout` makes the
+# settings in effect (ResolvedRollout) from the two files' and the defaults. The docstring is the
+# JSON Schema's description of `rollout`.
 class Rollout(_Model):
     """How a deployment rolls out; unset keys keep the value from pipeline.yaml or the default.
 
     Defaults favour speed without losing safety: see ROLLOUT_DEFAULTS and the README.
     """
 
-    deregistration_delay: _seconds(0, 3600) | None = Field(
+    deregistration_delay: Annotated[WholeSeconds, Field(ge=0, le=3600, strict=True)] | None = Field(
         default=None, description="Seconds the load balancer drains an old task (default 30)."
     )
-    health_check_interval: _seconds(5, 300) | None = Field(
+    health_check_interval: Annotated[WholeSeconds, Field(ge=5, le=300, strict=True)] | None = Field(
         default=None, description="Seconds between load balancer health checks (default 10)."
     )
-    health_check_timeout: _seconds(2, 120) | None = Field(
+    health_check_timeout: Annotated[WholeSeconds, Field(ge=2, le=120, strict=True)] | None = Field(
         default=None, description="Seconds before a health check counts as failed (default 5)."
     )
     healthy_threshold: Annotated[int, Field(ge=2, le=10, strict=True)] | None = Field(
@@ -256,11 +260,13 @@ class Rollout(_Model):
     unhealthy_threshold: Annotated[int, Field(ge=2, le=10, strict=True)] | None = Field(
         default=None, description="Failing checks before a task is replaced (default 3)."
     )
-    health_check_grace_period: _seconds(0, 2147483647) | None = Field(
+    health_check_grace_period: (
+        Annotated[WholeSeconds, Field(ge=0, le=2147483647, strict=True)] | None
+    ) = Field(
         default=None,
         description="Seconds ECS ignores load balancer health checks of a new task (default 30).",
     )
-    stop_timeout: _seconds(2, 120) | None = Field(
+    stop_timeout: Annotated[WholeSeconds, Field(ge=2, le=120, strict=True)] | None = Field(
         default=None, description="Seconds between SIGTERM and SIGKILL (default 10)."
     )
     minimum_healthy_percent: Annotated[int, Field(ge=0, le=100, strict=True)] | None = Field(
@@ -271,12 +277,31 @@ class Rollout(_Model):
         description="Tasks allowed during a deployment (default 200: every task replaced at once).",
     )
 
-    def over(self, base: "Rollout") -> "Rollout":
-        """These settings, with `base` filling in what is unset."""
-        return base.model_copy(update=self.model_dump(exclude_none=True))
+    def written(self) -> dict[str, int]:
+        """The settings this file sets, by key."""
+        return self.model_dump(exclude_none=True)
 
 
-ROLLOUT_DEFAULTS = Rollout(
+@dataclass(frozen=True)
+class ResolvedRollout:
+    """The rollout settings in effect for one service in one environment, every one set.
+
+    Made by `resolve_rollout` (and the two tables of defaults below); the loader's checks, the
+    builders and the lead-time estimate read only this.
+    """
+
+    deregistration_delay: int
+    health_check_interval: int
+    health_check_timeout: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+    health_check_grace_period: int
+    stop_timeout: int
+    minimum_healthy_percent: int
+    maximum_percent: int
+
+
+ROLLOUT_DEFAULTS = ResolvedRollout(
     deregistration_delay=30,
     health_check_interval=10,
     health_check_timeout=5,
@@ -289,7 +314,7 @@ ROLLOUT_DEFAULTS = Rollout(
 )
 
 # What ECS and Elastic Load Balancing use when nothing is set, for comparison.
-AWS_ROLLOUT_DEFAULTS = Rollout(
+AWS_ROLLOUT_DEFAULTS = ResolvedRollout(
     deregistration_delay=300,
     health_check_interval=30,
     health_check_timeout=5,
@@ -300,6 +325,11 @@ AWS_ROLLOUT_DEFAULTS = Rollout(
     minimum_healthy_percent=100,
     maximum_percent=200,
 )
+
+
+def resolve_rollout(pipeline: Rollout, environment: Rollout) -> ResolvedRollout:
+    """The settings in effect: the environment's over pipeline.yaml's over ROLLOUT_DEFAULTS."""
+    return replace(ROLLOUT_DEFAULTS, **{**pipeline.written(), **environment.written()})
 
 
 class Service(_Model):
@@ -653,10 +683,9 @@ class Project(_Model):
     def settings(self, env: Environment, service: str) -> ServiceSettings:
         return env.services.get(service) or ServiceSettings()
 
-    def rollout(self, env: Environment, service: str) -> Rollout:
-        """Effective rollout settings: the environment's over pipeline.yaml's over the defaults."""
-        base = self.services[service].rollout.over(ROLLOUT_DEFAULTS)
-        return self.settings(env, service).rollout.over(base)
+    def rollout(self, env: Environment, service: str) -> ResolvedRollout:
+        """The rollout settings in effect for `service` in `env`."""
+        return resolve_rollout(self.services[service].rollout, self.settings(env, service).rollout)
 
     def permissions(self, env: Environment, service: str) -> list[Permission]:
         """The task role's statements: pipeline.yaml's, then the environment's own."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from pipelines.config.models import AWS_ROLLOUT_DEFAULTS, Environment, Project, Rollout
+from pipelines.config.models import AWS_ROLLOUT_DEFAULTS, Environment, Project, ResolvedRollout
 
 # ECS counts a task without a load balancer or container health check as healthy this long
 # after it starts running (fixed by ECS, not configurable).
@@ -57,29 +57,31 @@ class EnvironmentWaits(NamedTuple):
         return self.rollout + self.bake
 
 
-def estimate(project: Project, rollout: Rollout | None = None) -> list[EnvironmentWaits]:
+def estimate(project: Project, rollout: ResolvedRollout | None = None) -> list[EnvironmentWaits]:
     """Configured waits per environment; `rollout` replaces every service's settings if given."""
     return [_environment(project, env, rollout) for env in project.environments]
 
 
-def _environment(project: Project, env: Environment, override: Rollout | None) -> EnvironmentWaits:
+def _environment(
+    project: Project, env: Environment, override: ResolvedRollout | None
+) -> EnvironmentWaits:
     services = []
     for name, spec in sorted(project.services.items()):
-        settings = override or project.rollout(env, name)
+        settings = project.rollout(env, name) if override is None else override
         balanced = env.load_balancer is not None and spec.port is not None
-        assert settings.maximum_percent is not None and settings.minimum_healthy_percent is not None
+        # The loader refused maximum_percent at or below minimum_healthy_percent.
         step = settings.maximum_percent - settings.minimum_healthy_percent
         services.append(
             ServiceWaits(
                 service=name,
                 batches=math.ceil(100 / step),
                 to_healthy=(
-                    settings.health_check_interval * settings.healthy_threshold  # type: ignore[operator]
+                    settings.health_check_interval * settings.healthy_threshold
                     if balanced
                     else UNBALANCED_SETTLE_SECONDS
                 ),
-                draining=settings.deregistration_delay if balanced else 0,  # type: ignore[assignment]
-                stopping=settings.stop_timeout,  # type: ignore[arg-type]
+                draining=settings.deregistration_delay if balanced else 0,
+                stopping=settings.stop_timeout,
             )
         )
     return EnvironmentWaits(

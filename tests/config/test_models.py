@@ -1,7 +1,15 @@
+import dataclasses
+
 import pytest
 from pydantic import ValidationError
 
-from pipelines.config.models import ROLLOUT_DEFAULTS, Rollout
+from pipelines.config.models import (
+    AWS_ROLLOUT_DEFAULTS,
+    ROLLOUT_DEFAULTS,
+    ResolvedRollout,
+    Rollout,
+    resolve_rollout,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +58,24 @@ def test_each_setting_accepts_exactly_the_aws_range(key, low, high) -> None:
 def test_unset_settings_fall_back_in_order() -> None:
     pipeline = Rollout(stop_timeout=20, deregistration_delay=5)
     environment = Rollout(stop_timeout=40)
-    effective = environment.over(pipeline.over(ROLLOUT_DEFAULTS))
+    effective = resolve_rollout(pipeline, environment)
     assert (effective.stop_timeout, effective.deregistration_delay) == (40, 5)
     assert effective.health_check_interval == ROLLOUT_DEFAULTS.health_check_interval
+
+
+def test_nothing_written_resolves_to_the_defaults() -> None:
+    assert resolve_rollout(Rollout(), Rollout()) == ROLLOUT_DEFAULTS
+
+
+def test_every_key_a_file_may_write_is_a_setting_in_effect_and_the_reverse() -> None:
+    written = set(Rollout.model_fields)
+    resolved = {f.name for f in dataclasses.fields(ResolvedRollout)}
+    assert written == resolved
+    for name in resolved:
+        # Every key is optional as written: unset, it falls back.
+        assert Rollout.model_fields[name].is_required() is False
+
+
+@pytest.mark.parametrize("defaults", [ROLLOUT_DEFAULTS, AWS_ROLLOUT_DEFAULTS])
+def test_the_tables_of_defaults_are_within_what_a_file_may_write(defaults) -> None:
+    assert Rollout(**dataclasses.asdict(defaults)).written() == dataclasses.asdict(defaults)
