@@ -11,8 +11,8 @@ permissions narrowed to the environment, and the role the invoker assumes there 
 and stop exactly those tasks. Jobs of an environment run in its account and network.
 
 Every role is one runner's or one purpose's; no statement has a "*" action, and `Resource: "*"`
-appears only for APIs without resource-level permissions (each says which) or where a runner's
-own `permissions` ask for it.
+appears only for APIs without resource-level permissions (each says which; a built-in runner's
+are made by `Permission.on_any_resource`, and a user-written runner cannot ask for it).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ from pipelines.builders.iam import (
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config import runners as config_runners
 from pipelines.config.models import Environment, Network, Project
-from pipelines.config.runner_spec import Permission, RunnerSpec
+from pipelines.config.permissions import Permission
+from pipelines.config.runner_spec import RunnerSpec
 from pipelines.invoker import names
 from pipelines.invoker.document import RELEASE_IMAGE
 

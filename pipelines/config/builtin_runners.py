@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipelines import naming
-from pipelines.config.runner_spec import BUILTIN_NAMES, Permission, RunnerSpec, ScriptSpec
+from pipelines.config.permissions import Permission
+from pipelines.config.runner_spec import BUILTIN_NAMES, RunnerSpec, ScriptSpec
 
 JOBS = ("python", "-m", "pipelines.jobs")
 
@@ -380,7 +381,7 @@ def _image_builder(context: BuiltinContext, on: str = "ecs") -> RunnerSpec:
         privileged=on == "codebuild",  # docker needs it; kaniko on Fargate does not
         permissions=[
             # GetAuthorizationToken has no resource-level permissions in IAM.
-            Permission(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            Permission.on_any_resource(["ecr:GetAuthorizationToken"]),
             Permission(
                 actions=[
                     "ecr:BatchCheckLayerAvailability",
@@ -469,10 +470,7 @@ def _ami_builder(context: BuiltinContext) -> RunnerSpec:
         max_wait_minutes=120,
         permissions=[
             # The Describe calls have no resource-level permissions in IAM (but one).
-            Permission(
-                actions=[f"ec2:{a}" for a in _PACKER_EC2 if _packer_describe(a)],
-                resources=["*"],
-            ),
+            Permission.on_any_resource([f"ec2:{a}" for a in _PACKER_EC2 if _packer_describe(a)]),
             # Everything else on this account's EC2 resources in this region, and the public or
             # shared images and snapshots a build starts from.
             Permission(

@@ -9,7 +9,7 @@ annotation from its string, about 2 ms of each run's 15 ms of building these mod
 
 import re
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,22 +18,19 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
     Tag,
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import core_schema
 
 from pipelines import patterns
 from pipelines.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
 from pipelines.config import plugins
+from pipelines.config.matches import Matches
+from pipelines.config.permissions import Permission
 from pipelines.config.runner_spec import (
     BUILTIN_NAMES,
-    CONDITIONS_DESCRIPTION,
     SECRET_ARN_PATTERN,
-    Conditions,
     RunnerSpec,
 )
 from pipelines.errors import unknown_name
@@ -48,39 +45,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
-class _Matches(NamedTuple):
-    """Annotated metadata: the string must match `pattern`; the message says what was expected.
-
-    The pattern also goes into the JSON Schema, so editors flag a bad value as it is typed.
-    """
-
-    pattern: str
-    what: str
-    example: str
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        compiled: list[re.Pattern[str]] = []
-
-        def check(value: str) -> str:
-            # Compiled on first use, not while the models are built: a config needs only some
-            # of the patterns (the example 14 of 21), and each costs about 0.1 ms to compile.
-            if not compiled:
-                # ASCII: AWS names and IDs are ASCII, and \d would otherwise take any digit.
-                compiled.append(re.compile(self.pattern, re.ASCII))
-            if not compiled[0].fullmatch(value):
-                raise ValueError(f"{value!r} is not {self.what} (for example {self.example})")
-            return value
-
-        return core_schema.no_info_after_validator_function(check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> Any:
-        result = handler(schema)
-        result["pattern"] = f"^(?:{self.pattern})$"
-        result["examples"] = [self.example.strip('"')]
-        return result
-
-
-_matches = _Matches
+_matches = Matches
 
 
 def _quoted_account(value: Any) -> Any:
@@ -129,40 +94,6 @@ PrincipalArn = Annotated[
         "arn:aws:iam::444444444444:role/ci",
     ),
 ]
-
-
-IamAction = Annotated[
-    str,
-    _matches(
-        r"[a-z0-9-]+:[A-Za-z0-9]+",
-        "an IAM action named in full, with no wildcard",
-        "s3:GetObject",
-    ),
-]
-
-
-class Permission(_Model):
-    """One IAM statement for the service's task role: named actions on named resources.
-
-    A Deny statement names what the task must never do even where another statement allows it.
-    """
-
-    effect: Literal["Allow", "Deny"] = "Allow"
-    actions: Annotated[list[IamAction], Field(min_length=1)]
-    resources: Annotated[
-        list[
-            Annotated[
-                str,
-                _matches(
-                    r"arn:aws(?:-cn|-us-gov)?:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12})?:\S+",
-                    "a resource ARN ('*' alone is not accepted: name the resources)",
-                    "arn:aws:s3:::shop-uploads/*",
-                ),
-            ]
-        ],
-        Field(min_length=1),
-    ]
-    conditions: Conditions = Field(default={}, description=CONDITIONS_DESCRIPTION)
 
 
 class Toolchain(_Model):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipelines.aws_facts import fargate_pair_problem
 from pipelines.config import plugins
+from pipelines.config.permissions import Permission
 from pipelines.invoker.document import RUNNER_DEFAULTS, SCRIPT_DEFAULTS
 
 plugins.import_loader_lazily()  # before the first model is built (see plugins.py)
@@ -85,53 +86,6 @@ class ScriptSpec(_Spec):
     @classmethod
     def _pattern(cls, value: str) -> str:
         return _compiles(value)
-
-
-# The IAM condition operators a permission may use; builders/iam.py renders each of them.
-CONDITION_OPERATORS = (
-    "ArnEquals",
-    "ArnLike",
-    "ArnNotEquals",
-    "ArnNotLike",
-    "Bool",
-    "StringEquals",
-    "StringLike",
-    "StringNotEquals",
-    "StringNotLike",
-    "ForAnyValue:StringEquals",
-    "ForAnyValue:StringLike",
-    "ForAllValues:StringEquals",
-    "ForAllValues:StringLike",
-)
-_ConditionValue = Annotated[str, Field(min_length=1, max_length=2048)]
-Conditions = dict[
-    Literal[CONDITION_OPERATORS],  # type: ignore[valid-type]
-    Annotated[
-        dict[
-            Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+:[A-Za-z0-9_./:-]+$")],
-            _ConditionValue | Annotated[list[_ConditionValue], Field(min_length=1)],
-        ],
-        Field(min_length=1),
-    ],
-]
-CONDITIONS_DESCRIPTION = (
-    "IAM conditions on the statement, by operator, then condition key, then a value or a list "
-    "of values: {StringEquals: {iam:PassedToService: cloudformation.amazonaws.com}}."
-)
-
-
-class Permission(_Spec):
-    """One IAM statement the runner's role gets: named actions on named resources.
-
-    A Deny statement names what the role must never do even where another statement allows it.
-    """
-
-    effect: Literal["Allow", "Deny"] = "Allow"
-    actions: Annotated[
-        list[Annotated[str, Field(pattern=r"^[a-z0-9-]+:[A-Za-z0-9]+$")]], Field(min_length=1)
-    ]
-    resources: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-    conditions: Conditions = Field(default={}, description=CONDITIONS_DESCRIPTION)
 
 
 class RunnerSpec(_Spec):

@@ -7,9 +7,7 @@ import json
 import pytest
 
 from pipelines.builders.iam import granted_statements
-from pipelines.config.models import Permission as ServicePermission
-from pipelines.config.runner_spec import CONDITION_OPERATORS
-from pipelines.config.runner_spec import Permission as RunnerPermission
+from pipelines.config.permissions import CONDITION_OPERATORS, Permission
 
 
 def _rendered(permission: object) -> dict:
@@ -19,7 +17,7 @@ def _rendered(permission: object) -> dict:
 
 @pytest.mark.parametrize("operator", CONDITION_OPERATORS)
 def test_every_operator_the_contract_accepts_is_rendered_under_its_own_name(operator: str) -> None:
-    permission = RunnerPermission(
+    permission = Permission(
         actions=["s3:GetObject"],
         resources=["arn:aws:s3:::shop-uploads/*"],
         conditions={operator: {"aws:PrincipalTag/team": ["shop", "payments"]}},
@@ -30,7 +28,7 @@ def test_every_operator_the_contract_accepts_is_rendered_under_its_own_name(oper
 
 
 def test_a_deny_statement_keeps_its_actions_resources_and_conditions() -> None:
-    permission = ServicePermission(
+    permission = Permission(
         effect="Deny",
         actions=["s3:DeleteObject"],
         resources=["arn:aws:s3:::shop-receipts/*"],
@@ -45,9 +43,7 @@ def test_a_deny_statement_keeps_its_actions_resources_and_conditions() -> None:
 
 
 def test_without_conditions_a_statement_has_none_and_allows() -> None:
-    permission = ServicePermission(
-        actions=["s3:GetObject"], resources=["arn:aws:s3:::shop-uploads/*"]
-    )
+    permission = Permission(actions=["s3:GetObject"], resources=["arn:aws:s3:::shop-uploads/*"])
     assert _rendered(permission) == {
         "Effect": "Allow",
         "Action": ["s3:GetObject"],
@@ -66,11 +62,7 @@ def test_conditions_come_out_in_the_same_order_however_they_were_written() -> No
     }
     texts = {
         granted_statements(
-            [
-                RunnerPermission(
-                    actions=["s3:ListBucket"], resources=["arn:aws:s3:::b"], conditions=c
-                )
-            ]
+            [Permission(actions=["s3:ListBucket"], resources=["arn:aws:s3:::b"], conditions=c)]
         )[0].to_json(sort_keys=False)
         for c in (written, reordered)
     }
