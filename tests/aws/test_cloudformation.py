@@ -7,8 +7,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from pipelines.aws.cloudformation import ChangeSet, create_change_set, execute
+from pipelines.aws.cloudformation import (
+    ChangeSet,
+    Live,
+    TimedOut,
+    _span,
+    create_change_set,
+    delete_failed_creation,
+    execute,
+    remove_change_set,
+)
 from pipelines.aws.deploy import bucket_created
 from pipelines.aws.errors import OperationError
 from tests.aws.stubs import NOW, StubbedClients
@@ -172,3 +182,159 @@ def test_a_change_set_that_fails_says_why() -> None:
     with pytest.raises(OperationError, match="could not plan the change: No export named"):
         _create(clients)
     clients.verify()
+
+
+def _described(status: str, token: str | None = None, changes: tuple[str, ...] = ()) -> dict:
+    answer: dict[str, Any] = {
+        "ChangeSetName": "pipelines-deploy",
+        "ChangeSetId": CHANGE_SET,
+        "StackId": STACK_ID,
+        "StackName": STACK,
+        "Status": status,
+        "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE" else "UNAVAILABLE",
+        "Changes": [
+            {
+                "Type": "Resource",
+                "ResourceChange": {
+                    "Action": "Modify",
+                    "LogicalResourceId": logical,
+                    "ResourceType": "AWS::SNS::Topic",
+                    "Replacement": "False",
+                },
+            }
+            for logical in changes
+        ],
+    }
+    if token:
+        answer["NextToken"] = token
+    return answer
+
+
+def test_a_change_set_is_read_until_planned_with_every_page_of_its_changes() -> None:
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation", *HOME)
+    by_arn = {"ChangeSetName": CHANGE_SET}
+    cfn.add_response("create_change_set", {"Id": CHANGE_SET, "StackId": STACK_ID}, None)
+    cfn.add_response("describe_change_set", _described("CREATE_PENDING"), by_arn)
+    cfn.add_response("describe_change_set", _described("CREATE_IN_PROGRESS"), by_arn)
+    cfn.add_response("describe_change_set", _described("CREATE_COMPLETE", "p2", ("A",)), by_arn)
+    cfn.add_response(
+        "describe_change_set",
+        _described("CREATE_COMPLETE", None, ("B",)),
+        {**by_arn, "NextToken": "p2"},
+    )
+    change_set = _create(clients)
+    clients.verify()
+    assert change_set is not None
+    assert [c.logical_id for c in change_set.changes] == ["A", "B"]
+    assert (change_set.arn, change_set.stack_id, change_set.kind) == (
+        CHANGE_SET,
+        STACK_ID,
+        "UPDATE",
+    )
+
+
+def test_a_change_set_still_planning_at_the_bound_times_out_naming_stack_and_change_set() -> None:
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation", *HOME)
+    cfn.add_response("create_change_set", {"Id": CHANGE_SET, "StackId": STACK_ID}, None)
+    cfn.add_response(
+        "describe_change_set", _described("CREATE_IN_PROGRESS"), {"ChangeSetName": CHANGE_SET}
+    )
+    with pytest.raises(TimedOut) as caught:
+        create_change_set(
+            clients.client("cloudformation", *HOME),
+            STACK,
+            "UPDATE",
+            "pipelines-deploy",
+            template={"TemplateBody": "{}"},
+            parameters=[],
+            capabilities=(),
+            tags={},
+            description="test",
+            timeout=0,
+        )
+    clients.verify()
+    assert isinstance(caught.value, OperationError)
+    assert str(caught.value).startswith(
+        f"{STACK}: change set pipelines-deploy is still CREATE_IN_PROGRESS after 0 seconds: "
+        "CloudFormation has not finished planning it"
+    )
+
+
+def test_moto_refusing_an_empty_change_set_is_no_changes_and_other_refusals_are_errors() -> None:
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation", *HOME)
+    cfn.add_client_error("create_change_set", "ValidationError", "No updates are to be performed.")
+    assert _create(clients) is None
+    cfn.add_client_error(
+        "create_change_set", "InsufficientCapabilitiesException", "Requires capabilities"
+    )
+    with pytest.raises(ClientError):
+        _create(clients)
+    clients.verify()
+
+
+def test_a_deleted_change_set_that_stays_is_a_timeout() -> None:
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation", *HOME)
+    by_name = {"StackName": STACK, "ChangeSetName": "pipelines-plan"}
+    cfn.add_response("describe_change_set", _described("CREATE_COMPLETE"), by_name)
+    cfn.add_response("delete_change_set", {}, by_name)
+    cfn.add_response("describe_change_set", _described("DELETE_IN_PROGRESS"), by_name)
+    with pytest.raises(TimedOut, match="change set pipelines-plan is still there 0 seconds after"):
+        remove_change_set(
+            clients.client("cloudformation", *HOME), STACK, "pipelines-plan", timeout=0
+        )
+    cfn.add_client_error(
+        "describe_change_set", "ChangeSetNotFound", "not there", expected_params=by_name
+    )
+    remove_change_set(clients.client("cloudformation", *HOME), STACK, "pipelines-plan")
+    clients.verify()
+
+
+def test_deleting_a_failed_creation_is_bounded_and_says_when_it_fails() -> None:
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation", *HOME)
+    live = Live(STACK, STACK_ID, "ROLLBACK_COMPLETE", {}, {}, NOW)
+    for status in ("DELETE_IN_PROGRESS", "DELETE_FAILED"):
+        cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
+        cfn.add_response("describe_stacks", _stack(status), {"StackName": STACK_ID})
+    client = clients.client("cloudformation", *HOME)
+    with pytest.raises(TimedOut, match="still DELETE_IN_PROGRESS 0 seconds after it was deleted"):
+        delete_failed_creation(client, live, timeout=0)
+    with pytest.raises(
+        OperationError,
+        match=r"could not delete the stack left by a failed creation \(DELETE_FAILED\)",
+    ):
+        delete_failed_creation(client, live)
+    clients.verify()
+
+
+def test_a_stack_still_changing_at_the_bound_is_a_failed_outcome_that_says_so() -> None:
+    clients = StubbedClients()
+    cfn = clients.stub("cloudformation", *HOME)
+    by_stack = {"StackName": STACK_ID}
+    cfn.add_response("describe_stack_events", {"StackEvents": [BEFORE]}, by_stack)
+    cfn.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET})
+    cfn.add_response("describe_stack_events", {"StackEvents": [FIRST[0], BEFORE]}, by_stack)
+    cfn.add_response("describe_stacks", _stack("CREATE_IN_PROGRESS"), by_stack)
+    change_set = ChangeSet(STACK, STACK_ID, CHANGE_SET, "CREATE", ())
+    outcome = execute(
+        clients.client("cloudformation", *HOME), change_set, lambda s, e: None, timeout=0
+    )
+    clients.verify()
+    assert (outcome.ok, outcome.status) == (False, "CREATE_IN_PROGRESS")
+    [failure] = outcome.failures
+    assert failure.reason.startswith(
+        f"still CREATE_IN_PROGRESS after 0 seconds (change set {CHANGE_SET}): CloudFormation "
+        "carries on"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(4 * 3600, "4 hours"), (3600, "1 hour"), (30 * 60, "30 minutes"), (90, "90 seconds")],
+)
+def test_bounds_are_said_as_a_person_says_them(seconds: float, said: str) -> None:
+    assert _span(seconds) == said

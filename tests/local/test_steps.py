@@ -271,16 +271,19 @@ def test_a_codebuild_argv_must_be_what_the_allow_list_admits(tmp_path: Path) -> 
 
 
 class _FakeCloudFormation:
-    """Just enough of CloudFormation for a plan of a new stack."""
+    """Just enough of CloudFormation for a plan of a new stack, its errors as botocore's."""
 
     def describe_stacks(self, StackName: str) -> dict:
-        raise RuntimeError(f"Stack with id {StackName} does not exist")
+        raise _client_error("ValidationError", f"Stack with id {StackName} does not exist")
 
-    def describe_change_set(self, StackName: str, ChangeSetName: str, **_: str) -> dict:
+    def describe_change_set(self, ChangeSetName: str, **_: str) -> dict:
         if not ChangeSetName.startswith("arn:"):
-            raise RuntimeError("ChangeSetNotFound")
+            raise _client_error("ChangeSetNotFound", f"ChangeSet [{ChangeSetName}] does not exist")
         return {
+            "ChangeSetId": ChangeSetName,
+            "StackName": "s",
             "Status": "CREATE_COMPLETE",
+            "ExecutionStatus": "AVAILABLE",
             "Changes": [
                 {
                     "ResourceChange": {
@@ -293,7 +296,16 @@ class _FakeCloudFormation:
         }
 
     def create_change_set(self, **request: object) -> dict:
-        return {"Id": "arn:aws:cloudformation:eu-west-1:1:changeSet/p/1"}
+        return {
+            "Id": "arn:aws:cloudformation:eu-west-1:1:changeSet/p/1",
+            "StackId": "arn:aws:cloudformation:eu-west-1:1:stack/s/1",
+        }
+
+
+def _client_error(code: str, message: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message}}, "Fake")
 
 
 def test_run_job_runs_a_builtin_in_process_and_collects_its_outputs() -> None:
