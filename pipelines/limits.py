@@ -105,7 +105,7 @@ def _expanded(text: str) -> int:
         length += text.count(variable) * (size - len(variable))
         text = text.replace(variable, "")
     for match in patterns.VARIABLE.finditer(text):
-        size = _STEP_OUTPUT_LENGTHS.get(match.group(2))
-        if size is not None:
-            length += size - len(match.group(0))
+        output_size = _STEP_OUTPUT_LENGTHS.get(match.group(2))
+        if output_size is not None:
+            length += output_size - len(match.group(0))
     return length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.config.models import Project
@@ -12,7 +13,7 @@ from pipelines.release.plan import StepKind, plan_release
 from pipelines.render import Synthesis
 
 
-def _table(rows: list[tuple[str, ...]], indent: str = "") -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], indent: str = "") -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
         indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

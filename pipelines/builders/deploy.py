@@ -34,7 +34,8 @@ from pipelines.builders.iam import (
     shared_prefix_patterns,
 )
 from pipelines.builders.template import new_template, suppress_checkov
-from pipelines.config.models import Environment, Permission, Project
+from pipelines.config.models import Environment, Project
+from pipelines.config.permissions import Permission
 
 
 def build_deploy(project: Project, env: Environment) -> Template:

@@ -6,7 +6,7 @@ resource-level permissions, and the caller says which API that is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from awacs import ecr, kms, secretsmanager
@@ -19,6 +19,7 @@ from awacs.aws import (
     ArnNotLike,
     Bool,
     Condition,
+    ConditionElement,
     Deny,
     ForAllValuesStringEquals,
     ForAllValuesStringLike,
@@ -315,9 +316,9 @@ def logs_key(
     )
 
 
-# Every operator a configured permission may use (runner.spec.CONDITION_OPERATORS), and those
-# the builders use themselves.
-_OPERATORS = {
+# Every operator a configured permission may use (permissions.CONDITION_OPERATORS), and those
+# the builders use themselves. Each is called with the condition's body, {key: value(s)}.
+_OPERATORS: dict[str, Callable[[dict[str, Any]], ConditionElement]] = {
     "ArnEquals": ArnEquals,
     "ArnLike": ArnLike,
     "ArnNotEquals": ArnNotEquals,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from troposphere import MAX_RESOURCES, Template
 
 from pipelines.errors import LimitError
 
 
-class _Template(Template):
+# troposphere ships no types, so to mypy its Template is Any, which strict mode refuses to
+# subclass; the subclass only overrides add_resource, with the same signature.
+class _Template(Template):  # type: ignore[misc]
     """A troposphere Template that reports CloudFormation's resource limit as our LimitError
     (troposphere raises a bare ValueError), naming the template by its description."""
 
@@ -30,9 +32,15 @@ def new_template(description: str) -> Template:
     return template
 
 
-def suppress_checkov(resource: object, reasons: dict[str, str]) -> None:
+class WithMetadata(Protocol):
+    """A troposphere resource: its `Metadata` attribute (unset until first set)."""
+
+    Metadata: dict[str, Any]
+
+
+def suppress_checkov(resource: WithMetadata, reasons: dict[str, str]) -> None:
     """Record, in the resource itself, why a checkov finding does not apply to it."""
     metadata = getattr(resource, "Metadata", None) or {}
     checks = [{"id": check, "comment": why} for check, why in sorted(reasons.items())]
     metadata.setdefault("checkov", {}).setdefault("skip", []).extend(checks)
-    resource.Metadata = metadata  # type: ignore[attr-defined]
+    resource.Metadata = metadata

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pipelines import naming
 from pipelines.config.permissions import Permission
-from pipelines.config.runner_spec import BUILTIN_NAMES, RunnerSpec, ScriptSpec
+from pipelines.config.runner_spec import BUILTIN_NAMES, Platform, RunnerSpec, ScriptSpec
 
 JOBS = ("python", "-m", "pipelines.jobs")
 
@@ -62,7 +62,7 @@ class BuiltinContext:
         return f"{self.account}.dkr.ecr.{self.region}{suffix}"
 
 
-def builtin_runner(name: str, context: BuiltinContext, on: str | None = None) -> RunnerSpec:
+def builtin_runner(name: str, context: BuiltinContext, on: Platform | None = None) -> RunnerSpec:
     """The built-in runner `name`; `on` switches image-builder to CodeBuild (docker)."""
     try:
         make = _BUILDERS[name]
@@ -70,9 +70,11 @@ def builtin_runner(name: str, context: BuiltinContext, on: str | None = None) ->
         raise KeyError(
             f"no built-in runner {name!r}; built-ins: {', '.join(BUILTIN_NAMES)}"
         ) from None
-    if on is not None and name != "image-builder":
+    if on is None:
+        return make(context)
+    if name != "image-builder":
         raise ValueError(f"built-in runner {name!r} runs on ecs only")
-    return make(context) if on is None else make(context, on)  # type: ignore[call-arg]
+    return _image_builder(context, on)
 
 
 def builtin_runners(context: BuiltinContext) -> dict[str, RunnerSpec]:
@@ -353,7 +355,7 @@ def _terraform_applier(context: BuiltinContext) -> RunnerSpec:
 # Images
 
 
-def _image_builder(context: BuiltinContext, on: str = "ecs") -> RunnerSpec:
+def _image_builder(context: BuiltinContext, on: Platform = "ecs") -> RunnerSpec:
     if on not in ("ecs", "codebuild"):
         raise ValueError("image-builder runs on ecs (kaniko) or codebuild (docker)")
     registry = re.escape(context.registry)
@@ -373,7 +375,7 @@ def _image_builder(context: BuiltinContext, on: str = "ecs") -> RunnerSpec:
     )
     p = context.partition
     return RunnerSpec(
-        on=on,  # type: ignore[arg-type]
+        on=on,
         image=context.runner_image,
         cpu=2048,
         memory=8192,
@@ -487,7 +489,7 @@ def _ami_builder(context: BuiltinContext) -> RunnerSpec:
     )
 
 
-_BUILDERS: dict[str, Callable[..., RunnerSpec]] = {
+_BUILDERS: dict[str, Callable[[BuiltinContext], RunnerSpec]] = {
     "cloudformation-planner": _cloudformation_planner,
     "cloudformation-applier": _cloudformation_applier,
     "terraform-planner": _terraform_planner,

@@ -9,7 +9,7 @@ annotation from its string, about 2 ms of each run's 15 ms of building these mod
 
 import re
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,8 @@ from pipelines.config.permissions import Permission
 from pipelines.config.runner_spec import (
     BUILTIN_NAMES,
     SECRET_ARN_PATTERN,
+    BuiltinName,
+    Platform,
     RunnerSpec,
 )
 from pipelines.errors import unknown_name
@@ -382,8 +384,8 @@ class RunnerSettings(_Model):
 class BuiltinRunner(_Model):
     """A built-in runner, by name; `image-builder` may run on CodeBuild (docker) instead."""
 
-    builtin: Literal[BUILTIN_NAMES]  # type: ignore[valid-type]
-    on: Literal["codebuild", "ecs"] | None = None
+    builtin: BuiltinName
+    on: Platform | None = None
 
 
 def _builtin_shorthand(value: Any) -> Any:

@@ -7,7 +7,7 @@ only if it fits one of these specs exactly.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,15 +18,19 @@ from pipelines.invoker.document import RUNNER_DEFAULTS, SCRIPT_DEFAULTS
 
 plugins.import_loader_lazily()  # before the first model is built (see plugins.py)
 
-# The built-in runners (made in builtins.py), named here so the config model needs only this.
-BUILTIN_NAMES = (
+# The built-in runners (made in builtin_runners.py), named here so the config model needs only
+# this. The tuple is read from the type, so the two cannot differ.
+BuiltinName = Literal[
     "cloudformation-planner",
     "cloudformation-applier",
     "terraform-planner",
     "terraform-applier",
     "image-builder",
     "ami-builder",
-)
+]
+BUILTIN_NAMES: tuple[BuiltinName, ...] = get_args(BuiltinName)
+# Where a runner's jobs run.
+Platform = Literal["codebuild", "ecs"]
 SECRET_ARN_PATTERN = r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+"
 
 
@@ -91,7 +95,7 @@ class ScriptSpec(_Spec):
 class RunnerSpec(_Spec):
     """A locked-down job container: where it runs, what it may run, what it may touch."""
 
-    on: Literal["codebuild", "ecs"]
+    on: Platform
     image: str = Field(
         min_length=1,
         description="An image URI, or `release` for the image being promoted (by digest).",

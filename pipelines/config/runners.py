@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pipelines import naming
 from pipelines.aws_facts import partition_of
@@ -78,23 +79,34 @@ def _resolve(entry: BuiltinRunner | RunnerSpec, context: BuiltinContext) -> Runn
 # Synth asks for one project's runners and steps from the loader, the release plan, several
 # builders and the summary: 37 times for the example, a tenth of its synth. Each is worked out
 # once for the project asked about last; a project is frozen, so what was derived stays right.
-_last: list[Any] = [None, {}]  # that project, and what was derived from it
+@dataclass
+class _Derived:
+    """What was derived from one project."""
+
+    project: Project | None = None
+    allow_list: Mapping[str, RunnerSpec] | None = None
+    # id(environment) -> (that environment, its steps)
+    steps: dict[int, tuple[Environment, tuple[RunStep, ...]]] = field(default_factory=dict)
 
 
-def _derived(project: Project) -> dict[Any, Any]:
-    if _last[0] is not project:
-        _last[0], _last[1] = project, {}
-    return _last[1]
+_last = _Derived()
+
+
+def _derived(project: Project) -> _Derived:
+    global _last
+    if _last.project is not project:
+        _last = _Derived(project)
+    return _last
 
 
 def allow_list(project: Project) -> Mapping[str, RunnerSpec]:
     """Every runner, as `pipelines run` and the invoker admit requests for it."""
     derived = _derived(project)
-    if "allow_list" not in derived:
+    if derived.allow_list is None:
         context = builtin_context(project, project.environments)
         runners = {name: _resolve(e, context) for name, e in sorted(project.runners.items())}
-        derived["allow_list"] = MappingProxyType(runners)
-    return derived["allow_list"]
+        derived.allow_list = MappingProxyType(runners)
+    return derived.allow_list
 
 
 def environment_runners(project: Project, env: Environment) -> dict[str, RunnerSpec]:
@@ -115,11 +127,11 @@ def environment_steps(project: Project, env: Environment) -> list[RunStep]:
     """env's steps in the order they run, each admitted (the loader reports refusals)."""
     if not project.runners:
         return []
-    derived = _derived(project)
-    key = ("steps", id(env))
-    if key not in derived or derived[key][0] is not env:
-        derived[key] = (env, tuple(_admitted_steps(project, env)))
-    return list(derived[key][1])
+    steps = _derived(project).steps
+    key = id(env)
+    if key not in steps or steps[key][0] is not env:
+        steps[key] = (env, tuple(_admitted_steps(project, env)))
+    return list(steps[key][1])
 
 
 def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:

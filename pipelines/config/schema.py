@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from pipelines.config.models import EnvironmentFile, PipelineFile
 
-SCHEMAS = {"pipeline": PipelineFile, "environment": EnvironmentFile}
+SCHEMAS: dict[str, type[BaseModel]] = {"pipeline": PipelineFile, "environment": EnvironmentFile}
 
 
 def json_schema(kind: str) -> dict[str, Any]:

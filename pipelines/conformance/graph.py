@@ -16,7 +16,8 @@ class RoleRef(NamedTuple):
 
     @property
     def properties(self) -> dict[str, Any]:
-        return self.resource.get("Properties", {})
+        properties: dict[str, Any] = self.resource.get("Properties", {})
+        return properties
 
 
 class ActionRef(NamedTuple):
@@ -35,7 +36,8 @@ class ActionRef(NamedTuple):
 
     @property
     def configuration(self) -> dict[str, Any]:
-        return self.action.get("Configuration", {})
+        configuration: dict[str, Any] = self.action.get("Configuration", {})
+        return configuration
 
     @property
     def region(self) -> str:

@@ -1,7 +1,13 @@
+from typing import get_args
+
 import pytest
 from pydantic import ValidationError
 
-from pipelines.config.runner_spec import RunnerSpec
+from pipelines.builders.iam import _OPERATORS
+from pipelines.config.builtin_runners import _BUILDERS
+from pipelines.config.models import BuiltinRunner
+from pipelines.config.permissions import CONDITION_OPERATORS, ConditionOperator, Permission
+from pipelines.config.runner_spec import BUILTIN_NAMES, BuiltinName, RunnerSpec
 
 SCRIPT = {"command": ["python", "-m", "app.migrate"]}
 
@@ -48,3 +54,19 @@ def test_control_characters_in_what_is_always_passed_are_refused(token) -> None:
 def test_secrets_are_secrets_manager_arns_under_variable_names(name, arn, message) -> None:
     with pytest.raises(ValidationError, match=message):
         _runner(secrets={name: arn})
+
+
+def test_the_builtin_names_are_the_literal_type_the_schema_and_the_builders() -> None:
+    assert get_args(BuiltinName) == BUILTIN_NAMES
+    assert tuple(_BUILDERS) == BUILTIN_NAMES
+    schema = BuiltinRunner.model_json_schema()
+    assert tuple(schema["properties"]["builtin"]["enum"]) == BUILTIN_NAMES
+
+
+def test_the_condition_operators_are_the_literal_type_the_schema_and_the_renderer() -> None:
+    assert get_args(ConditionOperator) == CONDITION_OPERATORS
+    schema = Permission.model_json_schema()
+    assert tuple(schema["properties"]["conditions"]["propertyNames"]["enum"]) == (
+        CONDITION_OPERATORS
+    )
+    assert set(CONDITION_OPERATORS) <= set(_OPERATORS)
