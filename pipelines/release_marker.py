@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 
-def handler(event: dict, context: Any, ecr: Any = None, codepipeline: Any = None) -> None:
+def handler(event: dict[str, Any], context: Any, ecr: Any = None, codepipeline: Any = None) -> None:
     if ecr is None:
         import boto3
 
@@ -33,11 +33,11 @@ def handler(event: dict, context: Any, ecr: Any = None, codepipeline: Any = None
 def mark(ecr: Any, repository: str, digest: str, tag: str, previous: str) -> str:
     """Tag `digest` as `tag`; the digest `tag` named before, if another, becomes `previous`."""
     before = carrier(ecr, repository, tag)
-    moved = before is not None and before != digest
-    if moved:
-        put_tag(ecr, repository, before, previous)
+    moved = before if before != digest else None
+    if moved is not None:
+        put_tag(ecr, repository, moved, previous)
     put_tag(ecr, repository, digest, tag)
-    return f"{tag}: {digest}" + (f"; {previous}: {before}" if moved else "")
+    return f"{tag}: {digest}" + (f"; {previous}: {moved}" if moved is not None else "")
 
 
 def carrier(ecr: Any, repository: str, tag: str) -> str | None:
@@ -46,7 +46,8 @@ def carrier(ecr: Any, repository: str, tag: str) -> str | None:
         found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except ecr.exceptions.ImageNotFoundException:
         return None
-    return found["imageDetails"][0]["imageDigest"]
+    digest: str = found["imageDetails"][0]["imageDigest"]
+    return digest
 
 
 def put_tag(ecr: Any, repository: str, digest: str, tag: str) -> None:

@@ -41,22 +41,32 @@ IMAGE_BY_DIGEST = re.compile(
 _DASH_LIKE = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043\u02d7")
 
 
+# Read-only members (properties): a frozen model or dataclass matches them, and a field may be
+# narrower than the member (a list for a Sequence, a Literal for a str).
 class ScriptLike(Protocol):
-    command: Sequence[str]
-    options: Sequence[str]
-    allowed_options: Mapping[str, str | None]
-    positional: bool
-    positional_pattern: str
+    @property
+    def command(self) -> Sequence[str]: ...
+    @property
+    def options(self) -> Sequence[str]: ...
+    @property
+    def allowed_options(self) -> Mapping[str, str | None]: ...
+    @property
+    def positional(self) -> bool: ...
+    @property
+    def positional_pattern(self) -> str: ...
 
 
 class RunnerLike(Protocol):
     """What admit reads of a runner: `RunnerSpec`, or the invoker's pydantic-free copy of it."""
 
-    on: str
-    cpu: int
-    memory: int
-    max_wait_minutes: int
-
+    @property
+    def on(self) -> str: ...
+    @property
+    def cpu(self) -> int: ...
+    @property
+    def memory(self) -> int: ...
+    @property
+    def max_wait_minutes(self) -> int: ...
     @property
     def scripts(self) -> Mapping[str, ScriptLike]: ...
 

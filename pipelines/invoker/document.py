@@ -325,8 +325,8 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
     )
 
 
-def _environment(reader: _Reader, name: Any, environments: tuple[str, ...] | None) -> str:
-    reader.matching(name, "targets", ENVIRONMENT, "an environment name like prod")
+def _environment(reader: _Reader, value: Any, environments: tuple[str, ...] | None) -> str:
+    name = reader.matching(value, "targets", ENVIRONMENT, "an environment name like prod")
     if environments is not None and name not in environments:
         raise DocumentError(
             f"{reader.source}: targets.{name}: not one of the environments "

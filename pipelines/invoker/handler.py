@@ -235,9 +235,10 @@ def presign_artifact(credentials: Mapping[str, str], region: str, bucket: str, k
         aws_session_token=credentials.get("sessionToken"),
         config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}),
     )
-    return s3.generate_presigned_url(
+    url: str = s3.generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ARTIFACT_LINK_SECONDS
     )
+    return url
 
 
 Presign = Callable[[Mapping[str, str], str, str, str], str]

@@ -71,7 +71,8 @@ def _page(
     if limit is not None:
         request["limit"] = limit
     try:
-        return logs.get_log_events(**request)
+        page: dict[str, Any] = logs.get_log_events(**request)
+        return page
     except Exception as error:
         if _code(error) == "ResourceNotFoundException":
             return None
@@ -137,4 +138,5 @@ def console_url(region: str, group: str, stream: str) -> str:
 
 def _code(error: Exception) -> str:
     response = getattr(error, "response", None) or {}
-    return response.get("Error", {}).get("Code", "")
+    code: str = response.get("Error", {}).get("Code", "")
+    return code

@@ -212,7 +212,8 @@ def security_group(place: Place, stack: str) -> str:
         if output.get("OutputKey") == naming.RUNNER_SECURITY_GROUP_OUTPUT and output.get(
             "OutputValue"
         ):
-            return output["OutputValue"]
+            group: str = output["OutputValue"]
+            return group
     status = stacks[0].get("StackStatus", "?")
     raise InvokerError(
         f"stack {stack} {where} ({status}) has no output "
@@ -229,13 +230,15 @@ def release_revision(ecs: Any, family: str, image: str) -> str:
     if not job:
         raise InvokerError(f"task definition {family} has no container named {names.CONTAINER}")
     if job[0].get("image") == image:
-        return described["taskDefinitionArn"]
+        latest: str = described["taskDefinitionArn"]
+        return latest
     job[0]["image"] = image
     fields = _register_fields(ecs)
     request = {k: described[k] for k in fields if described.get(k) not in (None, [], {})}
     request["containerDefinitions"] = containers
     registered = ecs.register_task_definition(**request)["taskDefinition"]
-    return registered["taskDefinitionArn"]
+    arn: str = registered["taskDefinitionArn"]
+    return arn
 
 
 def job_started_by(job_id: str) -> str:
@@ -403,16 +406,22 @@ def _started(admitted: Admitted, place: Place, arn: str, started: float) -> Star
     )
 
 
-def describe_task(place: Place, task: str) -> TaskState:
-    """The task's state, only if it is a runner task of this place's cluster."""
+def task_arn(task: object) -> str:
+    """`task`, a caller's value, if it is an ECS task ARN; Refused if not."""
     if not isinstance(task, str) or not TASK_ARN.fullmatch(task):
         raise Refused("task must be an ECS task ARN")
+    return task
+
+
+def describe_task(place: Place, task: object) -> TaskState:
+    """The task's state, only if it is a runner task of this place's cluster."""
+    task = task_arn(task)
     response = place.ecs.describe_tasks(cluster=place.cluster, tasks=[task])
     found = [t for t in response.get("tasks", []) if t.get("taskArn") == task]
     if not found or not is_runner_task(found[0].get("startedBy")):
         raise InvokerError(f"no runner task {task} in cluster {place.cluster}")
     info = found[0]
-    container = next(
+    container: Mapping[str, Any] = next(
         (c for c in info.get("containers", []) if c.get("name") == names.CONTAINER), {}
     )
     status = info.get("lastStatus", "UNKNOWN")
@@ -427,7 +436,8 @@ def describe_task(place: Place, task: str) -> TaskState:
     )
 
 
-def stop_task(place: Place, task: str, reason: str) -> None:
+def stop_task(place: Place, task: object, reason: str) -> None:
+    task = task_arn(task)
     describe_task(place, task)  # refuses anything but our own tasks
     place.ecs.stop_task(cluster=place.cluster, task=task, reason=reason[:255])
 
@@ -441,7 +451,8 @@ def _variable_of(info: Mapping[str, Any], name: str) -> str:
     for override in (info.get("overrides") or {}).get("containerOverrides") or []:
         for variable in override.get("environment") or []:
             if variable.get("name") == name:
-                return variable.get("value", "")
+                value: str = variable.get("value", "")
+                return value
     return ""
 
 
@@ -466,4 +477,5 @@ def _register_fields(ecs: Any) -> tuple[str, ...]:
 def error_code(error: Exception) -> str:
     """The AWS error code of a botocore ClientError ("" for anything else)."""
     response = getattr(error, "response", None) or {}
-    return response.get("Error", {}).get("Code", "")
+    code: str = response.get("Error", {}).get("Code", "")
+    return code
