@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -142,7 +143,7 @@ def run(
     Options of this command may come anywhere; put the script's own arguments after `--` if
     they share a name with one of them. The exit status is the job's.
     """
-    from pipelines.aws.run import run_command
+    from pipelines.console import run_command
 
     sys.exit(
         run_command(
@@ -168,7 +169,8 @@ def _fail(error: Exception) -> None:
 
 
 # Verbs that talk to AWS. Each imports its implementation, and with it boto3, only when it runs,
-# so `pipelines synth` never loads boto3. The implementations live in pipelines/aws/.
+# so `pipelines synth` never loads boto3. The implementations live in pipelines/aws/ and return
+# results; pipelines/console.py shows their progress and results, and asks their questions.
 
 TEMPLATES = click.option(
     "--templates",
@@ -196,16 +198,23 @@ def _aws_options(function: Callable[..., None]) -> Callable[..., None]:
 
 
 def _aws(
-    verb: Callable[..., int],
-    options: object,
+    verb: Callable[[Any], int],
     profile: str | None,
     region: str | None,
     role_name: str | None,
 ) -> None:
-    from pipelines.aws.errors import run_verb
+    """Run `verb` with the clients of these credentials; it returns the exit status."""
     from pipelines.aws.session import Sessions
+    from pipelines.console import run_verb
 
-    run_verb(lambda: verb(Sessions(profile, region, role_name), options))
+    run_verb(lambda: verb(Sessions(profile, region, role_name)))
+
+
+def _asking(yes: bool) -> Callable[[str], bool] | None:
+    """Who confirms: the person at the terminal, or no one (the verb then needs --yes)."""
+    from pipelines.console import confirm
+
+    return None if yes or not sys.stdin.isatty() else confirm
 
 
 def _stack_filters(function: Callable[..., None]) -> Callable[..., None]:
@@ -253,11 +262,15 @@ def deploy(
     """
     from pipelines.aws.deploy import DeployOptions
     from pipelines.aws.deploy import deploy as run
+    from pipelines.console import ConsoleReporter, show_deploy
 
-    options = DeployOptions(
-        templates, environments, envs, stacks, yes, bootstrap_image, sys.stdin.isatty()
+    options = DeployOptions(templates, environments, envs, stacks, yes, bootstrap_image)
+    _aws(
+        lambda clients: show_deploy(run(clients, options, ConsoleReporter(), _asking(yes))),
+        profile,
+        region,
+        role_name,
     )
-    _aws(run, options, profile, region, role_name)
 
 
 @main.command()
@@ -281,8 +294,15 @@ def diff(
     """
     from pipelines.aws.diff import DiffOptions
     from pipelines.aws.diff import diff as run
+    from pipelines.console import ConsoleReporter, show_diff
 
-    _aws(run, DiffOptions(templates, environments, envs, stacks), profile, region, role_name)
+    options = DiffOptions(templates, environments, envs, stacks)
+    _aws(
+        lambda clients: show_diff(run(clients, options, ConsoleReporter())),
+        profile,
+        region,
+        role_name,
+    )
 
 
 @main.command()
@@ -299,8 +319,10 @@ def status(
     """
     from pipelines.aws.status import StatusOptions
     from pipelines.aws.status import status as run
+    from pipelines.console import show_status
 
-    _aws(run, StatusOptions(templates, output), profile, region, role_name)
+    options = StatusOptions(templates)
+    _aws(lambda clients: show_status(run(clients, options), output), profile, region, role_name)
 
 
 def _decision(approve: bool) -> Callable[..., None]:
@@ -325,9 +347,10 @@ def _decision(approve: bool) -> Callable[..., None]:
         comment: str | None,
     ) -> None:
         from pipelines.aws.approve import ApprovalOptions, decide
+        from pipelines.console import show_decision
 
         options = ApprovalOptions(templates, env, digest, comment, approve)
-        _aws(decide, options, profile, region, role_name)
+        _aws(lambda clients: show_decision(decide(clients, options)), profile, region, role_name)
 
     command.__doc__ = (
         f"{verb.capitalize()} ENV's pending approval, only if it promotes --digest.\n\n"
@@ -359,8 +382,10 @@ def release(
     """
     from pipelines.aws.release import ReleaseOptions
     from pipelines.aws.release import release as run
+    from pipelines.console import show_release
 
-    _aws(run, ReleaseOptions(templates, digest), profile, region, role_name)
+    options = ReleaseOptions(templates, digest)
+    _aws(lambda clients: show_release(run(clients, options)), profile, region, role_name)
 
 
 @main.command()
@@ -389,9 +414,15 @@ def rollback(
     """
     from pipelines.aws.rollback import RollbackOptions
     from pipelines.aws.rollback import rollback as run
+    from pipelines.console import ConsoleReporter, show_rollback
 
-    options = RollbackOptions(templates, env, to, yes, sys.stdin.isatty())
-    _aws(run, options, profile, region, role_name)
+    options = RollbackOptions(templates, env, to, yes)
+    _aws(
+        lambda clients: show_rollback(run(clients, options, ConsoleReporter(), _asking(yes))),
+        profile,
+        region,
+        role_name,
+    )
 
 
 @main.command()
@@ -429,13 +460,14 @@ def rehearse(
       pipelines rehearse --approve all --push 2
       pipelines rehearse --approve all --fail-at staging
     """
-    from pipelines.aws.errors import run_verb
+    from pipelines.console import ConsoleReporter, confirm, run_verb, show_rehearsal
     from pipelines.local.rehearse import RehearsalOptions
     from pipelines.local.rehearse import rehearse as run
 
-    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url)
+    ask = confirm if approve == "ask" else None
+    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url, ask)
     try:
-        run_verb(lambda: run(options).exit_code)
+        run_verb(lambda: show_rehearsal(run(options, ConsoleReporter()), fail_at))
     except (ConfigError, LimitError) as error:
         _fail(error)
 

@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("jobs",),  # the runner containers' entrypoints
     ("local",),  # the embedded AWS: rehearsal
     ("init",),  # `pipelines init` writes a starter environments/
-    ("cli", "__main__"),  # every flag, prompt and line printed
+    ("cli", "__main__", "console"),  # every flag, prompt and line printed
 )
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 SYNTH_PATH = ("config", "release", "builders", "conformance", "render", "synth", "stacks")
@@ -143,3 +143,42 @@ def test_the_invoker_imports_only_the_standard_library_boto3_and_leaf_modules(pa
         )
     ]
     assert not wrong, wrong
+
+
+# Where a module may print, prompt or use click: the front end; the container jobs and the
+# Lambda, whose output is their interface (the job's log, the function's CloudWatch log).
+MAY_PRINT = {"cli", "__main__", "console", "jobs", "invoker"}
+
+
+def _prints_or_prompts(path: Path) -> list[str]:
+    """click imported (lazily or for typing too), or print() or input() called."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [
+                f"line {node.lineno}: import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] == "click"
+            ]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "click"
+        ):
+            found.append(f"line {node.lineno}: from {node.module} import")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("print", "input")
+        ):
+            found.append(f"line {node.lineno}: {node.func.id}()")
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_front_end_prints_or_prompts(path: Path) -> None:
+    """The verbs report to a Reporter and return results; the command line shows them."""
+    if _owner(path) in MAY_PRINT:
+        return
+    wrong = _prints_or_prompts(path)
+    assert not wrong, f"{path.relative_to(PACKAGE)} prints or prompts: {wrong}"

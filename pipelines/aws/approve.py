@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from pipelines import naming
 from pipelines.aws import digests
-from pipelines.aws.errors import OK, OperationError, Refused, located
+from pipelines.aws.errors import OperationError, Refused, located
 from pipelines.aws.manifest import Manifest, load_manifest
 from pipelines.aws.pipeline_state import (
     Approval,
@@ -41,7 +39,18 @@ class ApprovalOptions:
     approve: bool = True
 
 
-def decide(clients: Clients, options: ApprovalOptions) -> int:
+@dataclass(frozen=True)
+class Decision:
+    """The approval that was approved or rejected, and the image its execution promotes."""
+
+    env: str
+    approved: bool
+    execution_id: str
+    repository: str
+    digest: str
+
+
+def decide(clients: Clients, options: ApprovalOptions) -> Decision:
     manifest = load_manifest(options.templates)
     manifest.check_environment(options.env)
     given = digests.parse(options.digest)
@@ -49,14 +58,9 @@ def decide(clients: Clients, options: ApprovalOptions) -> int:
     with located(clients.where(*home)):
         cp = clients.client("codepipeline", *home)
         approval, pending = _put_result(clients, cp, manifest, options, given)
-    done = "approved" if options.approve else "rejected"
-    click.echo(
-        f"{done} {options.env}: execution {approval.execution_id}, image "
-        f"{manifest.repository}@{pending}"
+    return Decision(
+        options.env, options.approve, approval.execution_id, manifest.repository, pending
     )
-    if options.approve:
-        click.echo(f"the Apply step now executes the change sets planned for {options.env}")
-    return OK
 
 
 def _put_result(
@@ -78,7 +82,7 @@ def _put_result(
     summary = options.comment or f"{verb}d with pipelines {verb} by {clients.caller.arn}"
     cp.put_approval_result(
         pipelineName=manifest.pipeline,
-        stageName=naming.stage_name(options.env),
+        stageName=approval.stage,
         actionName=naming.APPROVAL_ACTION,
         result={
             "summary": summary[:SUMMARY_LIMIT],
@@ -115,7 +119,7 @@ def _check_same_approval(details: list[dict], approval: Approval) -> None:
     token we hold; otherwise the state changed while we read it."""
     for detail in details:
         if (
-            detail.get("stageName") == naming.stage_name(approval.env)
+            detail.get("stageName") == approval.stage
             and detail.get("actionName") == naming.APPROVAL_ACTION
             and approval.action_execution_id
             and detail.get("actionExecutionId") not in (None, approval.action_execution_id)

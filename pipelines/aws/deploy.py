@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.aws import artifacts, bundle
@@ -42,7 +41,7 @@ from pipelines.aws.manifest import (
     load_manifest,
     stale_hint,
 )
-from pipelines.aws.progress import Progress
+from pipelines.aws.progress import SILENT, Reporter, report_event
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import (
     Prepared,
@@ -61,6 +60,11 @@ from pipelines.aws.stackplan import (
 
 BUCKET_TYPE = "AWS::S3::Bucket"
 
+Confirm = Callable[[str], bool]  # a yes/no question to the person running the verb
+# What became of templates.zip: uploaded, already current, not updated because only some
+# stacks were deployed, or not uploaded because the artifact bucket does not exist yet.
+TemplatesZip = Literal["uploaded", "unchanged", "partial", "no bucket"]
+
 
 @dataclass(frozen=True)
 class DeployOptions:
@@ -70,10 +74,44 @@ class DeployOptions:
     stacks: tuple[str, ...] = ()
     yes: bool = False
     bootstrap_image: str | None = None
-    interactive: bool = False
 
 
-def deploy(clients: Clients, options: DeployOptions) -> int:
+@dataclass(eq=False)
+class DeployResult:
+    """What a deploy did. Nothing more happens after a declined or failed wave."""
+
+    waves: int
+    declined: bool = False  # the person said no to a wave's change sets; they are deleted
+    failed: list[Outcome] = field(default_factory=list)  # the stacks of the wave that failed
+    later_waves: bool = False  # the failed wave was not the last: later ones were not touched
+    templates: TemplatesZip | None = None  # once every wave succeeded
+    templates_location: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.declined and not self.failed
+
+    @property
+    def exit_code(self) -> int:
+        return OK if self.ok else FAILED
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to its exit status as well, as callers compared what deploy once returned."""
+        if isinstance(other, int):
+            return self.exit_code == other
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+def deploy(
+    clients: Clients,
+    options: DeployOptions,
+    reporter: Reporter = SILENT,
+    confirm: Confirm | None = None,
+) -> DeployResult:
+    """Deploy the selected stacks wave by wave. Without `options.yes`, `confirm` is asked
+    before each wave's change sets are executed; without either, deploy refuses to start."""
     manifest = load_manifest(options.templates)
     selected = manifest.select(options.envs, options.stacks)
     everything = len(selected) == len(manifest.stacks)
@@ -85,24 +123,24 @@ def deploy(clients: Clients, options: DeployOptions) -> int:
         if options.bootstrap_image
         else manifest.bootstrap
     )
-    if not options.yes and not options.interactive:
+    if not options.yes and confirm is None:
         raise BadInput("deploy asks before executing change sets: pass --yes to run unattended")
     if hint := stale_hint(options.templates, options.environments):
-        click.echo(hint, err=True)
+        reporter.warning(hint)
 
     caller = clients.caller
-    click.echo(f"deploying {len(selected)} of {len(manifest.stacks)} stacks as {caller.arn}")
+    reporter.info(f"deploying {len(selected)} of {len(manifest.stacks)} stacks as {caller.arn}")
     check_can_change(
         list(entries.values()), describe_all(clients, list(entries.values())), bootstrap
     )
-    publisher = _Publisher(clients, manifest, zipped)
+    publisher = _Publisher(clients, manifest, zipped, reporter)
     description = f"pipelines deploy by {caller.arn}"
 
     waves = [[n for n in wave if n in entries] for wave in manifest.deploy_order]
     waves = [w for w in waves if w]
     for number, wave in enumerate(waves, start=1):
-        click.echo(f"\nwave {number} of {len(waves)}: {', '.join(wave)}")
-        _upload_assets(clients, manifest, wave)
+        reporter.info(f"\nwave {number} of {len(waves)}: {', '.join(wave)}")
+        _upload_assets(clients, manifest, wave, reporter)
         prepared = plan_all(
             clients,
             manifest,
@@ -114,28 +152,30 @@ def deploy(clients: Clients, options: DeployOptions) -> int:
             new_with_change_set=True,
         )
         for p in prepared:
-            click.echo("\n".join(describe_plan(p)))
+            reporter.info("\n".join(describe_plan(p)))
         todo = [p for p in prepared if p.has_changes]
         if not todo:
             continue
-        if not options.yes and not click.confirm(
-            f"execute {len(todo)} change set{'s' * (len(todo) != 1)} of wave {number}?",
-            default=False,
-        ):
+        question = f"execute {len(todo)} change set{'s' * (len(todo) != 1)} of wave {number}?"
+        if not options.yes and not (confirm is not None and confirm(question)):
             discard_all(clients, todo)
-            click.echo("nothing executed; the change sets are deleted")
-            return FAILED
-        outcomes = _execute_wave(clients, manifest, todo, bootstrap, description, publisher)
+            return DeployResult(len(waves), declined=True)
+        outcomes = _execute_wave(
+            clients, manifest, todo, bootstrap, description, publisher, reporter
+        )
         failed = [o for o in outcomes if not o.ok]
         if failed:
-            _report_failures(failed, later=number < len(waves))
-            return FAILED
-    _publish_at_end(publisher, everything)
-    click.echo("\ndeploy complete")
-    return OK
+            return DeployResult(len(waves), failed=failed, later_waves=number < len(waves))
+    return DeployResult(
+        len(waves),
+        templates=_publish_at_end(publisher, everything),
+        templates_location=publisher.location,
+    )
 
 
-def _upload_assets(clients: Clients, manifest: Manifest, wave: list[str]) -> None:
+def _upload_assets(
+    clients: Clients, manifest: Manifest, wave: list[str], reporter: Reporter
+) -> None:
     """Upload what the wave's stacks read from the artifact bucket (the invoker's package).
 
     The bucket is the pipeline stack's, which an earlier wave deployed.
@@ -150,7 +190,7 @@ def _upload_assets(clients: Clients, manifest: Manifest, wave: list[str]) -> Non
             where = clients.where(manifest.toolchain_account, manifest.toolchain_region)
             raise explain(error, where) from None
         location = f"s3://{manifest.artifact_bucket}/{asset.key}"
-        click.echo(f"{asset.file} {'uploaded to' if uploaded else 'already in'} {location}")
+        reporter.info(f"{asset.file} {'uploaded to' if uploaded else 'already in'} {location}")
 
 
 def _execute_wave(
@@ -160,12 +200,12 @@ def _execute_wave(
     bootstrap: str | None,
     description: str,
     publisher: _Publisher,
+    reporter: Reporter,
 ) -> list[Outcome]:
-    progress = Progress([p.entry.name for p in todo])
     pipeline_stack = next((s.name for s in manifest.of_kind("pipeline")), None)
 
     def on_event(stack: str, event: dict[str, Any]) -> None:
-        progress.event(stack, event)
+        report_event(reporter, stack, event)
         if stack == pipeline_stack and bucket_created(event, manifest.artifact_bucket):
             publisher.publish_early()
 
@@ -193,29 +233,33 @@ def _execute_wave(
                 change_set = p.change_set
                 if p.action == "recreate":
                     assert p.live is not None
-                    progress.status(entry.name, "DELETING", "the stack its failed creation left")
+                    reporter.stack_status(
+                        entry.name, "DELETING", "the stack its failed creation left"
+                    )
                     delete_failed_creation(cfn, p.live)
                     change_set = full_change_set(cfn, entry, "CREATE")
                 if p.store_first:
-                    progress.status(entry.name, "EXECUTING", "its artifact store first")
+                    reporter.stack_status(entry.name, "EXECUTING", "its artifact store first")
                     outcome = _create_store_first(clients, manifest, p, description, on_event)
                     if not outcome.ok:
                         return outcome
-                    progress.status(entry.name, "UPDATING", "the rest, from the uploaded template")
+                    reporter.stack_status(
+                        entry.name, "UPDATING", "the rest, from the uploaded template"
+                    )
                     change_set = full_change_set(cfn, entry, "UPDATE")
                     if change_set is None:
                         return outcome
                 assert change_set is not None
-                progress.status(entry.name, "EXECUTING")
+                reporter.stack_status(entry.name, "EXECUTING")
                 outcome = execute(cfn, change_set, on_event)
         except OperationError as error:
             outcome = Outcome(
                 entry.name, False, "FAILED", [Failure(entry.name, STACK_TYPE, "", str(error))]
             )
-        progress.status(entry.name, outcome.status)
+        reporter.stack_status(entry.name, outcome.status)
         return outcome
 
-    with progress.shown():
+    with reporter.watching([p.entry.name for p in todo]):
         return parallel(run, todo)
 
 
@@ -256,24 +300,14 @@ def bucket_created(event: dict[str, Any], bucket: str) -> bool:
     )
 
 
-def _report_failures(failed: list[Outcome], later: bool) -> None:
-    for outcome in failed:
-        click.echo(f"\n{outcome.stack} failed: {outcome.status}", err=True)
-        for failure in outcome.failures:
-            click.echo(f"  {failure}", err=True)
-    stopped = "No stack of a later wave was touched. " if later else ""
-    click.echo(
-        f"\n{stopped}CloudFormation rolls a failed stack back by itself. Fix the cause and run "
-        "`pipelines deploy` again: stacks that are done show no changes.",
-        err=True,
-    )
-
-
 class _Publisher:
     """Uploads templates.zip at most once per run, from whichever thread gets there first."""
 
-    def __init__(self, clients: Clients, manifest: Manifest, zipped: bytes) -> None:
+    def __init__(
+        self, clients: Clients, manifest: Manifest, zipped: bytes, reporter: Reporter
+    ) -> None:
         self._clients, self._manifest, self._zipped = clients, manifest, zipped
+        self._reporter = reporter
         self._lock = threading.Lock()
         self.done = False
 
@@ -286,9 +320,13 @@ class _Publisher:
         try:
             self.publish()
         except OperationError as error:
-            click.echo(f"templates.zip not uploaded yet ({error}); trying again at the end")
+            self._reporter.info(
+                f"templates.zip not uploaded yet ({error}); trying again at the end"
+            )
         else:
-            click.echo(f"templates.zip uploaded to {self.location}, before the pipeline exists")
+            self._reporter.info(
+                f"templates.zip uploaded to {self.location}, before the pipeline exists"
+            )
 
     def publish(self) -> bool | None:
         """True if uploaded, False if already current, None if the bucket does not exist."""
@@ -308,20 +346,12 @@ class _Publisher:
             return uploaded
 
 
-def _publish_at_end(publisher: _Publisher, everything: bool) -> None:
+def _publish_at_end(publisher: _Publisher, everything: bool) -> TemplatesZip:
     if publisher.done:
-        click.echo(f"templates.zip uploaded to {publisher.location}")
-        return
+        return "uploaded"
     if not everything:
-        click.echo(
-            "templates.zip not updated: this deploy covered only some stacks. Run `pipelines "
-            "deploy` without --env/--stack to publish the templates the next release uses"
-        )
-        return
+        return "partial"
     result = publisher.publish()
     if result is None:
-        click.echo(f"templates.zip not uploaded: {publisher.location} does not exist yet")
-    elif result:
-        click.echo(f"templates.zip uploaded to {publisher.location}")
-    else:
-        click.echo(f"templates.zip unchanged in {publisher.location}")
+        return "no bucket"
+    return "uploaded" if result else "unchanged"

@@ -7,15 +7,15 @@ planned before the stacks it needs exist, and creating one would leave an empty 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import click
+from typing import Literal
 
 from pipelines import naming
 from pipelines.aws import artifacts, bundle
 from pipelines.aws.errors import FAILED, OK
 from pipelines.aws.manifest import load_manifest, stale_hint
+from pipelines.aws.progress import SILENT, Reporter
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import Prepared, describe_plan, discard_all, plan_all
 
@@ -28,14 +28,40 @@ class DiffOptions:
     stacks: tuple[str, ...] = ()
 
 
-def diff(clients: Clients, options: DiffOptions) -> int:
+@dataclass(frozen=True)
+class StackDiff:
+    stack: str
+    lines: list[str]  # what deploy would do to it, as `describe_plan` words it
+    changed: bool
+    # A new service stack, and no first image to create it with.
+    needs_bootstrap: bool = False
+
+
+@dataclass
+class DiffResult:
+    stacks: list[StackDiff] = field(default_factory=list)
+    # templates.zip against the bucket's: only when every stack was compared (None otherwise).
+    templates: Literal["differs", "missing", "same"] | None = None
+    templates_location: str = ""
+
+    @property
+    def changes(self) -> int:
+        return sum(s.changed for s in self.stacks) + (self.templates in ("differs", "missing"))
+
+    @property
+    def exit_code(self) -> int:
+        """1 if deploy would change anything, so CI can gate on it."""
+        return FAILED if self.changes else OK
+
+
+def diff(clients: Clients, options: DiffOptions, reporter: Reporter = SILENT) -> DiffResult:
     manifest = load_manifest(options.templates)
     selected = manifest.select(options.envs, options.stacks)
     entries = [manifest.stack(name) for name in selected]
     bodies = {e.name: manifest.body(e) for e in entries}
     zipped = bundle.templates_zip(manifest)
     if hint := stale_hint(options.templates, options.environments):
-        click.echo(hint, err=True)
+        reporter.warning(hint)
 
     caller = clients.caller
     prepared: list[Prepared] = plan_all(
@@ -49,33 +75,24 @@ def diff(clients: Clients, options: DiffOptions) -> int:
         new_with_change_set=False,
     )
     try:
-        for p in prepared:
-            click.echo("\n".join(describe_plan(p)))
-            if (
-                p.action in ("create", "recreate")
-                and naming.IMAGE_URI_PARAMETER in p.entry.parameters
-                and not manifest.bootstrap
-            ):
-                click.echo(
-                    "    deploy will need --bootstrap-image, or image.bootstrap in "
-                    "pipeline.yaml, for the first image of this service"
+        result = DiffResult(
+            [
+                StackDiff(
+                    p.entry.name,
+                    describe_plan(p),
+                    p.has_changes,
+                    needs_bootstrap=p.action in ("create", "recreate")
+                    and naming.IMAGE_URI_PARAMETER in p.entry.parameters
+                    and not manifest.bootstrap,
                 )
+                for p in prepared
+            ]
+        )
     finally:
         discard_all(clients, prepared)
-    changed = sum(p.has_changes for p in prepared)
 
     if len(selected) == len(manifest.stacks):
         current = artifacts.bundle_is_current(clients, manifest, zipped)
-        location = f"s3://{manifest.artifact_bucket}/{manifest.templates_bundle}"
-        if current is False:
-            changed += 1
-            click.echo(f"  templates.zip: differs from {location}; deploy uploads it")
-        elif current is None:
-            changed += 1
-            click.echo(f"  templates.zip: {location} does not exist yet; deploy uploads it")
-        else:
-            click.echo("  templates.zip: no changes")
-    click.echo(
-        f"{changed} change{'s' * (changed != 1)}" if changed else "no changes",
-    )
-    return FAILED if changed else OK
+        result.templates_location = f"s3://{manifest.artifact_bucket}/{manifest.templates_bundle}"
+        result.templates = "same" if current else "missing" if current is None else "differs"
+    return result

@@ -1,16 +1,15 @@
 """Exit statuses of the verbs that talk to AWS, and botocore errors as one line a person can act on.
 
-Every verb runs inside `run_verb`, so nothing that goes wrong in AWS ends in a traceback: a
-botocore exception becomes a message that says what failed, where, and what to do next.
+The command line runs every verb inside `run_verb` (pipelines/console.py), so nothing that goes
+wrong in AWS ends in a traceback: a botocore exception becomes a message that says what failed,
+where, and what to do next (`explain`).
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -136,29 +135,3 @@ def located(where: str) -> Iterator[None]:
         yield
     except (BotoCoreError, ClientError) as error:
         raise explain(error, where) from None
-
-
-def run_verb(verb: Callable[[], int]) -> None:
-    """Run a verb and exit with its status; AWS errors become one line on stderr."""
-    try:
-        status = verb()
-    except OperationError as error:
-        _print_error(error)
-        sys.exit(error.exit_code)
-    except (BotoCoreError, ClientError) as error:
-        explained = explain(error)
-        _print_error(explained)
-        sys.exit(explained.exit_code)
-    except KeyboardInterrupt:
-        click.echo(
-            "interrupted: CloudFormation finishes any operation already started; "
-            "`pipelines status` or the console shows where things stand",
-            err=True,
-        )
-        sys.exit(130)
-    sys.exit(status)
-
-
-def _print_error(error: Exception) -> None:
-    for line in str(error).splitlines():
-        click.echo(f"error: {line}", err=True)

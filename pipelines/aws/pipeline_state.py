@@ -30,6 +30,7 @@ class Execution:
 @dataclass(frozen=True)
 class Approval:
     env: str
+    stage: str  # the stage holding the environment's Approve action
     execution_id: str
     token: str
     action_execution_id: str
@@ -38,11 +39,14 @@ class Approval:
 
 @dataclass(frozen=True)
 class Stage:
+    """An environment's stage: the one holding its approval, else the first of its stages."""
+
     env: str
     latest: Execution | None
     inbound: tuple[Execution, ...]
     has_approval: bool
     approval: Approval | None  # pending: the Approve action is InProgress with a token
+    name: str
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,22 @@ def read_state(
         pipeline, stage_names=[s["stageName"] for s in stages], planned=dict(planned or {})
     )
     for env in environments:
-        raw = by_name.get(naming.stage_name(env))
-        if raw is not None:
+        # The environment's stages as the manifest lists them; an older manifest's: the stage
+        # named after the environment, which holds its approval.
+        own = [
+            by_name[n] for n in state.planned.get(env, (naming.stage_name(env),)) if n in by_name
+        ]
+        if own:
+            raw = next((s for s in own if _approve_action(s) is not None), own[0])
             state.stages[env] = _stage(env, raw)
     return state
+
+
+def _approve_action(raw: dict[str, Any]) -> dict[str, Any] | None:
+    return next(
+        (a for a in raw.get("actionStates", []) if a.get("actionName") == naming.APPROVAL_ACTION),
+        None,
+    )
 
 
 def _execution(raw: dict[str, Any] | None) -> Execution | None:
@@ -108,20 +124,27 @@ def _stage(env: str, raw: dict[str, Any]) -> Stage:
     inbound = [_execution(e) for e in raw.get("inboundExecutions", [])]
     if not inbound and raw.get("inboundExecution"):
         inbound = [_execution(raw["inboundExecution"])]
-    actions = {a.get("actionName"): a for a in raw.get("actionStates", [])}
-    approve = actions.get(naming.APPROVAL_ACTION)
+    approve = _approve_action(raw)
     approval = None
     if approve is not None and latest is not None:
         running = approve.get("latestExecution") or {}
         if running.get("status") == "InProgress" and running.get("token"):
             approval = Approval(
                 env=env,
+                stage=raw["stageName"],
                 execution_id=latest.id,
                 token=running["token"],
                 action_execution_id=running.get("actionExecutionId", ""),
                 since=running.get("lastStatusChange"),
             )
-    return Stage(env, latest, tuple(e for e in inbound if e), approve is not None, approval)
+    return Stage(
+        env,
+        latest,
+        tuple(e for e in inbound if e),
+        approve is not None,
+        approval,
+        raw["stageName"],
+    )
 
 
 def action_executions(cp: Any, pipeline: str, execution_id: str) -> list[dict[str, Any]]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-
 from pipelines import naming
-from pipelines.aws import digests, text
-from pipelines.aws.errors import OK, located
-from pipelines.aws.images import find_image
+from pipelines.aws import digests
+from pipelines.aws.errors import located
+from pipelines.aws.images import Image, find_image
 from pipelines.aws.manifest import load_manifest
 from pipelines.aws.session import Clients
 
@@ -26,7 +24,17 @@ class ReleaseOptions:
     digest: str
 
 
-def release(clients: Clients, options: ReleaseOptions) -> int:
+@dataclass(frozen=True)
+class Started:
+    """The execution that carries the image through the pipeline."""
+
+    execution_id: str
+    pipeline: str
+    repository: str
+    image: Image
+
+
+def release(clients: Clients, options: ReleaseOptions) -> Started:
     manifest = load_manifest(options.templates)
     given = digests.parse(options.digest)
     home = (manifest.toolchain_account, manifest.toolchain_region)
@@ -42,10 +50,4 @@ def release(clients: Clients, options: ReleaseOptions) -> int:
                 }
             ],
         )
-    tags = ", ".join(image.tags) or "untagged"
-    click.echo(
-        f"started execution {started['pipelineExecutionId']} of {manifest.pipeline} for "
-        f"{manifest.repository}@{image.digest} ({tags}; pushed {text.when(image.pushed)})"
-    )
-    click.echo("`pipelines status` follows it; it queues behind any execution already running")
-    return OK
+    return Started(started["pipelineExecutionId"], manifest.pipeline, manifest.repository, image)

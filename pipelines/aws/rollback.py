@@ -14,17 +14,16 @@ Only ImageUri changes: the change set reuses the stack's current template (UsePr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines import naming
-from pipelines.aws import digests, text
+from pipelines.aws import digests
 from pipelines.aws.cloudformation import (
     STACK_TYPE,
     Failure,
@@ -39,7 +38,7 @@ from pipelines.aws.cloudformation import (
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
 from pipelines.aws.images import find_image
 from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
-from pipelines.aws.progress import Progress
+from pipelines.aws.progress import SILENT, Reporter, report_event
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import acting_on, parallel
 
@@ -52,7 +51,6 @@ class RollbackOptions:
     env: str
     to: str | None = None
     yes: bool = False
-    interactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,42 +66,68 @@ class Step:
         return self.current != self.target
 
 
-def rollback(clients: Clients, options: RollbackOptions) -> int:
+@dataclass
+class RollbackResult:
+    """The plan, and what became of it. The pipeline's history does not show a rollback: this
+    is its record."""
+
+    env: str
+    steps: list[Step]  # every service stack of the environment
+    caller: str
+    declined: bool = False  # the person said no: nothing changed
+    stamp: str = ""  # the change sets are pipelines-rollback-<stamp>
+    outcomes: list[Outcome] = field(default_factory=list)  # of `todo`, in its order
+    finished: datetime | None = None
+
+    @property
+    def todo(self) -> list[Step]:
+        return [s for s in self.steps if s.needed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.declined and all(o.ok for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return OK if self.ok else FAILED
+
+
+def rollback(
+    clients: Clients,
+    options: RollbackOptions,
+    reporter: Reporter = SILENT,
+    confirm: Callable[[str], bool] | None = None,
+) -> RollbackResult:
+    """Plan the rollback and report the plan; then, with `options.yes` or if `confirm` agrees,
+    apply it. Without either, it refuses before any AWS call."""
     manifest = load_manifest(options.templates)
     entries = manifest.service_stacks(options.env)
     given = digests.parse(options.to) if options.to else None
-    if not options.yes and not options.interactive:
+    if not options.yes and confirm is None:
         raise BadInput("rollback asks before changing anything: pass --yes to run unattended")
     caller = clients.caller
 
     steps = parallel(lambda e: _plan(clients, manifest, e, given), entries)
-    click.echo(f"rollback of {options.env} ({entries[0].account}, {entries[0].region}):")
-    for step in steps:
-        change = (
-            f"{_brief(step.current)} -> {_brief(step.target)}"
-            if step.needed
-            else f"already on {_brief(step.target)}"
-        )
-        click.echo(f"  {step.entry.name}: {change} ({step.why})")
-    todo = [s for s in steps if s.needed]
+    for line in plan_lines(options.env, steps):
+        reporter.info(line)
+    result = RollbackResult(options.env, steps, caller.arn)
+    todo = result.todo
     if not todo:
-        click.echo("nothing to do")
-        return OK
-    if not options.yes and not click.confirm(f"roll back {options.env}?", default=False):
-        click.echo("nothing changed")
-        return FAILED
+        return result
+    if not options.yes and not (confirm is not None and confirm(f"roll back {options.env}?")):
+        result.declined = True
+        return result
 
-    stamp = now_stamp()
+    result.stamp = stamp = now_stamp()
     description_of = {
         s.entry.name: f"pipelines rollback by {caller.arn}: {s.current} -> {s.target}" for s in todo
     }
-    progress = Progress([s.entry.name for s in todo])
 
     def run(step: Step) -> Outcome:
         try:
             with acting_on(clients, step.entry):
                 return _apply(
-                    clients, step, f"pipelines-rollback-{stamp}", description_of, progress
+                    clients, step, f"pipelines-rollback-{stamp}", description_of, reporter
                 )
         except OperationError as error:
             return Outcome(
@@ -113,9 +137,24 @@ def rollback(clients: Clients, options: RollbackOptions) -> int:
                 [Failure(step.entry.name, STACK_TYPE, "", str(error))],
             )
 
-    with progress.shown():
-        outcomes = parallel(run, todo)
-    return _record(options.env, caller.arn, stamp, todo, outcomes)
+    with reporter.watching([s.entry.name for s in todo]):
+        result.outcomes = parallel(run, todo)
+    result.finished = datetime.now(UTC)
+    return result
+
+
+def plan_lines(env: str, steps: list[Step]) -> list[str]:
+    """The plan, shown before anything changes."""
+    first = steps[0].entry
+    lines = [f"rollback of {env} ({first.account}, {first.region}):"]
+    for step in steps:
+        change = (
+            f"{_brief(step.current)} -> {_brief(step.target)}"
+            if step.needed
+            else f"already on {_brief(step.target)}"
+        )
+        lines.append(f"  {step.entry.name}: {change} ({step.why})")
+    return lines
 
 
 def _brief(image: str) -> str:
@@ -213,7 +252,7 @@ def _apply(
     step: Step,
     name: str,
     description_of: dict[str, str],
-    progress: Progress,
+    reporter: Reporter,
 ) -> Outcome:
     entry = step.entry
     cfn = clients.client("cloudformation", entry.account, entry.region)
@@ -236,29 +275,7 @@ def _apply(
     )
     if change_set is None:
         return Outcome(entry.name, True, "NO_CHANGES")
-    progress.status(entry.name, "EXECUTING")
-    outcome = execute(cfn, change_set, progress.event)
-    progress.status(entry.name, outcome.status)
+    reporter.stack_status(entry.name, "EXECUTING")
+    outcome = execute(cfn, change_set, lambda stack, event: report_event(reporter, stack, event))
+    reporter.stack_status(entry.name, outcome.status)
     return outcome
-
-
-def _record(env: str, caller: str, stamp: str, steps: list[Step], outcomes: list[Outcome]) -> int:
-    """What was done, in a form worth pasting into the incident channel: the pipeline's
-    history does not show it."""
-    failed = [o for o in outcomes if not o.ok]
-    click.echo(f"\nrollback of {env}, change sets pipelines-rollback-{stamp}, by {caller}:")
-    for step, outcome in zip(steps, outcomes, strict=True):
-        result = "done" if outcome.ok else f"FAILED ({outcome.status})"
-        click.echo(f"  {step.entry.name}: {step.current} -> {step.target}: {result}")
-        for failure in outcome.failures:
-            click.echo(f"    {failure}", err=True)
-    click.echo(
-        f"The pipeline's history does not show this. The next release that reaches {env} "
-        f"replaces it, and an approval for {env} planned before now cannot be applied any more "
-        f"(CloudFormation rejects its change set): reject it with `pipelines reject {env}`."
-    )
-    if failed:
-        click.echo("CloudFormation rolled the failed stacks back to the image they had.", err=True)
-        return FAILED
-    click.echo(f"finished at {text.when(datetime.now(UTC))}")
-    return OK

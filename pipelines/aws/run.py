@@ -1,5 +1,7 @@
 """`pipelines run`: start an allow-listed job through the invoker Lambda and follow its logs.
 
+The job's log lines are reported as they arrive (`Reporter.info`); the result is its exit code.
+
 The request is checked here first with the same gatekeeper the Lambda runs, so a mistake is
 refused before any AWS call; the Lambda checks it again, because only its check counts.
 """
@@ -10,16 +12,13 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import click
-
-from pipelines import naming
+from pipelines.aws.progress import SILENT, Reporter
 from pipelines.invoker.allowlist import Refused
-from pipelines.invoker.document import DocumentError, RunnersDocument, load_document_file
+from pipelines.invoker.document import RunnersDocument
 from pipelines.invoker.handler import admit_request
 
 Invoke = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -34,6 +33,10 @@ _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 class RunError(Exception):
     """The job could not be started or followed."""
+
+
+class DurationError(ValueError):
+    """Not a duration `parse_duration` reads."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,11 @@ def parse_duration(text: str) -> int:
     """Whole minutes (rounded up) in `90m`, `2h`, `30s` or `1h30m`."""
     match = _DURATION.fullmatch(text.strip())
     if not text.strip() or not match or not any(match.groups()):
-        raise click.BadParameter(f"{text!r} is not a duration like 90m, 2h or 30s")
+        raise DurationError(f"{text!r} is not a duration like 90m, 2h or 30s")
     hours, minutes, seconds = (int(g or 0) for g in match.groups())
     total = hours * 3600 + minutes * 60 + seconds
     if total < 1:
-        raise click.BadParameter("the duration must be longer than zero")
+        raise DurationError("the duration must be longer than zero")
     return math.ceil(total / 60)
 
 
@@ -99,7 +102,7 @@ def lambda_invoker(function: str, region: str | None) -> Invoke:
     return invoker_from_client(client, function)
 
 
-def _lazy_invoker(function: str, region: str | None) -> Invoke:
+def lazy_invoker(function: str, region: str | None) -> Invoke:
     """An Invoke that makes its client on first use: a locally refused request needs none."""
     made: list[Invoke] = []
 
@@ -135,16 +138,26 @@ def invoker_from_client(client: Any, function: str) -> Invoke:
     return invoke
 
 
+@dataclass(frozen=True)
+class Job:
+    """A job that was started, and how it ended if it was followed."""
+
+    task: str
+    exit_code: int  # the job's; 0 for a job not waited for; EXIT_TIMED_OUT when given up on
+    error: str | None = None  # why it did not succeed, in a line
+
+
 def run_job(
     document: RunnersDocument,
     options: RunOptions,
     invoke: Invoke,
     *,
-    echo: Callable[[str], None] = click.echo,
+    reporter: Reporter = SILENT,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] | None = None,
-) -> int:
-    """Start the job and, unless told not to wait, print its logs; the job's exit code."""
+) -> Job:
+    """Start the job and, unless told not to wait, report its log lines as they arrive."""
+    echo = reporter.info
     payload: dict[str, Any] = {
         "runner": options.runner,
         "script": options.script,
@@ -168,7 +181,7 @@ def run_job(
     echo(f"started {options.runner}.{options.script} as {task}")
     echo(f"logs: {started.get('logs', '')}")
     if not options.wait:
-        return 0
+        return Job(task, 0)
     clock = clock or time.monotonic
     deadline = clock() + admitted.max_wait_minutes * 60
     token: str | None = None
@@ -178,13 +191,13 @@ def run_job(
             token = _print_events(status, echo, token)
             if status.get("stopped"):
                 token = _drain(invoke, task, token, echo, sleep, where)
-                return _finish(status, echo)
+                return _finish(task, status)
             if clock() > deadline:
                 _answer(
                     invoke({"action": "stop", "task": task, "reason": "max wait exceeded", **where})
                 )
-                echo(f"error: gave up after {admitted.max_wait_minutes} minutes; task stopped")
-                return EXIT_TIMED_OUT
+                gave_up = f"gave up after {admitted.max_wait_minutes} minutes; task stopped"
+                return Job(task, EXIT_TIMED_OUT, gave_up)
             sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         # Stopping an apply halfway leaves worse state than letting it finish.
@@ -212,16 +225,14 @@ def _print_events(status: Mapping[str, Any], echo: Callable[[str], None], token:
     return status.get("logToken", token)
 
 
-def _finish(status: Mapping[str, Any], echo: Callable[[str], None]) -> int:
+def _finish(task: str, status: Mapping[str, Any]) -> Job:
     code = status.get("exitCode")
     if code == 0:
-        return 0
+        return Job(task, 0)
     reason = status.get("stopReason") or "no reason given"
     if code is None:
-        echo(f"error: the task stopped without an exit code: {reason}")
-        return 1
-    echo(f"error: the job exited with {code}")
-    return int(code)
+        return Job(task, 1, f"the task stopped without an exit code: {reason}")
+    return Job(task, int(code), f"the job exited with {code}")
 
 
 def _answer(answer: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,55 +241,3 @@ def _answer(answer: Mapping[str, Any]) -> dict[str, Any]:
     if answer.get("refused"):
         raise Refused(str(answer["refused"]))
     raise RunError(str(answer.get("error", "the invoker gave no answer")))
-
-
-def run_command(
-    *,
-    runner: str | None,
-    script: str | None,
-    args: Sequence[str],
-    environment: str | None,
-    cpu: int | None,
-    memory: int | None,
-    max_wait: str | None,
-    no_wait: bool,
-    describe_only: bool,
-    runners_file: Path,
-    function: str | None = None,
-    invoke: Invoke | None = None,
-    image: str | None = None,
-) -> int:
-    """The whole `pipelines run`: messages to the terminal, an exit status back."""
-    try:
-        document = load_document_file(runners_file)
-    except DocumentError as error:
-        click.echo(f"error: {error}", err=True)
-        click.echo("error: run `pipelines synth` or pass --runners FILE", err=True)
-        return EXIT_REFUSED
-    if describe_only:
-        click.echo(describe(document), nl=False)
-        return 0
-    if not runner or not script:
-        click.echo("error: name a RUNNER and a SCRIPT (see pipelines run --describe)", err=True)
-        return EXIT_REFUSED
-    options = RunOptions(
-        runner=runner,
-        script=script,
-        args=tuple(args),
-        environment=environment,
-        cpu=cpu,
-        memory=memory,
-        max_wait_minutes=None if max_wait is None else parse_duration(max_wait),
-        wait=not no_wait,
-        image=image,
-    )
-    if invoke is None:
-        invoke = _lazy_invoker(function or naming.invoker_function(document.app), document.region)
-    try:
-        return run_job(document, options, invoke)
-    except Refused as refused:
-        click.echo(f"error: refused: {refused.reason}", err=True)
-        return EXIT_REFUSED
-    except RunError as error:
-        click.echo(f"error: {error}", err=True)
-        return 1

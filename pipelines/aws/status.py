@@ -16,14 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import click
 from botocore.exceptions import ClientError
 
 from pipelines import naming
 from pipelines.aws import digests, text
 from pipelines.aws.cloudformation import describe
 from pipelines.aws.ecs import running_image
-from pipelines.aws.errors import OK, error_code, located
+from pipelines.aws.errors import error_code, located
 from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
 from pipelines.aws.pipeline_state import (
     PipelineState,
@@ -82,18 +81,26 @@ class Report:
 @dataclass(frozen=True)
 class StatusOptions:
     templates: Path
-    output: str = "table"
 
 
-def status(clients: Clients, options: StatusOptions) -> int:
+@dataclass
+class Status:
+    manifest: Manifest
+    report: Report
+
+    def lines(self) -> list[str]:
+        """The table `pipelines status` prints."""
+        return render(self.manifest, self.report)
+
+    def json(self) -> str:
+        """The document `pipelines status --output json` prints."""
+        document = _jsonable(self.manifest, self.report)
+        return json.dumps(document, indent=2, sort_keys=True, default=_isoformat)
+
+
+def status(clients: Clients, options: StatusOptions) -> Status:
     manifest = load_manifest(options.templates)
-    report = collect(clients, manifest)
-    if options.output == "json":
-        document = _jsonable(manifest, report)
-        click.echo(json.dumps(document, indent=2, sort_keys=True, default=_isoformat))
-    else:
-        click.echo("\n".join(render(manifest, report)))
-    return OK
+    return Status(manifest, collect(clients, manifest))
 
 
 def collect(clients: Clients, manifest: Manifest) -> Report:

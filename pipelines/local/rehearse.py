@@ -12,6 +12,9 @@
 5. Reads back, per environment and service, the ImageUri parameter of the stack and the image
    of the ECS service's task definition, and compares them with what was meant to arrive; and
    the repository's `deployed-` tags the release marker moved.
+
+It prints nothing: it reports progress to a `RehearsalReporter` and returns a `Result`, which the
+command line renders (pipelines/console.py).
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines import naming
 from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
+from pipelines.aws.progress import Reporter, Silent
+
+if TYPE_CHECKING:
+    from pipelines.aws.deploy import DeployResult
 
 APPROVE_CHOICES = ("all", "none", "ask")
 PIPELINE_TYPE = "AWS::CodePipeline::Pipeline"
@@ -44,7 +49,20 @@ class RehearsalOptions:
     fail_at: str | None = None
     push: int = 1
     endpoint_url: str | None = None
-    ask: Callable[[str], bool] | None = None  # for --approve ask; default: click.confirm
+    ask: Callable[[str], bool] | None = None  # for --approve ask: the question, yes or no
+
+
+class RehearsalReporter(Reporter, Protocol):
+    def deployed(self, result: DeployResult) -> None:
+        """One of the rehearsal's two runs of `pipelines deploy` ended so."""
+
+
+class _Silent(Silent):
+    def deployed(self, result: DeployResult) -> None:
+        pass
+
+
+SILENT: RehearsalReporter = _Silent()
 
 
 @dataclass
@@ -66,10 +84,12 @@ class Result:
     events: list[Any]
     seconds: float
     tags: dict[str, str] = field(default_factory=dict)  # deployed-... tag -> digest, from ECR
+    # Meant to receive the last digest, but the release stopped before it got there.
+    untouched: frozenset[str] = frozenset()
 
 
-def rehearse(options: RehearsalOptions) -> Result:
-    """Run the rehearsal; prints as it goes and returns what happened."""
+def rehearse(options: RehearsalOptions, reporter: RehearsalReporter = SILENT) -> Result:
+    """Run the rehearsal; reports as it goes and returns what happened."""
     from pipelines.aws.manifest import load_manifest
     from pipelines.config.loader import load_project
     from pipelines.local.embedded import embedded_aws
@@ -85,6 +105,8 @@ def rehearse(options: RehearsalOptions) -> Result:
         ) from None
     if options.approve not in APPROVE_CHOICES:
         raise BadInput(f"--approve must be one of {', '.join(APPROVE_CHOICES)}")
+    if options.approve == "ask" and options.ask is None:
+        raise BadInput("--approve ask needs a way to ask: RehearsalOptions.ask")
     if options.push < 1:
         raise BadInput("--push must be at least 1")
     started = time.monotonic()
@@ -99,13 +121,20 @@ def rehearse(options: RehearsalOptions) -> Result:
         write_atomically(templates, synthesize(options.environments).files)
         manifest = load_manifest(templates)
         where = options.endpoint_url or "moto in this process"
-        click.echo(f"rehearsing {manifest.pipeline} on an embedded AWS ({where}), no account used")
+        reporter.info(
+            f"rehearsing {manifest.pipeline} on an embedded AWS ({where}), no account used"
+        )
         with embedded_aws(manifest.toolchain_region, options.endpoint_url):
-            return _rehearse(options, manifest, project, templates, started)
+            return _rehearse(options, manifest, project, templates, started, reporter)
 
 
 def _rehearse(
-    options: RehearsalOptions, manifest: Any, project: Any, templates: Path, started: float
+    options: RehearsalOptions,
+    manifest: Any,
+    project: Any,
+    templates: Path,
+    started: float,
+    reporter: RehearsalReporter,
 ) -> Result:
     from pipelines.aws.deploy import DeployOptions, deploy
     from pipelines.aws.session import Sessions
@@ -115,30 +144,25 @@ def _rehearse(
     clients = Sessions(region=manifest.toolchain_region)
     create_standins(clients, project)
     create_alarm_standins(clients, project)
-    click.echo("stand-ins created: VPCs, subnets, load balancers, clusters, alarms (state OK)")
-    click.echo(
+    reporter.info("stand-ins created: VPCs, subnets, load balancers, clusters, alarms (state OK)")
+    reporter.info(
         "moto's CloudFormation accepts the CodePipeline, S3 bucket policies, SNS "
         "subscriptions and CodeBuild projects without creating them: the pipeline is "
         "interpreted from its template"
     )
 
     source = [e.name for e in manifest.of_kind("source")]
-    click.echo(f"\n== pipelines deploy --yes --stack {' '.join(source)}")
-    _deployed(
-        deploy(
-            clients, DeployOptions(templates, options.environments, stacks=tuple(source), yes=True)
-        )
-    )
+    reporter.info(f"\n== pipelines deploy --yes --stack {' '.join(source)}")
+    sources = DeployOptions(templates, options.environments, stacks=tuple(source), yes=True)
+    _deployed(reporter, deploy(clients, sources, reporter))
     bootstrap = push_image(clients, manifest, "bootstrap", BOOTSTRAP_TAG)
     bootstrap_uri = manifest.image_uri(bootstrap)
-    click.echo(f"pushed the bootstrap image {bootstrap_uri}")
-    click.echo(f"\n== pipelines deploy --yes --bootstrap-image {bootstrap_uri}")
-    _deployed(
-        deploy(
-            clients,
-            DeployOptions(templates, options.environments, yes=True, bootstrap_image=bootstrap_uri),
-        )
+    reporter.info(f"pushed the bootstrap image {bootstrap_uri}")
+    reporter.info(f"\n== pipelines deploy --yes --bootstrap-image {bootstrap_uri}")
+    everything = DeployOptions(
+        templates, options.environments, yes=True, bootstrap_image=bootstrap_uri
     )
+    _deployed(reporter, deploy(clients, everything, reporter))
 
     declaration = pipeline_declaration_of(clients, manifest)
     environment_of = {e.name: e.environment for e in manifest.stacks}
@@ -146,18 +170,19 @@ def _rehearse(
 
     def approve(execution: Execution, stage: str, action: str, message: str) -> bool:
         if options.approve == "all":
-            click.echo(f"    approved (--approve all): execution #{execution.number}")
+            reporter.info(f"    approved (--approve all): execution #{execution.number}")
             return True
         if options.approve == "none":
-            click.echo(f"    rejected (--approve none): execution #{execution.number}")
+            reporter.info(f"    rejected (--approve none): execution #{execution.number}")
             return False
-        ask = options.ask or (lambda q: click.confirm(q, default=False))
-        return ask(f"    approve {execution.short} into {stage} (execution #{execution.number})?")
+        assert options.ask is not None
+        question = f"    approve {execution.short} into {stage} (execution #{execution.number})?"
+        return options.ask(question)
 
     def inject(stack: str) -> str | None:
         return f"--fail-at {options.fail_at}" if stack in fail_stacks else None
 
-    hooks = Hooks(approve, inject, click.echo)
+    hooks = Hooks(approve, inject, reporter.info)
     interpreter = Interpreter(
         clients,
         declaration,
@@ -168,7 +193,7 @@ def _rehearse(
         marker_function=naming.release_marker_function(manifest.app),
     )
 
-    click.echo(
+    reporter.info(
         f"\n== pushing {options.push} image(s) to {manifest.repository}:{manifest.release_tag}"
     )
     executions = []
@@ -176,9 +201,9 @@ def _rehearse(
         digest = push_image(
             clients, manifest, f"release-{number}-{uuid.uuid4()}", manifest.release_tag
         )
-        click.echo(f"push {number}: {manifest.repository}@{digest} starts execution #{number}")
+        reporter.info(f"push {number}: {manifest.repository}@{digest} starts execution #{number}")
         executions.append(Execution(number, str(uuid.uuid4()), digest))
-    click.echo(f"\n== running {declaration['name']} (execution mode QUEUED)")
+    reporter.info(f"\n== running {declaration['name']} (execution mode QUEUED)")
     interpreter.run(executions)
 
     last = executions[-1]
@@ -188,15 +213,7 @@ def _rehearse(
     tags = deployed_tags(clients, manifest)
     seconds = time.monotonic() - started
     untouched = frozenset(meant) - set(reached)
-    ok = print_table(manifest, live, last.digest, bootstrap, meant, untouched)
-    print_tags(tags, last.digest)
-    click.echo(f"\nrehearsal took {seconds:.1f}s")
-    if options.fail_at:
-        click.echo(f"--fail-at {options.fail_at}: the failures above were injected, not real")
-    if ok:
-        click.echo(f"every environment meant to receive {last.short} runs it: {', '.join(meant)}")
-    else:
-        click.echo(f"not every environment meant to receive {last.short} runs it", err=True)
+    ok = every_meant_runs(live, last.digest, meant)
     return Result(
         OK if ok else FAILED,
         [e.digest for e in executions],
@@ -206,6 +223,7 @@ def _rehearse(
         list(interpreter.events),
         seconds,
         tags,
+        untouched,
     )
 
 
@@ -218,8 +236,9 @@ def runners_document(templates: Path) -> Any:
     return load_document_file(path) if path.exists() else None
 
 
-def _deployed(status: int) -> None:
-    if status != OK:
+def _deployed(reporter: RehearsalReporter, result: DeployResult) -> None:
+    reporter.deployed(result)
+    if not result.ok:
         raise OperationError("the rehearsal stops: `pipelines deploy` failed (see above)")
 
 
@@ -336,66 +355,15 @@ def deployed_tags(clients: Any, manifest: Any) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def print_tags(tags: dict[str, str], digest: str) -> None:
-    from pipelines.local.interpreter import short_digest
-
-    if not tags:
-        return
-    click.echo("\nimage tags the release marker moved (read back from ECR):")
-    width = max(len(tag) for tag in tags)
-    for tag, tagged in tags.items():
-        new = " (new)" if tagged == digest else ""
-        click.echo(f"  {tag:<{width}}  {short_digest(tagged)}{new}")
-
-
 def _digest(uri: str | None) -> str | None:
     return uri.rpartition("@")[2] if uri and "@" in uri else None
 
 
-def print_table(
-    manifest: Any,
-    live: list[Live],
-    digest: str,
-    bootstrap: str,
-    meant: list[str],
-    untouched: frozenset[str] = frozenset(),
-) -> bool:
-    """The final table; True if every service of every meant environment runs `digest`."""
-    from pipelines.local.interpreter import short_digest
-
-    def name(value: str | None) -> str:
-        if value is None:
-            return "-"
-        label = short_digest(value)
-        if value == digest:
-            return f"{label} (new)"
-        if value == bootstrap:
-            return f"{label} (bootstrap)"
-        return f"{label} (earlier push)"
-
-    rows = [("environment", "service", "stack ImageUri", "ECS task definition", "expected")]
-    ok = True
-    for item in live:
-        expected = item.environment in meant
-        good = item.parameter == digest and item.running == digest
-        ok = ok and (good or not expected)
-        if not expected:
-            verdict = "not meant (approval rejected)"
-        elif good:
-            verdict = "ok"
-        elif item.environment in untouched:
-            verdict = "MISSING (not reached: the release stopped earlier)"
-        else:
-            verdict = "MISSING"
-        rows.append(
-            (item.environment, item.service, name(item.parameter), name(item.running), verdict)
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    click.echo(
-        f"\nlive now (read back from CloudFormation and ECS), new digest {short_digest(digest)}:"
+def every_meant_runs(live: list[Live], digest: str, meant: list[str]) -> bool:
+    """Every service of every environment meant to receive `digest` runs it: the stack's
+    ImageUri and the ECS service's task definition both."""
+    return all(
+        item.parameter == digest and item.running == digest
+        for item in live
+        if item.environment in meant
     )
-    for row in rows:
-        click.echo(
-            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        )
-    return ok

@@ -211,3 +211,30 @@ def test_a_missing_pipeline_says_how_to_create_it(
     assert "pipeline not found" in result.output
     assert "`pipelines deploy`" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_approval_is_in_the_stage_the_manifest_lists_not_the_one_named_after_the_env() -> None:
+    from pipelines.aws.pipeline_state import read_state
+
+    def stage(name: str, *actions: dict[str, Any]) -> dict[str, Any]:
+        latest = {"pipelineExecutionId": E_OLD, "status": "InProgress"}
+        return {"stageName": name, "latestExecution": latest, "actionStates": list(actions)}
+
+    waiting = {"status": "InProgress", "token": TOKEN, "actionExecutionId": "approve-e-old"}
+    stages = [
+        stage("Source"),
+        stage("prod-plan", {"actionName": "Plan-web"}),
+        stage("prod-gate", {"actionName": "Approve", "latestExecution": waiting}),
+        stage("prod-apply", {"actionName": "Apply-web"}),
+    ]
+
+    class CodePipeline:
+        def get_pipeline_state(self, name: str) -> dict[str, Any]:
+            return {"pipelineName": name, "stageStates": stages}
+
+    planned = {"prod": ("prod-plan", "prod-gate", "prod-apply")}
+    state = read_state(CodePipeline(), PIPELINE, ("prod",), planned)
+    approval = state.stages["prod"].approval
+    assert approval is not None and (approval.stage, approval.token) == ("prod-gate", TOKEN)
+    # A manifest from before it listed the stages: only the stage named after the environment.
+    assert "prod" not in read_state(CodePipeline(), PIPELINE, ("prod",)).stages

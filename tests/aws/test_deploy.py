@@ -5,11 +5,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 
 from pipelines.aws import bundle
+from pipelines.aws.deploy import DeployOptions, deploy
+from pipelines.aws.errors import FAILED, OK
 from pipelines.aws.manifest import load_manifest
+from pipelines.aws.session import Sessions
 from pipelines.local.embedded import Accounts
 from tests.aws.workspace import (
     Workspace,
@@ -215,3 +220,54 @@ def test_a_large_template_goes_through_the_artifact_bucket(
     live = stack(aws, entry)
     assert live["StackStatus"] == "UPDATE_COMPLETE"
     assert {o["OutputKey"]: o["OutputValue"] for o in live["Outputs"]}["Marker"] == "large"
+
+
+class Recorder:
+    """A Reporter that keeps what a verb reports."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.watched: list[list[str]] = []
+        self.statuses: list[tuple[str, str]] = []
+
+    def info(self, line: str) -> None:
+        self.lines.append(line)
+
+    def warning(self, line: str) -> None:
+        self.lines.append(line)
+
+    @contextmanager
+    def watching(self, stacks: Sequence[str]) -> Iterator[None]:
+        self.watched.append(list(stacks))
+        yield
+
+    def stack_status(self, stack: str, status: str, detail: str = "") -> None:
+        self.statuses.append((stack, status))
+
+    def resource_status(self, *_: str) -> None:
+        pass
+
+
+def test_deploy_called_as_a_function_asks_through_confirm_and_prints_nothing(
+    aws: Accounts, workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = DeployOptions(workspace.templates, workspace.environments, stacks=("shop-source",))
+    asked: list[str] = []
+
+    def no(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    declined = deploy(Sessions(), options, Recorder(), no)
+    assert asked == ["execute 1 change set of wave 1?"]
+    assert declined.declined and declined.exit_code == FAILED
+
+    reporter = Recorder()
+    result = deploy(Sessions(), options, reporter, lambda q: True)
+    assert result.ok and result.exit_code == OK
+    assert result.templates == "partial"  # only some stacks: templates.zip is left alone
+    assert reporter.watched == [["shop-source"]]
+    assert ("shop-source", "CREATE_COMPLETE") in reporter.statuses
+    assert any("shop-source (111111111111, eu-west-1): create" in line for line in reporter.lines)
+    assert stack(aws, workspace.entry("shop-source"))["StackStatus"] == "CREATE_COMPLETE"
+    assert capsys.readouterr() == ("", "")

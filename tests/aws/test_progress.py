@@ -7,7 +7,8 @@ import io
 from click.testing import CliRunner
 from rich.console import Console
 
-from pipelines.aws.progress import Progress
+from pipelines.aws.progress import report_event
+from pipelines.console import ConsoleReporter
 
 EVENT = {
     "LogicalResourceId": "Service",
@@ -20,11 +21,11 @@ EVENT = {
 def test_on_a_terminal_a_live_table_shows_the_latest_event() -> None:
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=160, color_system=None)
-    progress = Progress(["shop-dev-web", "shop-prod-web"], console)
-    with progress.shown():
-        progress.status("shop-dev-web", "EXECUTING")
-        progress.event("shop-dev-web", EVENT)
-        progress.status("shop-prod-web", "UPDATE_COMPLETE")
+    progress = ConsoleReporter(console)
+    with progress.watching(["shop-dev-web", "shop-prod-web"]):
+        progress.stack_status("shop-dev-web", "EXECUTING")
+        report_event(progress, "shop-dev-web", EVENT)
+        progress.stack_status("shop-prod-web", "UPDATE_COMPLETE")
     drawn = screen.getvalue()
     assert "shop-dev-web" in drawn and "shop-prod-web" in drawn
     assert "CREATE_FAILED Service (AWS::ECS::Service): Circuit breaker triggered" in drawn
@@ -32,12 +33,12 @@ def test_on_a_terminal_a_live_table_shows_the_latest_event() -> None:
 
 def test_elsewhere_every_event_is_a_line() -> None:
     def run() -> None:
-        progress = Progress(["shop-dev-web"], Console(file=io.StringIO()))
-        with progress.shown():
-            progress.status("shop-dev-web", "EXECUTING")
-            progress.event("shop-dev-web", EVENT)
-            progress.status("shop-dev-web", "ROLLBACK_COMPLETE")
-            progress.status("shop-dev-web", "ROLLBACK_COMPLETE")  # said once
+        progress = ConsoleReporter(Console(file=io.StringIO()))
+        with progress.watching(["shop-dev-web"]):
+            progress.stack_status("shop-dev-web", "EXECUTING")
+            report_event(progress, "shop-dev-web", EVENT)
+            progress.stack_status("shop-dev-web", "ROLLBACK_COMPLETE")
+            progress.stack_status("shop-dev-web", "ROLLBACK_COMPLETE")  # said once
 
     runner = CliRunner()
     with runner.isolation() as (out, _, _):

@@ -10,13 +10,12 @@ import sys
 from typing import Any
 
 import boto3
-import click
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from click.testing import CliRunner
 
-from pipelines import cli
+from pipelines import cli, console
 from pipelines.aws import run
 from tests.invoker.fixture_runners import RELEASE_IMAGE
 from tests.invoker.support import RUNNERS_JSON
@@ -124,7 +123,7 @@ def _run_release(capsys: pytest.CaptureFixture[str], **options: Any) -> tuple[in
         "runners_file": RUNNERS_JSON,
         "image": RELEASE_IMAGE,
     }
-    code = run.run_command(**{**arguments, **options})
+    code = console.run_command(**{**arguments, **options})
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -207,7 +206,7 @@ def test_durations(text: str, minutes: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "m", "90", "1.5h", "-5m", "0m", "2d"])
 def test_bad_durations(text: str) -> None:
-    with pytest.raises(click.BadParameter):
+    with pytest.raises(run.DurationError):
         run.parse_duration(text)
 
 
