@@ -114,7 +114,7 @@ def pending_approval(cp: Any, manifest: Manifest, env: str) -> Approval:
     return stage.approval
 
 
-def _check_same_approval(details: list[dict], approval: Approval) -> None:
+def _check_same_approval(details: list[dict[str, Any]], approval: Approval) -> None:
     """The Approve action the execution's history shows for this stage must be the one whose
     token we hold; otherwise the state changed while we read it."""
     for detail in details:

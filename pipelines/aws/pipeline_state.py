@@ -170,7 +170,7 @@ def digest_from_actions(details: list[dict[str, Any]]) -> str | None:
         ):
             value = detail.get("output", {}).get("outputVariables", {}).get(DIGEST_VARIABLE)
             if value and digests.is_full(value):
-                return value
+                return str(value)
     return None
 
 
@@ -180,7 +180,7 @@ def digest_from_revisions(cp: Any, pipeline: str, execution_id: str) -> str | No
         if revision.get("name") == naming.IMAGE_ARTIFACT and digests.is_full(
             revision.get("revisionId", "")
         ):
-            return revision["revisionId"]
+            return str(revision["revisionId"])
     return None
 
 

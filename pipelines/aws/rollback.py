@@ -228,7 +228,7 @@ def _named(
     clients: Clients, manifest: Manifest, history: Iterator[tuple[int, str]], given: str
 ) -> tuple[str, str]:
     """The image `given` names: one that ran here before (any registry), else one in ECR."""
-    ran = {}
+    ran: dict[str, tuple[str, int]] = {}
     for revision, image in history:
         digest = digests.of_image(image)
         if digest:

@@ -219,10 +219,13 @@ def _drain(
     return _print_events(status, echo, token)
 
 
-def _print_events(status: Mapping[str, Any], echo: Callable[[str], None], token: str | None):
+def _print_events(
+    status: Mapping[str, Any], echo: Callable[[str], None], token: str | None
+) -> str | None:
     for event in status.get("events", []):
         echo(event["message"].rstrip("\n"))
-    return status.get("logToken", token)
+    found = status.get("logToken", token)
+    return None if found is None else str(found)
 
 
 def _finish(task: str, status: Mapping[str, Any]) -> Job:

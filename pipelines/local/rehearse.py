@@ -275,9 +275,8 @@ def push_image(clients: Any, manifest: Any, seed: str, tag: str) -> str:
     # First under a tag of its own, as a CI would push a build: moto drops an image whose last
     # tag moves to another (ECR keeps it untagged), and the earlier execution still needs it.
     ecr.put_image(repositoryName=manifest.repository, imageManifest=text, imageTag=f"build-{seed}")
-    return ecr.put_image(repositoryName=manifest.repository, imageManifest=text, imageTag=tag)[
-        "image"
-    ]["imageId"]["imageDigest"]
+    pushed = ecr.put_image(repositoryName=manifest.repository, imageManifest=text, imageTag=tag)
+    return str(pushed["image"]["imageId"]["imageDigest"])
 
 
 def pipeline_declaration_of(clients: Any, manifest: Any) -> dict[str, Any]:
