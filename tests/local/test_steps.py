@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.aws.errors import FAILED, OK
+from pipelines.console import ConsoleReporter
 from pipelines.invoker.allowlist import Refused
 from pipelines.jobs.main import Change, plan_summary
 from pipelines.local import steps
@@ -84,7 +85,7 @@ def _runner_events(result) -> list[tuple[str, str, str]]:
 def test_the_plan_step_runs_its_change_set_job_on_moto_and_the_approval_shows_its_summary(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = rehearse(RehearsalOptions(EXAMPLE, approve="all"))
+    result = rehearse(RehearsalOptions(EXAMPLE, approve="all"), ConsoleReporter())
     output = capsys.readouterr().out
     [digest] = result.digests
     assert result.exit_code == OK
@@ -148,7 +149,9 @@ def test_the_plan_step_runs_its_change_set_job_on_moto_and_the_approval_shows_it
 def test_a_step_that_fails_fails_its_stage_and_later_environments_are_untouched(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], step: str, failure: str, event: str
 ) -> None:
-    result = rehearse(RehearsalOptions(_example_with(tmp_path, step), approve="all"))
+    result = rehearse(
+        RehearsalOptions(_example_with(tmp_path, step), approve="all"), ConsoleReporter()
+    )
     output = capsys.readouterr().out
     [digest] = result.digests
     assert result.exit_code == FAILED
