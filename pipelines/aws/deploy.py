@@ -95,14 +95,6 @@ class DeployResult:
     def exit_code(self) -> int:
         return OK if self.ok else FAILED
 
-    def __eq__(self, other: object) -> bool:
-        """Equal to its exit status as well, as callers compared what deploy once returned."""
-        if isinstance(other, int):
-            return self.exit_code == other
-        return self is other
-
-    __hash__ = object.__hash__
-
 
 def deploy(
     clients: Clients,

@@ -140,7 +140,6 @@ def _shared_session() -> boto3.Session:
 @contextlib.contextmanager
 def deployed(environments: Path, workdir: Path) -> Iterator[World]:
     from pipelines.aws.deploy import DeployOptions, deploy
-    from pipelines.aws.errors import OK
     from pipelines.aws.manifest import load_manifest
     from pipelines.aws.session import Sessions
     from pipelines.config.loader import load_project
@@ -163,10 +162,10 @@ def deployed(environments: Path, workdir: Path) -> Iterator[World]:
         create_alarm_standins(clients, project)
         source = tuple(e.name for e in manifest.of_kind("source"))
         options = DeployOptions(templates, environments, stacks=source, yes=True)
-        assert deploy(clients, options) == OK
+        assert deploy(clients, options).ok
         image = manifest.image_uri(push_image(clients, manifest, "bootstrap", BOOTSTRAP_TAG))
         options = DeployOptions(templates, environments, yes=True, bootstrap_image=image)
-        assert deploy(clients, options) == OK
+        assert deploy(clients, options).ok
         files = {e.file: manifest.body(e) for e in manifest.stacks}
         described = json.loads((templates / "manifest.json").read_text())
         roles = template_roles(described, files, clients)
