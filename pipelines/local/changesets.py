@@ -39,8 +39,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from pipelines.local.patching import patched, stored
 
 LOGICAL_ID = "_pipelines_logical_id"
 RESOURCE_TYPE = "_pipelines_resource_type"
@@ -50,9 +52,9 @@ RESOURCE_TYPE = "_pipelines_resource_type"
 def cloudformation_like_change_sets() -> Iterator[None]:
     from moto.cloudformation import models, parsing
 
-    backend = models.CloudFormationBackend
-    original_execute = backend.execute_change_set
-    original_create = parsing.parse_and_create_resource
+    original_execute = stored(models.CloudFormationBackend, "execute_change_set")
+    original_create = stored(parsing, "parse_and_create_resource")
+    original_diff: Callable[[Any], list[Any]] = stored(models.ChangeSet, "diff")
 
     def create_resource(
         logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any
@@ -64,14 +66,14 @@ def cloudformation_like_change_sets() -> Iterator[None]:
             setattr(error, RESOURCE_TYPE, resource_json.get("Type", ""))
             raise
 
-    def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        change_set = self.describe_change_set(change_set_name)
-        stack = self.stacks[change_set.stack_id]
+    def execute(backend: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = backend.describe_change_set(change_set_name)
+        stack = backend.stacks[change_set.stack_id]
         # create_stack hands a new stack the region's exports; a change set's stack gets none.
-        stack.cross_stack_resources = self.exports
-        stack.resource_map.cross_stack_resources = self.exports
+        stack.cross_stack_resources = backend.exports
+        stack.resource_map.cross_stack_resources = backend.exports
         try:
-            original_execute(self, change_set_name, stack_name)
+            original_execute(backend, change_set_name, stack_name)
         except Exception as error:
             if change_set.change_set_type != "CREATE" or not hasattr(error, LOGICAL_ID):
                 raise
@@ -80,19 +82,19 @@ def cloudformation_like_change_sets() -> Iterator[None]:
         stack._parse_template()
         stack.output_map = stack._create_output_map()
         for export in stack.exports:
-            self.exports[export.name] = export
+            backend.exports[export.name] = export
         if change_set.change_set_type == "UPDATE":
             stack.parameters = dict(change_set.parameters)
             _follow_task_definitions(stack)
 
-    original_diff = models.ChangeSet.diff
-
-    def diff(self: Any) -> list[Any]:
-        if self.change_set_type != "UPDATE" or not self.parameters:
-            return original_diff(self)
-        resource_map = self.stack.resource_map
-        by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
-        new, old = self.template_dict["Resources"], resource_map._resource_json_map
+    def diff(change_set: Any) -> list[Any]:
+        if change_set.change_set_type != "UPDATE" or not change_set.parameters:
+            return original_diff(change_set)
+        resource_map = change_set.stack.resource_map
+        by_action = resource_map.build_resource_diff(
+            change_set.template_dict, change_set.parameters
+        )
+        new, old = change_set.template_dict["Resources"], resource_map._resource_json_map
         return [
             models.Change(
                 action=action,
@@ -103,15 +105,11 @@ def cloudformation_like_change_sets() -> Iterator[None]:
             for name in by_action[action]
         ]
 
-    parsing.parse_and_create_resource = create_resource
-    backend.execute_change_set = execute
-    models.ChangeSet.diff = diff  # type: ignore[method-assign]
-    try:
+    with contextlib.ExitStack() as patches:
+        patches.enter_context(patched(parsing, "parse_and_create_resource", create_resource))
+        patches.enter_context(patched(models.CloudFormationBackend, "execute_change_set", execute))
+        patches.enter_context(patched(models.ChangeSet, "diff", diff))
         yield
-    finally:
-        parsing.parse_and_create_resource = original_create
-        backend.execute_change_set = original_execute
-        models.ChangeSet.diff = original_diff  # type: ignore[method-assign]
 
 
 def _roll_back_creation(stack: Any, change_set: Any, error: Exception) -> None:
@@ -177,11 +175,12 @@ def cloudformation_like_task_definitions() -> Iterator[None]:
     from moto.core.utils import pascal_to_camelcase, remap_nested_keys
     from moto.ecs import models
 
-    # The classmethod itself, so that restoring it leaves the class as it was.
-    original = models.TaskDefinition.__dict__["create_from_cloudformation_json"]
+    # The classmethod object itself: its function is called with the class it is called on.
+    original = stored(models.TaskDefinition, "create_from_cloudformation_json")
 
     def create(
-        cls: Any,
+        cls: type[Any],
+        /,
         resource_name: str,
         cloudformation_json: Any,
         account_id: str,
@@ -212,9 +211,5 @@ def cloudformation_like_task_definitions() -> Iterator[None]:
             **extra,
         )
 
-    task_definition: Any = models.TaskDefinition
-    task_definition.create_from_cloudformation_json = classmethod(create)
-    try:
+    with patched(models.TaskDefinition, "create_from_cloudformation_json", classmethod(create)):
         yield
-    finally:
-        task_definition.create_from_cloudformation_json = original

@@ -25,6 +25,8 @@ from typing import Any
 import boto3
 
 from pipelines.config.models import Environment, Project
+from pipelines.local.clients import session_client
+from pipelines.local.patching import patched, stored
 
 SESSION_ROLE = "pipelines-moto-test"
 
@@ -51,7 +53,8 @@ class Accounts:
                     RoleSessionName="pipelines-moto-test",
                 )["Credentials"]
             creds = self._credentials[account]
-            self._clients[key] = self._session.client(
+            self._clients[key] = session_client(
+                self._session,
                 service,
                 region_name=region,
                 aws_access_key_id=creds["AccessKeyId"],
@@ -70,13 +73,8 @@ def _fixed(target: str, value: str) -> Iterator[None]:
     import importlib
 
     module_name, attribute = target.split(":")
-    module = importlib.import_module(module_name)
-    original = getattr(module, attribute)
-    setattr(module, attribute, lambda *args, **kwargs: value)
-    try:
+    with patched(importlib.import_module(module_name), attribute, lambda *args, **kwargs: value):
         yield
-    finally:
-        setattr(module, attribute, original)
 
 
 class _FixedHex:
@@ -99,12 +97,9 @@ class _FixedHex:
 def _fixed_elb_ids(*values: str) -> Iterator[None]:
     import moto.elbv2.models as elbv2_models
 
-    original = elbv2_models.mock_random
-    elbv2_models.mock_random = _FixedHex(original, list(values))  # type: ignore[assignment]
-    try:
+    fixed = _FixedHex(stored(elbv2_models, "mock_random"), list(values))
+    with patched(elbv2_models, "mock_random", fixed):
         yield
-    finally:
-        elbv2_models.mock_random = original
 
 
 def create_standins(accounts: Any, project: Project) -> None:

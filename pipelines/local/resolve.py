@@ -234,6 +234,8 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
         {"Category": "category", "Owner": "owner", "Provider": "provider", "Version": "version"},
         "rule type",
     )
+    if "configuration" in result:
+        result["configuration"] = _configuration(result["configuration"])
     return result
 
 
@@ -262,12 +264,14 @@ def _action(action: dict[str, Any]) -> dict[str, Any]:
         if key in result:
             result[key] = [_convert(a, {"Name": "name"}, key) for a in result[key]]
     if "configuration" in result:
-        # The API takes strings; CloudFormation passes JSON scalars on as their JSON text.
-        result["configuration"] = {
-            k: v if isinstance(v, str) else json.dumps(v)
-            for k, v in result["configuration"].items()
-        }
+        result["configuration"] = _configuration(result["configuration"])
     return result
+
+
+def _configuration(configuration: dict[str, Any]) -> dict[str, str]:
+    """An action's or rule's configuration: the API takes strings; CloudFormation passes JSON
+    scalars on as their JSON text."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in configuration.items()}
 
 
 # A deployed stack ---------------------------------------------------------------------------------

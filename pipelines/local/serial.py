@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from pipelines.local.patching import patched, stored
+
 
 @contextlib.contextmanager
 def one_request_at_a_time() -> Iterator[None]:
@@ -34,14 +36,10 @@ def one_request_at_a_time() -> Iterator[None]:
         entries.append((DomainDispatcherApplication, "__call__"))
     # Reentrant: a request moto handles may lead it to make another in the same thread.
     lock = threading.RLock()
-    originals = [(cls, name, getattr(cls, name)) for cls, name in entries]
-    for cls, name, original in originals:
-        setattr(cls, name, _holding(lock, original))
-    try:
+    with contextlib.ExitStack() as patches:
+        for cls, name in entries:
+            patches.enter_context(patched(cls, name, _holding(lock, stored(cls, name))))
         yield
-    finally:
-        for cls, name, original in originals:
-            setattr(cls, name, original)
 
 
 def _holding(lock: threading.RLock, method: Callable[..., Any]) -> Callable[..., Any]:
