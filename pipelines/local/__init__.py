@@ -7,7 +7,12 @@ imports this package inside the `rehearse` command.
 - changesets.py   moto's change sets patched to behave like CloudFormation's
 - serial.py       moto handles one request at a time: deploy's threads share its backends
 - resolve.py      intrinsic functions resolved; the CodePipeline declaration in API shape
-- interpreter.py  runs that declaration: stages, actions, artifacts, variables, QUEUED
+- declaration.py  that declaration as typed data, parsed and checked once (checks.py: what
+                  the rehearsal can interpret)
+- interpreter.py  runs it: stages, run orders, QUEUED, rollback; one module per action kind
+                  in actions/; execution.py (executions, events), artifacts.py (variables,
+                  artifacts), conditions.py (alarm rules), clients.py (roles acted as)
+- patching.py     the one helper that swaps moto's internals for the patches above
 - steps.py        runner steps: admitted as the invoker would, built-in jobs run in-process
 - rehearse.py     synth, deploy (the code of `pipelines deploy`), push, run, read back
 """
