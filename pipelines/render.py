@@ -197,9 +197,19 @@ def _manifest(
         ],
     }
     if plan is not None:
-        # The pipeline's stages and whose they are, so the verbs never parse stage names.
+        # The pipeline's stages, whose they are and their actions, so that the verbs never
+        # parse stage or action names.
         manifest["stages"] = [
-            {"name": s.name, "environment": s.environment.name if s.environment else None}
+            {
+                "name": s.name,
+                "environment": s.environment.name if s.environment else None,
+                "actions": [
+                    {"name": a.name, "kind": str(a.kind), "service": a.service}
+                    if a.service
+                    else {"name": a.name, "kind": str(a.kind)}
+                    for a in s.steps
+                ],
+            }
             for s in plan.stages
         ]
     if assets:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines import naming, patterns
 from pipelines.aws.errors import BadInput
@@ -50,6 +50,19 @@ class AssetEntry:
     sha256: str
 
 
+# The kinds of action (release.plan.StepKind's values) that put a new digest on a service.
+# Named here, not imported, so that the verbs need not import the config models.
+DEPLOYING_KINDS = frozenset({"deploy", "apply"})
+
+
+class ActionEntry(NamedTuple):
+    """One action of a pipeline stage, as manifest.json records it."""
+
+    name: str
+    kind: str  # release.plan.StepKind's value: deploy, plan, approve, apply, run, mark
+    service: str | None = None
+
+
 @dataclass(frozen=True)
 class Manifest:
     directory: Path
@@ -70,6 +83,19 @@ class Manifest:
     # Per environment, its pipeline stages in order, as synth planned them (empty: an older
     # manifest, whose stages are found by their names).
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per stage name, its actions as synth planned them (empty: an older manifest).
+    actions: dict[str, tuple[ActionEntry, ...]] = field(default_factory=dict)
+
+    def service_actions(
+        self, stages: tuple[str, ...], service: str, kinds: frozenset[str]
+    ) -> set[str]:
+        """Names of the actions of these kinds that act on the service, in these stages."""
+        return {
+            action.name
+            for stage in stages
+            for action in self.actions.get(stage, ())
+            if action.service == service and action.kind in kinds
+        }
 
     def stack(self, name: str) -> StackEntry:
         for entry in self.stacks:
@@ -200,6 +226,13 @@ def load_manifest(directory: Path) -> Manifest:
                 for a in data.get("assets", [])
             ),
             stages=_stages(data.get("stages", [])),
+            actions={
+                stage["name"]: tuple(
+                    ActionEntry(a["name"], a["kind"], a.get("service"))
+                    for a in stage.get("actions", ())
+                )
+                for stage in data.get("stages", [])
+            },
         )
     except (KeyError, TypeError) as error:
         raise BadInput(

@@ -23,7 +23,7 @@ from pipelines.aws import digests, text
 from pipelines.aws.cloudformation import describe
 from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import error_code, located
-from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
+from pipelines.aws.manifest import DEPLOYING_KINDS, Manifest, StackEntry, load_manifest
 from pipelines.aws.pipeline_state import (
     PipelineState,
     Stage,
@@ -161,18 +161,26 @@ def _services(
             details = action_executions(cp, manifest.pipeline, execution.id)
             actions[execution.id] = [d for d in details if d.get("stageName") in stages]
         row.deployed_by = execution.id
-        row.deployed_at = _deployed_at(actions[execution.id], row.service) or row.deployed_at
+        names = _deploying_actions(manifest, tuple(stages), row.service)
+        row.deployed_at = _deployed_at(actions[execution.id], names) or row.deployed_at
     return rows
+
+
+def _deploying_actions(manifest: Manifest, stages: tuple[str, ...], service: str) -> set[str]:
+    """The actions that put a new digest on the service: from the manifest's plan, or for an
+    older manifest without actions, by the names synth gives them."""
+    if manifest.actions:
+        return manifest.service_actions(stages, service, DEPLOYING_KINDS)
+    return {naming.deploy_action(service), naming.apply_action(service)}
 
 
 def _carrying(history: list[Summary], digest: str | None) -> Summary | None:
     return next((s for s in history if s.digest == digest), None)
 
 
-def _deployed_at(details: list[dict[str, Any]], service: str) -> datetime | None:
-    """When the execution's Deploy or Apply action for the service finished. The details are
-    filtered to the stages of one environment by the caller."""
-    names = {naming.deploy_action(service), naming.apply_action(service)}
+def _deployed_at(details: list[dict[str, Any]], names: set[str]) -> datetime | None:
+    """When the execution's action that deployed the service (one of `names`) finished. The
+    details are filtered to the stages of one environment by the caller."""
     for detail in details:
         if detail.get("actionName") in names and detail.get("status") == "Succeeded":
             return detail.get("lastUpdateTime")

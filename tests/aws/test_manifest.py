@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 
 from pipelines.aws.errors import BadInput
-from pipelines.aws.manifest import load_manifest, stale_hint
+from pipelines.aws.manifest import DEPLOYING_KINDS, ActionEntry, load_manifest, stale_hint
+from pipelines.aws.status import _deploying_actions
 from pipelines.cli import main
+from pipelines.release.plan import StepKind
 from tests.aws.workspace import Workspace
 
 
@@ -60,3 +63,37 @@ def test_a_hint_when_environments_changed_after_synth(workspace: Workspace) -> N
     os.utime(workspace.environments / "prod.yaml", (written + 60, written + 60))
     hint = stale_hint(workspace.templates, workspace.environments)
     assert hint is not None and "prod.yaml" in hint and "run `pipelines synth` first" in hint
+
+
+def test_the_manifest_names_each_stage_s_actions_and_the_services_they_deploy(
+    workspace: Workspace,
+) -> None:
+    manifest = load_manifest(workspace.templates)
+    assert manifest.stages["prod"] == ("prod",)
+    assert [(a.name, a.kind, a.service) for a in manifest.actions["prod"]] == [
+        ("plan.plan", "run", None),
+        ("Plan-web", "plan", "web"),
+        ("Approve", "approve", None),
+        ("migrate.migrate", "run", None),
+        ("Apply-web", "apply", "web"),
+        ("Mark-deployed", "mark", None),
+    ]
+    assert manifest.service_actions(("dev",), "web", DEPLOYING_KINDS) == {"Deploy-web"}
+    assert manifest.service_actions(("staging",), "web", DEPLOYING_KINDS) == {"Apply-web"}
+    assert manifest.service_actions(("staging",), "api", DEPLOYING_KINDS) == set()
+
+
+def test_the_deploying_kinds_are_kinds_of_the_release_plan() -> None:
+    assert {StepKind.DEPLOY.value, StepKind.APPLY.value} == DEPLOYING_KINDS
+
+
+def test_status_finds_a_deploying_action_by_the_plan_or_for_an_older_manifest_by_name(
+    workspace: Workspace,
+) -> None:
+    manifest = load_manifest(workspace.templates)
+    renamed = {"dev": (ActionEntry("Roll-out-web", "deploy", "web"), ActionEntry("Mark", "mark"))}
+    assert _deploying_actions(replace(manifest, actions=renamed), ("dev",), "web") == {
+        "Roll-out-web"
+    }
+    older = replace(manifest, stages={}, actions={})
+    assert _deploying_actions(older, ("dev",), "web") == {"Deploy-web", "Apply-web"}
