@@ -37,7 +37,8 @@ def _stored_sha(s3: Any, bucket: str, key: str) -> str | None:
         if error_code(error) in MISSING:
             return None
         raise
-    return head.get("Metadata", {}).get(SHA_METADATA)
+    stored: str | None = head.get("Metadata", {}).get(SHA_METADATA)
+    return stored
 
 
 def toolchain_s3(clients: Clients, manifest: Manifest) -> Any:

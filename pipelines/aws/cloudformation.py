@@ -571,7 +571,8 @@ def _status(cfn: Any, stack_id: str) -> str:
 
 def _newest_events(cfn: Any, stack_id: str) -> list[dict[str, Any]]:
     try:
-        return cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+        events: list[dict[str, Any]] = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+        return events
     except ClientError as error:
         if _stack_missing(error):
             return []

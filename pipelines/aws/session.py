@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -103,9 +104,9 @@ class Sessions:
         with self._lock:
             if key not in self._clients:
                 session = self._session(account)
-                self._clients[key] = session.client(
-                    service, region_name=region, config=CLIENT_CONFIG
-                )
+                # A service named at run time: boto3-stubs types client() per literal name.
+                make: Callable[..., Any] = session.client
+                self._clients[key] = make(service, region_name=region, config=CLIENT_CONFIG)
             return self._clients[key]
 
     def _session(self, account: str) -> boto3.Session:

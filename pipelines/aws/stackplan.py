@@ -89,7 +89,7 @@ def parallel(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [error for f in futures if (error := f.exception()) is not None]
     if errors:
         raise errors[0]
     return [f.result() for f in futures]
@@ -149,22 +149,21 @@ def parameters_for(
 def looked_up_parameters(clients: Clients, entry: StackEntry) -> dict[str, str]:
     """Values of the parameters deploy sets: a KMS key's ARN, found by its alias in the key's
     own account and region (where an alias resolves)."""
-    values = {}
+    values: dict[str, str] = {}
     for key, spec in sorted(entry.parameters.items()):
         if spec.get("set_by") != "deploy" or "kms_alias" not in spec:
             continue
         account, region = spec["account"], spec["region"]
         try:
-            values[key] = _key_arn_by_alias(
-                clients.client("kms", account, region), spec["kms_alias"]
-            )
+            arn = _key_arn_by_alias(clients.client("kms", account, region), spec["kms_alias"])
         except (ClientError, BotoCoreError) as error:
             raise explain(error, clients.where(account, region)) from None
-        if values[key] is None:
+        if arn is None:
             raise OperationError(
                 f"{entry.name}: no KMS key is aliased {spec['kms_alias']} in {account} "
                 f"{region}; deploy the stack that makes it first ({spec.get('description', '')})"
             )
+        values[key] = arn
     return values
 
 

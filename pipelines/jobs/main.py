@@ -36,12 +36,12 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipelines.aws.cloudformation import Change
 from pipelines.aws.errors import OperationError, explain
 from pipelines.jobs import artifacts
 from pipelines.jobs.build import build
 from pipelines.jobs.cloudformation import (
     DEFAULT_CHANGE_SET,
-    Change,
     cloudformation_apply,
     cloudformation_plan,
     plan_summary,
