@@ -1,0 +1,329 @@
+"""Each cross-file rule of config/rules/ on its own: called directly on the example, on a small
+edit of it or on one of the invalid fixtures, never through the rest of the loader's checks.
+
+test_loader_errors.py checks the same rules through `load_project`, with exact files and lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pipelines.config.loader import Files, build_project, load_project, read_files
+from pipelines.config.rules import (
+    ENVIRONMENT_RULES,
+    LATER_PROJECT_RULES,
+    PIPELINE_RULES,
+    PROJECT_RULES,
+    Documents,
+    key_of,
+)
+from pipelines.config.rules.bake import alarms_make_distinct_bake_rules
+from pipelines.config.rules.image_tags import (
+    deployed_tags_distinct,
+    release_tag_not_deployed_prefix,
+)
+from pipelines.config.rules.listeners import listener_fits_environment, listener_priorities_distinct
+from pipelines.config.rules.name_clashes import names_distinct
+from pipelines.config.rules.name_lengths import resource_names_fit, runner_role_names_fit
+from pipelines.config.rules.partitions import (
+    push_principals_in_toolchain_partition,
+    region_in_toolchain_partition,
+)
+from pipelines.config.rules.prefixes import service_names_outside_denied_prefixes
+from pipelines.config.rules.rollout import rollout_conflicts, rollout_settings_work
+from pipelines.config.rules.services import services_known_with_local_secrets
+from pipelines.config.rules.steps import (
+    runner_definitions_work,
+    runners_and_steps_work,
+    steps_work,
+)
+from pipelines.errors import ConfigError, Problem
+from tests.config.editing import Edits, edited_example
+from tests.support import EXAMPLE, FIXTURES
+
+Rule = Callable[..., list[Problem]]
+ALL_RULES: tuple[Rule, ...] = (
+    *ENVIRONMENT_RULES,
+    *PIPELINE_RULES,
+    *PROJECT_RULES,
+    *LATER_PROJECT_RULES,
+)
+PROD_SECRET = "arn:aws:secretsmanager:eu-west-1:333333333333:secret:shop/db"
+
+
+def run(rule: Rule, files: Files) -> list[Problem]:
+    """The rule's problems, given the inputs of the group it belongs to."""
+    if rule in ENVIRONMENT_RULES:
+        return [
+            problem
+            for name in files.pipeline.promotion
+            for problem in rule(
+                files.pipeline,
+                name,
+                files.environments[name],
+                files.documents.environments[name],
+            )
+        ]
+    if rule in PIPELINE_RULES:
+        return rule(files.pipeline, files.documents.pipeline)
+    return rule(build_project(files), files.documents)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A rule, its input (an edit of the example, or an invalid fixture) and what it reports:
+    a fragment of its one message, or None for no problem."""
+
+    rule: Rule
+    expected: str | None
+    edits: Edits = field(default_factory=dict)
+    fixture: str | None = None
+
+    @property
+    def id(self) -> str:
+        source = self.fixture or ",".join(self.edits) or "example"
+        return f"{self.rule.__name__}-{source}-{'ok' if self.expected is None else 'problem'}"
+
+
+CASES = [
+    # partitions
+    Case(region_in_toolchain_partition, None),
+    Case(
+        region_in_toolchain_partition,
+        "one pipeline cannot deploy across partitions",
+        fixture="cross-partition",
+    ),
+    Case(
+        push_principals_in_toolchain_partition,
+        None,
+        {
+            "pipeline.yaml": [
+                (
+                    "keep_images: 50",
+                    "keep_images: 50\n  push_principals: [arn:aws:iam::111111111111:role/ci]",
+                )
+            ]
+        },
+    ),
+    Case(
+        push_principals_in_toolchain_partition,
+        "is not in the toolchain's partition (aws)",
+        {
+            "pipeline.yaml": [
+                (
+                    "keep_images: 50",
+                    "keep_images: 50\n  push_principals: [arn:aws-cn:iam::111111111111:role/ci]",
+                )
+            ]
+        },
+    ),
+    # services
+    Case(services_known_with_local_secrets, None),
+    Case(
+        services_known_with_local_secrets,
+        "must be in this environment's account 333333333333 and region eu-west-1",
+        {"prod.yaml": [(PROD_SECRET, PROD_SECRET.replace("333333333333", "444444444444"))]},
+    ),
+    Case(
+        services_known_with_local_secrets,
+        "must be in this environment's account 333333333333 and region eu-west-1",
+        {"prod.yaml": [(PROD_SECRET, PROD_SECRET.replace("eu-west-1", "us-east-1"))]},
+    ),
+    Case(services_known_with_local_secrets, "'wbe'", {"dev.yaml": [("  web:\n", "  wbe:\n")]}),
+    # bake
+    Case(alarms_make_distinct_bake_rules, None),
+    Case(
+        alarms_make_distinct_bake_rules,
+        "'#{' would be read as a pipeline variable",
+        {"prod.yaml": [("[shop-prod-5xx]", "['shop-#{x}']")]},
+    ),
+    Case(
+        alarms_make_distinct_bake_rules,
+        "would both be the bake rule 'Bake-shop-5xx'",
+        {"prod.yaml": [("[shop-prod-5xx]", "[shop/5xx, shop:5xx]")]},
+    ),
+    Case(  # without a bake, the alarms make no rules
+        alarms_make_distinct_bake_rules,
+        None,
+        {"prod.yaml": [("[shop-prod-5xx]", "[shop/5xx, shop:5xx]"), ("bake_minutes: 10", "")]},
+    ),
+    # listeners
+    Case(listener_fits_environment, None),
+    Case(
+        listener_fits_environment,
+        "the listener must be in this environment's account 333333333333",
+        fixture="listener-other-account",
+    ),
+    Case(listener_fits_environment, "would share host", fixture="shared-host"),
+    Case(  # the last priority a listener takes
+        listener_fits_environment, None, {"prod.yaml": [("priority: 10", "priority: 50000")]}
+    ),
+    Case(listener_priorities_distinct, None),
+    Case(
+        listener_priorities_distinct,
+        "choose priorities that do not overlap",
+        fixture="listener-priorities-overlap",
+    ),
+    # name lengths
+    Case(resource_names_fit, None),
+    Case(
+        resource_names_fit,
+        "shorten the app, environment ('production-eu') or service",
+        fixture="names-too-long",
+    ),
+    Case(runner_role_names_fit, None),
+    Case(runner_role_names_fit, "shorten the runner's name", fixture="runner-names-too-long"),
+    # image tags
+    Case(release_tag_not_deployed_prefix, None),
+    Case(
+        release_tag_not_deployed_prefix,
+        "starts with 'deployed-'",
+        {"pipeline.yaml": [("release_tag: release", "release_tag: deployed-x")]},
+    ),
+    Case(deployed_tags_distinct, None),
+    Case(deployed_tags_distinct, "would share the image tag", fixture="environment-tags-clash"),
+    # rollout
+    Case(rollout_settings_work, None),
+    Case(
+        rollout_settings_work,
+        "name at least one alarm",
+        {"prod.yaml": [("[shop-prod-5xx]", "[]")]},
+    ),
+    Case(
+        rollout_settings_work,
+        "bake time watches at most 5 alarms",
+        {"prod.yaml": [("[shop-prod-5xx]", "[a1, a2, a3, a4, a5, a6]")]},
+    ),
+    Case(
+        rollout_settings_work,
+        "must be shorter than health_check_interval",
+        fixture="rollout-timeout-not-below-interval",
+    ),
+    # runners and steps
+    Case(runner_definitions_work, None),
+    Case(
+        runner_definitions_work,
+        "needs `runner.image` in pipeline.yaml",
+        fixture="builtin-without-runner-image",
+    ),
+    Case(steps_work, None),
+    Case(
+        steps_work,
+        "refused by the allow-list",
+        {"prod.yaml": [("    - migrate.migrate", "    - migrate.migrat")]},
+    ),
+    Case(steps_work, "runs on CodeBuild", fixture="runner-override-codebuild"),
+    Case(steps_work, "so these settings would apply to nothing", fixture="runner-override-unused"),
+    Case(
+        steps_work,
+        "has no approval to run these before",
+        fixture="before-approval-without-approval",
+    ),
+    Case(steps_work, "is an earlier step's too", fixture="step-namespace-clash"),
+    Case(steps_work, "no earlier step has the namespace", fixture="step-unknown-variable"),
+    Case(steps_work, "not #{...} variables", fixture="codebuild-step-variable"),
+    Case(runners_and_steps_work, None),
+    Case(
+        runners_and_steps_work,
+        "needs `runner.image` in pipeline.yaml",
+        fixture="builtin-without-runner-image",
+    ),
+    # name clashes and prefixes
+    Case(names_distinct, None),
+    Case(names_distinct, "would both be named", fixture="service-named-like-a-stack"),
+    Case(service_names_outside_denied_prefixes, None),
+    Case(
+        service_names_outside_denied_prefixes,
+        "reserved for the deploy runner's resources",
+        fixture="service-named-runner",
+    ),
+    Case(
+        service_names_outside_denied_prefixes,
+        "which shares account",
+        fixture="service-named-like-an-environment",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rule(case: Case, tmp_path: Path) -> None:
+    directory = (
+        FIXTURES / "invalid" / case.fixture
+        if case.fixture
+        else edited_example(tmp_path / "environments", case.edits)
+    )
+    problems = run(case.rule, read_files(directory))
+
+    if case.expected is None:
+        assert problems == []
+    else:
+        assert [p.message for p in problems if case.expected in p.message], problems
+        assert len(problems) == 1, problems
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.__name__)
+def test_every_rule_passes_the_example_and_has_a_table(rule: Rule) -> None:
+    assert run(rule, read_files(EXAMPLE)) == []
+    assert any(case.rule is rule and case.expected for case in CASES), "add a failing case"
+    assert rule.__doc__, "say what the rule checks and why AWS needs it"
+
+
+def test_later_rules_run_only_when_the_first_project_rules_pass() -> None:
+    """A runner problem hides name clashes: names come from runners that must work first."""
+    files = read_files(FIXTURES / "invalid" / "builtin-without-runner-image")
+    with pytest.raises(ConfigError) as raised:
+        load_project(FIXTURES / "invalid" / "builtin-without-runner-image")
+    assert [p.message for p in raised.value.problems] == [
+        p.message for rule in PROJECT_RULES for p in run(rule, files)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "interval", "maximum", "minimum", "expected"),
+    [
+        (5, 30, 200, 100, []),
+        (30, 30, 200, 100, ["health_check_timeout (30 s) must be shorter"]),
+        (5, 30, 100, 100, ["maximum_percent (100) must be above minimum_healthy_percent (100)"]),
+    ],
+)
+def test_rollout_conflicts(
+    timeout: int, interval: int, maximum: int, minimum: int, expected: list[str]
+) -> None:
+    project = load_project(EXAMPLE)
+    env = project.environments[0]
+    rollout = dataclasses.replace(
+        project.rollout(env, "web"),
+        health_check_timeout=timeout,
+        health_check_interval=interval,
+        maximum_percent=maximum,
+        minimum_healthy_percent=minimum,
+    )
+    conflicts = rollout_conflicts(rollout)
+    assert len(conflicts) == len(expected)
+    assert all(c.startswith(e) for c, e in zip(conflicts, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("loc", "key"),
+    [
+        ((), ""),
+        (("app",), "app"),
+        (("services", "web", "secrets", "DB"), "services.web.secrets.DB"),
+        (("promotion", 2), "promotion[2]"),
+        (("image", "push_principals", 0), "image.push_principals[0]"),
+    ],
+)
+def test_key_of(loc: tuple[str | int, ...], key: str) -> None:
+    assert key_of(loc) == key
+
+
+def test_documents_hold_every_environment_in_promotion_order() -> None:
+    documents = read_files(EXAMPLE).documents
+    assert isinstance(documents, Documents)
+    assert list(documents.environments) == ["dev", "staging", "prod"]
+    assert documents.pipeline.file.name == "pipeline.yaml"
