@@ -20,7 +20,6 @@ from pipelines.invoker import names
 HANDLER = "pipelines.invoker.handler.handler"
 _ROOT = Path(__file__).resolve().parent  # the pipelines package
 _PACKAGE = "invoker"
-_TYPE_CHECKING = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 
 def _module_path(dotted: str) -> str | None:
@@ -36,25 +35,46 @@ def _module_path(dotted: str) -> str | None:
     return None
 
 
+def _type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` or `typing.TYPE_CHECKING`."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return (
+        isinstance(test, ast.Attribute)
+        and test.attr == "TYPE_CHECKING"
+        and isinstance(test.value, ast.Name)
+        and test.value.id == "typing"
+    )
+
+
+# The fields of a statement, an `except` clause or a `case` that hold statements.
+_STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
 def imported_modules(path: str) -> set[str]:
     """Modules of `pipelines` that the module at `path` imports when it runs.
 
-    Imports under `if TYPE_CHECKING:` are left out: they never run.
+    Imports under `if TYPE_CHECKING:` are left out: they never run. Only statements are
+    visited (an import is one): walking every expression node too was an eighth of synth of
+    an app with runner steps.
     """
     tree = ast.parse((_ROOT / path).read_bytes(), filename=path)
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) in (
-            "TYPE_CHECKING",
-            "typing.TYPE_CHECKING",
-        ):
-            node.body = []
-    for node in ast.walk(tree):
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
         if isinstance(node, ast.Import):
             candidates = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            if not node.module or node.level != 0:
+                continue
             candidates = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         else:
+            if isinstance(node, ast.If) and _type_checking(node.test):
+                pending.extend(node.orelse)
+            else:
+                for field in _STATEMENT_LISTS:
+                    pending.extend(getattr(node, field, ()))
             continue
         found.update(p for c in candidates if (p := _module_path(c)) is not None)
     return found

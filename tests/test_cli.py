@@ -110,11 +110,17 @@ def test_the_entry_point_imports_the_cli_without_collecting_then_freezes_it() ->
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_synth_leaves_cfn_flip_unloaded_until_used(tmp_path) -> None:
-    _synth_in_a_new_interpreter_then(
+def test_synth_imports_every_library_whole(tmp_path) -> None:
+    # No stand-in or deferred module: each is a plain module, cfn_flip has run (troposphere
+    # imports it), and troposphere's Template names the real troposphere.serverless.Globals.
+    printed = _synth_in_a_new_interpreter_then(
         tmp_path,
-        "assert 'cfn_tools' not in sys.modules and 'logging' not in sys.modules\n"
-        "import cfn_flip, troposphere\n"
-        "assert cfn_flip.to_yaml and 'cfn_tools' in sys.modules\n"
+        "import types, troposphere\n"
+        "modules = [n for n, m in sys.modules.items() if isinstance(m, types.ModuleType)]\n"
+        "print(','.join(n for n in modules if type(sys.modules[n]) is not types.ModuleType))\n"
+        "assert 'to_yaml' in vars(sys.modules['cfn_flip'])\n"
+        "serverless = sys.modules['troposphere.serverless']\n"
+        "assert troposphere.Template.props['Globals'][0] is serverless.Globals\n"
         "assert troposphere.Template().to_yaml().strip() == 'Resources: {}'\n",
     )
+    assert printed.strip() == ""

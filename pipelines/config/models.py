@@ -25,7 +25,6 @@ from pydantic import (
 
 from pipelines import patterns
 from pipelines.aws_facts import FARGATE_MEMORY_BY_CPU, REGIONS, fargate_pair_problem
-from pipelines.config import plugins
 from pipelines.config.matches import Matches
 from pipelines.config.permissions import Permission
 from pipelines.config.runner_spec import (
@@ -37,8 +36,6 @@ from pipelines.config.runner_spec import (
 )
 from pipelines.errors import unknown_name
 from pipelines.invoker.names import MAX_ENVIRONMENT_NAME
-
-plugins.import_loader_lazily()  # before the first model is built
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
 

@@ -12,11 +12,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.aws_facts import fargate_pair_problem
-from pipelines.config import plugins
 from pipelines.config.permissions import Permission
 from pipelines.invoker.document import RUNNER_DEFAULTS, SCRIPT_DEFAULTS
-
-plugins.import_loader_lazily()  # before the first model is built (see plugins.py)
 
 # The built-in runners (made in builtin_runners.py), named here so the config model needs only
 # this. The tuple is read from the type, so the two cannot differ.

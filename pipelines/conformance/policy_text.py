@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import eq
 from typing import Any, NamedTuple
 
 from pipelines.conformance.model import StackTemplate
@@ -57,7 +58,7 @@ def _pseudo(name: str, stack: StackTemplate) -> str:
 def iam_characters(document: Any, stack: StackTemplate) -> int:
     """A policy's size as IAM counts it: the JSON text without white space."""
     text = json.dumps(resolved(document, stack), separators=(",", ":"), ensure_ascii=False)
-    return sum(1 for c in text if not c.isspace())
+    return len("".join(text.split()))  # str.split() splits at what str.isspace() is
 
 
 def utf8_bytes(document: Any, stack: StackTemplate) -> int:
@@ -89,27 +90,34 @@ def role_statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def matches(pattern: str, text: str) -> bool:
     """IAM's wildcard match: `*` any run of characters, `?` any one, case-sensitive."""
-    return _wildcard(pattern).fullmatch(text) is not None
+    return bool(_wildcard(pattern)(text))
 
 
 def action_matches(pattern: str, action: str) -> bool:
     """Action names are case-insensitive in IAM."""
-    return _wildcard(pattern.lower()).fullmatch(action.lower()) is not None
+    return bool(_wildcard(pattern.lower())(action.lower()))
+
+
+Matcher = Callable[[str], object]  # truthy where the text matches
 
 
 @functools.lru_cache(maxsize=4096)
-def _wildcard(pattern: str) -> re.Pattern[str]:
+def _wildcard(pattern: str) -> Matcher:
+    """A test of a whole text against `pattern`. Most patterns have no wildcard: they are
+    compared, not compiled (compiling them was 5 % of a small app's synth)."""
+    if "*" not in pattern and "?" not in pattern:
+        return functools.partial(eq, pattern)
     return re.compile(
         "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    )
+    ).fullmatch
 
 
 class Prepared(NamedTuple):
-    """A statement ready to evaluate many times: its patterns compiled, its ARNs resolved."""
+    """A statement ready to evaluate many times: its patterns made matchers, its ARNs resolved."""
 
     deny: bool
-    actions: tuple[re.Pattern[str], ...]
-    resources: tuple[re.Pattern[str], ...]
+    actions: tuple[Matcher, ...]
+    resources: tuple[Matcher, ...]
     condition: dict[str, Any]
 
 
@@ -139,9 +147,9 @@ def allowed(
     action = action.lower()
     granted = False
     for statement in policy:
-        if not any(p.fullmatch(action) for p in statement.actions):
+        if not any(p(action) for p in statement.actions):
             continue
-        if not any(p.fullmatch(resource) for p in statement.resources):
+        if not any(p(resource) for p in statement.resources):
             continue
         met = _conditions_met(statement.condition, context or {})
         if statement.deny:
