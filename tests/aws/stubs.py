@@ -263,3 +263,32 @@ def task_definition(name: str, account: str, uri: str) -> dict[str, Any]:
             "containerDefinitions": [{"name": "web", "image": uri, "essential": True}],
         }
     }
+
+
+def stack_event(
+    n: int,
+    logical: str,
+    kind: str,
+    status: str,
+    reason: str = "",
+    *,
+    stack: str,
+    stack_id: str,
+    at: datetime,
+    physical: str | None = None,
+) -> dict[str, Any]:
+    """A DescribeStackEvents event, `n` seconds after `at`."""
+    result: dict[str, Any] = {
+        "StackId": stack_id,
+        "EventId": f"{logical}-{status}-{n}",
+        "StackName": stack,
+        "LogicalResourceId": logical,
+        "ResourceType": kind,
+        "Timestamp": at + timedelta(seconds=n),
+        "ResourceStatus": status,
+    }
+    if physical is not None:
+        result["PhysicalResourceId"] = physical
+    if reason:
+        result["ResourceStatusReason"] = reason
+    return result

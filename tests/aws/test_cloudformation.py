@@ -3,7 +3,6 @@ a failed creation is reported by the resource that failed, not by the ones it ca
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from pipelines.aws.cloudformation import (
 )
 from pipelines.aws.deploy import bucket_created
 from pipelines.aws.errors import OperationError
-from tests.aws.stubs import NOW, StubbedClients
+from tests.aws.stubs import NOW, StubbedClients, stack_event
 
 HOME = ("111111111111", "eu-west-1")
 STACK = "shop-pipeline"
@@ -30,20 +29,12 @@ CHANGE_SET = "arn:aws:cloudformation:eu-west-1:111111111111:changeSet/pipelines-
 BUCKET = "shop-artifacts-111111111111-eu-west-1"
 
 
-def event(n: int, logical: str, kind: str, status: str, reason: str = "", physical: str = ""):
-    result: dict[str, Any] = {
-        "StackId": STACK_ID,
-        "EventId": f"{logical}-{status}-{n}",
-        "StackName": STACK,
-        "LogicalResourceId": logical,
-        "PhysicalResourceId": physical,
-        "ResourceType": kind,
-        "Timestamp": NOW + timedelta(seconds=n),
-        "ResourceStatus": status,
-    }
-    if reason:
-        result["ResourceStatusReason"] = reason
-    return result
+def event(
+    n: int, logical: str, kind: str, status: str, reason: str = "", physical: str = ""
+) -> dict[str, Any]:
+    return stack_event(
+        n, logical, kind, status, reason, stack=STACK, stack_id=STACK_ID, at=NOW, physical=physical
+    )
 
 
 STACK_TYPE = "AWS::CloudFormation::Stack"

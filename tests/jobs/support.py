@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
 from botocore.stub import Stubber
 
 from pipelines.invoker.logs import parse_output
+from tests.aws.stubs import stack_event
 
 REGION = "eu-west-1"
 STACK = "shop-prod-web"
@@ -121,15 +122,4 @@ def change_set(
 
 
 def event(n: int, logical: str, kind: str, status: str, reason: str = "") -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "StackId": STACK_ID,
-        "EventId": f"{logical}-{status}-{n}",
-        "StackName": STACK,
-        "LogicalResourceId": logical,
-        "ResourceType": kind,
-        "Timestamp": NOW + timedelta(seconds=n),
-        "ResourceStatus": status,
-    }
-    if reason:
-        result["ResourceStatusReason"] = reason
-    return result
+    return stack_event(n, logical, kind, status, reason, stack=STACK, stack_id=STACK_ID, at=NOW)
