@@ -1,21 +1,34 @@
-"""The state of a rehearsal's executions, and how it is told: errors, executions, events, hooks.
+"""The state of the executions, and how it is told: errors, executions, events, hooks.
 
-An `Execution` is one push going through the pipeline (its digest, the variables and artifacts
-its actions produced, where it stands); the `Journal` records what happened to it as `Event`s
-and prints the timed lines a person reads as it happens; `Hooks` are where the interpreter meets
-the world (approvals, injected failures, output).
+An `Execution` is one run of the pipeline (its digest, the variables and artifacts its actions
+produced, where it stands, how it was started); the `Journal` records what happened to it as
+`Event`s and prints the timed lines a person reads as it happens; `Hooks` are where the
+interpreter meets the world (approvals, injected failures, output).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from pipelines.aws.errors import OperationError
 
-Status = Literal["InProgress", "Succeeded", "Failed", "Rejected"]
+# "Rejected" is the rehearsal's own word for an execution a manual approval stopped; the
+# CodePipeline API calls it Failed (service.py).
+Status = Literal["InProgress", "Stopping", "Stopped", "Succeeded", "Failed", "Rejected"]
+ACTIVE: frozenset[Status] = frozenset({"InProgress", "Stopping"})
+# How an execution started, as CodePipeline's `trigger.triggerType` names it.
+Trigger = Literal[
+    "CloudWatchEvent", "StartPipelineExecution", "AutomatedRollback", "ManualRollback"
+]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 class RehearsalError(OperationError):
@@ -41,10 +54,32 @@ class Execution:
     next_stage: int = 0
     status: Status = "InProgress"
     stopped_at: str | None = None
+    trigger: Trigger = "CloudWatchEvent"
+    trigger_detail: str = ""
+    # A rollback runs one stage again with an earlier execution's image and outputs.
+    rollback_of: str | None = None  # the execution it goes back to (rollbackMetadata)
+    last_stage: int | None = None  # a rollback's one stage; None: to the end of the pipeline
+    started: datetime = field(default_factory=now)
+    updated: datetime = field(default_factory=now)
+    status_summary: str = ""
+    abandon: bool = False  # stop_pipeline_execution(abandon=True): in-progress actions too
 
     @property
     def short(self) -> str:
         return short_digest(self.digest)
+
+    @property
+    def kind(self) -> Literal["STANDARD", "ROLLBACK"]:
+        return "ROLLBACK" if self.rollback_of else "STANDARD"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def set_status(self, status: Status, summary: str = "") -> None:
+        self.status, self.updated = status, now()
+        if summary:
+            self.status_summary = summary
 
 
 @dataclass(frozen=True)
@@ -55,11 +90,17 @@ class Event:
     detail: str = ""
 
 
+Approve = Callable[[Execution, str, str, str], bool]  # execution, stage, action, message
+
+
 @dataclass
 class Hooks:
-    """How the interpreter meets the world: approvals, injected failures, output."""
+    """How the interpreter meets the world: approvals, injected failures, output.
 
-    approve: Callable[[Execution, str, str, str], bool]  # execution, stage, action, message
+    `approve` None: a manual approval waits for its result through the API
+    (`put_approval_result`), as in CodePipeline; else the hook decides it at once."""
+
+    approve: Approve | None
     inject_failure: Callable[[str], str | None]  # stack name -> reason, or None
     echo: Callable[[str], None]
 
@@ -71,10 +112,18 @@ class Journal:
         self.echo = echo
         self.events: list[Event] = []
         self.started = time.monotonic()
+        self._lock = threading.Lock()  # executions and actions run in threads of their own
 
     def record(self, execution: Execution, stage: str, what: str, detail: str = "") -> None:
-        self.events.append(Event(execution.number, stage, what, detail))
+        with self._lock:
+            self.events.append(Event(execution.number, stage, what, detail))
 
     def say(self, execution: Execution, text: str) -> None:
         elapsed = time.monotonic() - self.started
-        self.echo(f"[{elapsed:6.1f}s] #{execution.number} {execution.short}  {text}")
+        with self._lock:
+            self.echo(f"[{elapsed:6.1f}s] #{execution.number} {execution.short}  {text}")
+
+    def tell(self, text: str) -> None:
+        """A line of its own, not timed (an approval's message, a job's output)."""
+        with self._lock:
+            self.echo(text)

@@ -1,9 +1,11 @@
-"""`Approval/AWS/Manual`: published to its SNS topic, decided at once by the approve hook (no
+"""`Approval/AWS/Manual`: published to its SNS topic, then decided by the approve hook at once,
+or, without one, through the API: the action waits for `put_approval_result` with its token (no
 7-day timeout)."""
 
 from __future__ import annotations
 
 from pipelines.local.actions.context import ActionResult, ActionRun, Context
+from pipelines.local.execution import RehearsalError
 
 
 def manual_approval(context: Context, run: ActionRun) -> ActionResult:
@@ -13,10 +15,18 @@ def manual_approval(context: Context, run: ActionRun) -> ActionResult:
     if topic:
         sns = context.clients.client("sns", run.action.role_arn, run.region)
         sns.publish(TopicArn=topic, Subject="Approval needed", Message=message)
-    context.hooks.echo(f"    approval {stage}/{action}: {message}")
+    context.journal.tell(f"    approval {stage}/{action}: {message}")
     if link := config.get("ExternalEntityLink"):
-        context.hooks.echo(f"    link: {link}")
-    approved = context.hooks.approve(run.execution, stage, action, message)
+        context.journal.tell(f"    link: {link}")
+    summary = ""
+    if context.hooks.approve is not None:
+        approved = context.hooks.approve(run.execution, stage, action, message)
+    elif run.record is not None:
+        approved, summary = context.history.await_approval(run.record)
+    else:
+        raise RehearsalError(f"{run.where}: no way to decide the approval")
     verdict = "approval " + ("approved" if approved else "rejected")
     context.record(run, verdict, message)  # the message, as resolved
-    return ActionResult("approved") if approved else ActionResult("rejected", rejected=True)
+    if approved:
+        return ActionResult("approved", shown=summary)
+    return ActionResult("rejected", rejected=True, shown=summary)

@@ -9,6 +9,7 @@ from pipelines.invoker.document import RunnersDocument
 from pipelines.local.clients import ActionClients
 from pipelines.local.declaration import Action, Stage
 from pipelines.local.execution import Execution, Hooks, Journal
+from pipelines.local.history import ActionExecution, History
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ActionRun:
     config: Mapping[str, str]  # the action's configuration, its variables resolved
     region: str  # the action's, or the pipeline's
     rollback: bool = False  # run again by a rollback of its stage
+    record: ActionExecution | None = None  # what the API shows of it
 
     @property
     def where(self) -> str:
@@ -31,6 +33,7 @@ class ActionRun:
 class ActionResult:
     summary: str  # printed after the action's name
     rejected: bool = False  # a manual approval said no: the execution stops, not failed
+    shown: str | None = None  # the API's summary of the action, if not `summary`
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Context:
     hooks: Hooks
     account: str  # the pipeline's
     runners: RunnersDocument | None  # runners.json, the allow-list runner steps are admitted by
+    history: History  # the action executions, and the approvals waiting for a result
 
     def record(self, run: ActionRun, what: str, detail: str = "") -> None:
         self.journal.record(run.execution, run.stage.name, what, detail)

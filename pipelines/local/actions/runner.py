@@ -118,7 +118,7 @@ def _run_in_process(
     }
     job = steps.run_job(admitted.argv, client=client, variables=variables, artifacts=artifacts)
     for line in job.lines:
-        context.hooks.echo(f"      | {line}")
+        context.journal.tell(f"      | {line}")
     if job.exit_code != 0:
         context.record(run, "runner failed", name)
         last = " / ".join(line.strip() for line in job.lines[-5:] if line.strip())
