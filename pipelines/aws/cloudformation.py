@@ -43,7 +43,8 @@ STACK_TIMEOUT = 4 * 3600  # ECS waits for healthy tasks; the circuit breaker dec
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html).
 # The text is "The submitted information didn't contain changes. Submit different information to
 # create a change set."; with a template Transform it is "No updates are to be performed.",
-# which is also what moto (the embedded AWS) raises from CreateChangeSet as a ValidationError.
+# which is also what plain moto raises from CreateChangeSet as a ValidationError (the embedded
+# AWS records the FAILED change set as CloudFormation does: pipelines/local/changesets.py).
 # The AWS CLI's `cloudformation deploy` and the CDK match the same two texts.
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
@@ -117,7 +118,7 @@ class Described:
     """A change set as DescribeChangeSet has it, with every page of its changes."""
 
     name: str
-    arn: str  # "" only where moto refused to make a change set that changes nothing
+    arn: str  # "" only where plain moto refused to make a change set that changes nothing
     stack: str
     stack_id: str
     status: str  # CREATE_PENDING | CREATE_IN_PROGRESS | CREATE_COMPLETE | DELETE_* | FAILED
@@ -330,7 +331,7 @@ def plan_change_set(
     try:
         created = cfn.create_change_set(**request)
     except ClientError as error:
-        # CloudFormation makes a FAILED change set for "no changes"; moto refuses the call.
+        # CloudFormation makes a FAILED change set for "no changes"; plain moto refuses the call.
         if error_code(error) == "ValidationError" and says_no_changes(error_message(error)):
             return Described(name, "", stack, "", "FAILED", "UNAVAILABLE", error_message(error), ())
         raise

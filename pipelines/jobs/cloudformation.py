@@ -81,7 +81,7 @@ def cloudformation_plan(
     )
     print(f"Change set {change_set} for stack {stack} ({kind}):", flush=True)
     emit("changeSet", change_set)
-    if planned.arn:  # moto refuses an empty change set outright: there is no ARN then
+    if planned.arn:  # plain moto refuses an empty change set outright: no ARN then
         emit("changeSetId", planned.arn)
     if planned.no_changes:
         print("No changes.")

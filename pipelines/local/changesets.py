@@ -34,6 +34,22 @@
    definition (the role its job acts as) and registers release revisions from it, as the
    invoker does, so on creation those properties are registered too. Updates keep moto's own
    path (3. above handles what the service stacks need of it).
+7. A change set that changes nothing. CloudFormation accepts CreateChangeSet and the change set
+   ends FAILED, ExecutionStatus UNAVAILABLE, with the StatusReason "The submitted information
+   didn't contain changes. Submit different information to create a change set." (StatusReason
+   "shows the error message":
+   https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html).
+   moto's backend records exactly that, but its request handler refuses the call first with a
+   ValidationError ("No updates are to be performed.") whenever parameters are passed. Here that
+   early refusal is switched off for CreateChangeSet requests only (UpdateStack keeps it, as
+   CloudFormation's UpdateStack refuses), so the backend's FAILED change set is what callers see.
+8. Sibling change sets. "When you execute a change set, CloudFormation deletes all other change
+   sets associated with the stack because they aren't valid for the updated stack"
+   (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html).
+   moto keeps them, executable against a stack they no longer describe. Here they are deleted
+   when the execution starts, whatever its outcome; the executed one stays, as in AWS. And a
+   change set that cannot be executed (FAILED, or executed already) is refused with
+   InvalidChangeSetStatus, as ExecuteChangeSet refuses it, where moto would carry it out.
 """
 
 from __future__ import annotations
@@ -42,19 +58,37 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from moto.cloudformation.exceptions import CloudFormationError
+
 from pipelines.local.patching import patched, stored
 
 LOGICAL_ID = "_pipelines_logical_id"
 RESOURCE_TYPE = "_pipelines_resource_type"
 
 
+class InvalidChangeSetStatus(CloudFormationError):
+    """ExecuteChangeSet's refusal of a change set that is not AVAILABLE (botocore's
+    InvalidChangeSetStatusException: code InvalidChangeSetStatus, HTTP 400)."""
+
+    code = "InvalidChangeSetStatus"
+
+    def __init__(self, change_set: Any) -> None:
+        super().__init__(
+            f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status "
+            f"of [{change_set.status}]"
+        )
+
+
 @contextlib.contextmanager
 def cloudformation_like_change_sets() -> Iterator[None]:
-    from moto.cloudformation import models, parsing
+    from moto.cloudformation import models, parsing, responses
 
     original_execute = stored(models.CloudFormationBackend, "execute_change_set")
     original_create = stored(parsing, "parse_and_create_resource")
     original_diff: Callable[[Any], list[Any]] = stored(models.ChangeSet, "diff")
+    original_request: Callable[[Any], Any] = stored(
+        responses.CloudFormationResponse, "create_change_set"
+    )
 
     def create_resource(
         logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any
@@ -68,10 +102,13 @@ def cloudformation_like_change_sets() -> Iterator[None]:
 
     def execute(backend: Any, change_set_name: str, stack_name: str | None = None) -> None:
         change_set = backend.describe_change_set(change_set_name)
+        if (change_set.status, change_set.execution_status) != ("CREATE_COMPLETE", "AVAILABLE"):
+            raise InvalidChangeSetStatus(change_set)
         stack = backend.stacks[change_set.stack_id]
         # create_stack hands a new stack the region's exports; a change set's stack gets none.
         stack.cross_stack_resources = backend.exports
         stack.resource_map.cross_stack_resources = backend.exports
+        _delete_siblings(backend, change_set)
         try:
             original_execute(backend, change_set_name, stack_name)
         except Exception as error:
@@ -105,11 +142,37 @@ def cloudformation_like_change_sets() -> Iterator[None]:
             for name in by_action[action]
         ]
 
+    def create_change_set_request(response: Any) -> Any:
+        # One handler object per request: its own early refusal is switched off, no other's (7.).
+        with patched(response, "_validate_different_update", _accept_unchanged):
+            return original_request(response)
+
     with contextlib.ExitStack() as patches:
+        patches.enter_context(
+            patched(
+                responses.CloudFormationResponse, "create_change_set", create_change_set_request
+            )
+        )
         patches.enter_context(patched(parsing, "parse_and_create_resource", create_resource))
         patches.enter_context(patched(models.CloudFormationBackend, "execute_change_set", execute))
         patches.enter_context(patched(models.ChangeSet, "diff", diff))
         yield
+
+
+def _accept_unchanged(*args: Any) -> None:
+    """Lets an unchanged template and parameters through to moto's backend, which records the
+    change set as FAILED with CloudFormation's StatusReason (7.)."""
+
+
+def _delete_siblings(backend: Any, executed: Any) -> None:
+    """The stack's other change sets, deleted as ExecuteChangeSet deletes them (8.)."""
+    siblings = [
+        change_set_id
+        for change_set_id, change_set in backend.change_sets.items()
+        if change_set.stack_id == executed.stack_id and change_set is not executed
+    ]
+    for change_set_id in siblings:
+        backend.delete_change_set(change_set_id)
 
 
 def _roll_back_creation(stack: Any, change_set: Any, error: Exception) -> None:
