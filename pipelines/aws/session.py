@@ -30,7 +30,9 @@ ROLE_NAME_VARIABLE = "PIPELINES_ROLE_NAME"
 SESSION_NAME = "pipelines-cli"
 
 # Throttling is retried by botocore itself: adaptive mode adds client-side rate limiting to the
-# exponential backoff, which matters when a wave polls many stacks at once.
+# exponential backoff, which matters when a wave polls many stacks at once. Transient server
+# errors (HTTP 500, 502, 503, 504) are retried too, which is also what carries the tool through
+# a moto server's occasional 500 when it serves concurrent requests (pipelines/local/serial.py).
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
     user_agent_extra=f"pipelines/{__version__}",

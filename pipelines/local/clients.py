@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import boto3
 
+from pipelines.aws.session import CLIENT_CONFIG
+
 SESSION_NAME = "pipelines-rehearsal"
 
 # client_for(service, role ARN or None, region): the IAM-enforced tests' way of making every
@@ -25,9 +27,17 @@ class AccountClients(Protocol):
 
 
 def session_client(session: boto3.Session, service: str, **options: Any) -> Any:
-    """`session.client(service, ...)` for a service named at run time."""
+    """`session.client(service, ...)` for a service named at run time, retrying as the verbs'
+    clients retry (CLIENT_CONFIG) unless `options` give a `config` of their own.
+
+    The retries are what keeps a moto server in another process usable: it serves requests in
+    threads of their own, and a request made with assumed-role credentials can fail there with
+    a 500 ("dictionary changed size during iteration") while another request creates a role.
+    serial.py's lock cannot reach that process; a 500 is a transient server error that botocore
+    retries, with backoff, like AWS's own.
+    """
     make: Callable[..., Any] = session.client
-    return make(service, **options)
+    return make(service, **{"config": CLIENT_CONFIG, **options})
 
 
 class ActionClients:

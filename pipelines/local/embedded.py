@@ -40,7 +40,7 @@ class Accounts:
 
     def __init__(self) -> None:
         self._session = boto3.Session()
-        self._sts = self._session.client("sts")
+        self._sts = session_client(self._session, "sts")
         self._credentials: dict[str, dict[str, str]] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
 

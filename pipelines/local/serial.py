@@ -9,7 +9,11 @@ waves and its event interleaving as they are against AWS, while moto sees one re
 
 Both ways into moto in this process are locked: its botocore hook (`mock_aws`) and the WSGI
 application of a moto server started here (ThreadedMotoServer). A moto server in another
-process is out of reach; it serves each request in a thread of its own.
+process is out of reach of the lock: it serves each request in a thread of its own, and the
+race surfaces as an HTTP 500. That side is handled by the client: every client the tool makes
+retries transient server errors with backoff (aws/session.py's CLIENT_CONFIG, which
+clients.session_client applies to the embedded AWS's clients too), so a request that met the
+race is sent again. Tested against a moto server in a subprocess (tests/local/test_serial.py).
 """
 
 from __future__ import annotations
