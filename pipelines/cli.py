@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,41 @@ ENVIRONMENTS = click.option(
     show_default=True,
     help="Directory holding pipeline.yaml and one <environment>.yaml per environment.",
 )
+
+
+ENDPOINT_META = "pipelines.endpoint_url"
+
+
+def _keep_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[ENDPOINT_META] = value
+
+
+ENDPOINT_URL = click.option(
+    "--endpoint-url",
+    metavar="URL",
+    expose_value=False,
+    callback=_keep_endpoint,
+    help="Send every AWS call to URL, e.g. a `pipelines sandbox` (default: $AWS_ENDPOINT_URL).",
+)
+
+
+@contextlib.contextmanager
+def _endpoint(url: str | None) -> Iterator[None]:
+    """AWS calls go to `url` meanwhile: boto3 reads AWS_ENDPOINT_URL itself, for every client
+    and every account's session, so the verbs need no endpoint of their own."""
+    if not url:
+        yield
+        return
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,6 +161,7 @@ def check(templates: Path) -> None:
     show_default=True,
     help="The runners document synth writes.",
 )
+@ENDPOINT_URL
 def run(
     runner: str | None,
     script: str | None,
@@ -145,8 +182,8 @@ def run(
     """
     from pipelines.console import run_command
 
-    sys.exit(
-        run_command(
+    with _endpoint(click.get_current_context().meta.get(ENDPOINT_META)):
+        status = run_command(
             runner=runner,
             script=script,
             args=args,
@@ -159,7 +196,7 @@ def run(
             runners_file=runners_file,
             image=image,
         )
-    )
+    sys.exit(status)
 
 
 def _fail(error: Exception) -> None:
@@ -192,7 +229,7 @@ ROLE_NAME = click.option(
 
 
 def _aws_options(function: Callable[..., None]) -> Callable[..., None]:
-    for option in (ROLE_NAME, REGION, PROFILE, TEMPLATES):
+    for option in (ENDPOINT_URL, ROLE_NAME, REGION, PROFILE, TEMPLATES):
         function = option(function)
     return function
 
@@ -207,7 +244,8 @@ def _aws(
     from pipelines.aws.session import Sessions
     from pipelines.console import run_verb
 
-    run_verb(lambda: verb(Sessions(profile, region, role_name)))
+    with _endpoint(click.get_current_context().meta.get(ENDPOINT_META)):
+        run_verb(lambda: verb(Sessions(profile, region, role_name)))
 
 
 def _asking(yes: bool) -> Callable[[str], bool] | None:
@@ -470,6 +508,66 @@ def rehearse(
         run_verb(lambda: show_rehearsal(run(options, ConsoleReporter()), fail_at))
     except (ConfigError, LimitError) as error:
         _fail(error)
+
+
+@main.group(invoke_without_command=True)
+@ENVIRONMENTS
+@click.option(
+    "--templates",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("templates"),
+    show_default=True,
+    help="Directory to synthesize into (replaced as a whole); the verbs read it.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=4580,
+    show_default=True,
+    help="Local port to serve on (0: any free port).",
+)
+@click.pass_context
+def sandbox(ctx: click.Context, environments: Path, templates: Path, port: int) -> None:
+    """Serve a local AWS with the app deployed and its pipeline running: no account.
+
+    Synthesizes into --templates, deploys every stack on an embedded AWS (moto) served on
+    127.0.0.1, and prints the `export` lines that point boto3 and this CLI at it. Then every
+    verb works against it as against AWS: `pipelines sandbox push` starts a release, and
+    status, approve, reject, release, rollback, deploy, diff and run act on it. Serves until
+    interrupted (Ctrl-C, SIGTERM).
+
+    \b
+    Example:
+      pipelines sandbox                     # in one shell; paste its exports into another
+      pipelines sandbox push
+      pipelines status
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipelines.console import run_sandbox, run_verb
+    from pipelines.local.sandbox import SandboxOptions
+
+    options = SandboxOptions(environments, templates, port)
+    try:
+        run_verb(lambda: run_sandbox(options))
+    except (ConfigError, LimitError) as error:
+        _fail(error)
+
+
+@sandbox.command("push")
+@TEMPLATES
+@click.option("--tag", help="Tag to push under (default: the release tag of manifest.json).")
+@click.option("--endpoint-url", metavar="URL", help="The sandbox (default: $AWS_ENDPOINT_URL).")
+def sandbox_push(templates: Path, tag: str | None, endpoint_url: str | None) -> None:
+    """Push a generated image to the sandbox's release repository; prints its digest.
+
+    With the release tag, the push starts a release, as on AWS.
+    """
+    from pipelines.console import run_verb, show_push
+    from pipelines.local.sandbox import push_to_sandbox
+
+    with _endpoint(endpoint_url):
+        run_verb(lambda: show_push(push_to_sandbox(templates, tag)))
 
 
 @main.command()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pipelines.aws.rollback import RollbackResult
     from pipelines.aws.status import Status
     from pipelines.local.rehearse import Result
+    from pipelines.local.sandbox import Pushed, SandboxOptions
 
 
 def confirm(question: str) -> bool:
@@ -329,6 +330,55 @@ def _deployed_tags(tags: dict[str, str], digest: str) -> None:
     for tag, tagged in tags.items():
         new = " (new)" if tagged == digest else ""
         click.echo(f"  {tag:<{width}}  {short_digest(tagged)}{new}")
+
+
+# `pipelines sandbox` ---------------------------------------------------------------------------
+
+
+def run_sandbox(options: SandboxOptions) -> int:
+    """Serve the sandbox until SIGINT or SIGTERM; its exports go to standard output, one per
+    line, then the executions' progress as they run."""
+    import signal
+
+    from pipelines.local.sandbox import open_sandbox
+
+    with open_sandbox(options, ConsoleReporter()) as sandbox:
+        stop = threading.Event()
+        handlers = {
+            number: signal.signal(number, lambda *_: stop.set())
+            for number in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            manifest = sandbox.manifest
+            click.echo(
+                f"\nthe sandbox serves {manifest.pipeline} at {sandbox.endpoint}; paste these "
+                "lines into another shell:\n"
+            )
+            for line in sandbox.exports():
+                click.echo(line)
+            click.echo(
+                f"\nthen: pipelines sandbox push --templates {options.templates}, "
+                f"pipelines status --templates {options.templates}, approve, release, rollback."
+                "\nCtrl-C stops the sandbox (and forgets everything in it).\n"
+            )
+            while not stop.wait(0.5):
+                pass
+            click.echo("stopping the sandbox")
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+    return 0
+
+
+def show_push(pushed: Pushed) -> int:
+    click.echo(pushed.digest)
+    if pushed.release:
+        click.echo(
+            f"pushed {pushed.repository}:{pushed.tag}: a release starts; `pipelines status` "
+            "follows it",
+            err=True,
+        )
+    return 0
 
 
 # `pipelines run` ---------------------------------------------------------------------------------

@@ -25,11 +25,13 @@ import contextlib
 import io
 import json
 import os
+import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipelines import naming
 from pipelines.config.builtin_runners import JOBS
@@ -231,13 +233,15 @@ def run_job(
         names.OUTPUT_FILE_VARIABLE: "",
     }
     captured = io.StringIO()
+    job = threading.get_ident()
     with (
+        _ONE_JOB,
         _environment(environment),
         _swapped(jobs, "_client", client),
         _swapped(jobs, "_download", download),
         _swapped(jobs, "POLL_SECONDS", 0),
-        contextlib.redirect_stdout(captured),
-        contextlib.redirect_stderr(captured),
+        contextlib.redirect_stdout(_ThreadOutput(job, captured, sys.stdout)),
+        contextlib.redirect_stderr(_ThreadOutput(job, captured, sys.stderr)),
     ):
         try:
             code = jobs.main(list(argv[len(JOBS) :]))
@@ -247,6 +251,28 @@ def run_job(
             traceback.print_exc()
             code = 1
     return JobRun(int(code or 0), tuple(captured.getvalue().splitlines()))
+
+
+# One in-process job at a time: a job swaps the process's environment and the jobs module's
+# clients while it runs, and the interpreter runs actions (and executions) in threads.
+_ONE_JOB = threading.Lock()
+
+
+class _ThreadOutput(io.TextIOBase):
+    """sys.stdout (or stderr) while a job runs: what the job's thread prints is the job's
+    output; what any other thread prints (the other actions' progress) goes where it went."""
+
+    def __init__(self, job: int, captured: io.StringIO, others: TextIO) -> None:
+        self._job, self._captured, self._others = job, captured, others
+
+    def _target(self) -> TextIO:
+        return self._captured if threading.get_ident() == self._job else self._others
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
 
 
 @contextlib.contextmanager
