@@ -11,7 +11,7 @@ revision ID for an ECR source is the digest, is the fallback.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +51,11 @@ class Stage:
 
 @dataclass(frozen=True)
 class Summary:
-    """One execution from list_pipeline_executions."""
+    """One execution from list_pipeline_executions.
+
+    A stage rollback (RollbackStage, or a stage's OnFailure/condition result ROLLBACK) is an
+    execution of its own: executionType ROLLBACK, and rollbackMetadata names the execution
+    whose source revisions it runs the stage with again (`rollback_of`)."""
 
     id: str
     status: str
@@ -59,6 +63,12 @@ class Summary:
     started: datetime | None
     updated: datetime | None
     trigger: str = ""
+    kind: str = "STANDARD"  # executionType: STANDARD | ROLLBACK
+    rollback_of: str | None = None  # rollbackMetadata.rollbackTargetPipelineExecutionId
+
+    @property
+    def is_rollback(self) -> bool:
+        return self.kind == "ROLLBACK"
 
 
 @dataclass
@@ -197,7 +207,8 @@ def recent_executions(
 ) -> list[Summary]:
     """The newest executions, newest first, with the digest each carries (from its source
     revision: for an ECR source the revision ID is the image digest). `succeeded_in` is a
-    stage name."""
+    stage name. A rollback execution that lists no source revision carries the digest of the
+    execution it rolls back to."""
     request: dict[str, Any] = {"pipelineName": pipeline, "maxResults": limit}
     if succeeded_in:
         request["filter"] = {"succeededInStage": {"stageName": succeeded_in}}
@@ -221,6 +232,24 @@ def recent_executions(
                 s.get("startTime"),
                 s.get("lastUpdateTime"),
                 s.get("trigger", {}).get("triggerType", ""),
+                s.get("executionType", "STANDARD"),
+                s.get("rollbackMetadata", {}).get("rollbackTargetPipelineExecutionId"),
             )
         )
-    return result
+    carried = {r.id: r.digest for r in result}
+    return [
+        replace(r, digest=_target_digest(cp, pipeline, r.rollback_of, carried))
+        if r.is_rollback and r.digest is None and r.rollback_of
+        else r
+        for r in result
+    ]
+
+
+def _target_digest(
+    cp: Any, pipeline: str, target: str, carried: dict[str, str | None]
+) -> str | None:
+    """The digest of the execution a rollback goes back to: from the same page if it is there,
+    else from that execution's artifact revisions."""
+    if carried.get(target):
+        return carried[target]
+    return digest_from_revisions(cp, pipeline, target)

@@ -4,8 +4,20 @@ Live digest: the service stack's ImageUri parameter, which is what CloudFormatio
 checked against the image of the task definition the ECS service runs; a difference (someone
 changed the service outside CloudFormation, or ECS rolled a deployment back) is flagged as drift.
 Deployed by: the newest execution that succeeded in the environment's stage carrying that digest;
-its Deploy or Apply action for the service gives the time. None matches after `pipelines
-rollback` or a first deploy from the bootstrap image: those happen outside the pipeline.
+its Deploy or Apply action for the service gives the time. None matches after a first deploy
+from the bootstrap image, or `pipelines rollback --to` an image no execution released: those
+happen outside the pipeline.
+
+Rolled back: a digest can be back on a service without being the latest release there.
+- A stage rollback (RollbackStage, or the stage's automatic rollback) is an execution of its own,
+  executionType ROLLBACK, whose rollbackMetadata names the execution it goes back to
+  (GetPipelineExecution, ListPipelineExecutions). It deployed the digest; the execution it names
+  released it.
+- `pipelines rollback` changes the stack through CloudFormation, outside the pipeline, so the
+  pipeline's history shows only the execution that once released the digest. If a later
+  execution succeeded in the environment with another digest, the digest came back after it:
+  it is shown as rolled back, released by that execution, deployed by none, at the time the
+  stack was last updated.
 """
 
 from __future__ import annotations
@@ -50,7 +62,10 @@ class ServiceStatus:
     running_image: str | None = None
     drift: bool = False
     deployed_at: datetime | None = None
-    deployed_by: str | None = None
+    deployed_by: str | None = None  # the execution that put the digest here, if one did
+    rolled_back: bool = False  # the digest came back: a stage rollback or `pipelines rollback`
+    released_by: str | None = None  # the execution that released the digest (for a rollback:
+    # the one rolled back to)
 
 
 @dataclass
@@ -157,6 +172,10 @@ def _services(
         execution = _carrying(history, row.digest)
         if execution is None:
             continue
+        row.released_by = execution.rollback_of if execution.is_rollback else execution.id
+        row.rolled_back = execution.is_rollback or _released_since(history, execution)
+        if row.rolled_back and not execution.is_rollback:
+            continue  # put back outside the pipeline: no execution deployed it
         if execution.id not in actions:
             details = action_executions(cp, manifest.pipeline, execution.id)
             actions[execution.id] = [d for d in details if d.get("stageName") in stages]
@@ -176,6 +195,13 @@ def _deploying_actions(manifest: Manifest, stages: tuple[str, ...], service: str
 
 def _carrying(history: list[Summary], digest: str | None) -> Summary | None:
     return next((s for s in history if s.digest == digest), None)
+
+
+def _released_since(history: list[Summary], execution: Summary) -> bool:
+    """Whether an execution newer than `execution` succeeded with a digest of its own (the
+    history is newest first, and `execution` the newest carrying its digest)."""
+    newer = history[: history.index(execution)]
+    return any(s.digest for s in newer)
 
 
 def _deployed_at(details: list[dict[str, Any]], names: set[str]) -> datetime | None:
@@ -228,11 +254,7 @@ def render(manifest: Manifest, found: Report) -> list[str]:
                     digests.short(s.digest) if s.digest else s.stack_status,
                     _drift_text(s),
                     text.when(s.deployed_at) if s.digest else "-",
-                    _short_id(s.deployed_by)
-                    if s.deployed_by
-                    else "outside pipeline"
-                    if s.digest
-                    else "-",
+                    _by_text(s),
                     stage if first else "",
                 )
             )
@@ -251,6 +273,8 @@ def render(manifest: Manifest, found: Report) -> list[str]:
         if approval.digest:
             # The full digest: a prefix might also match the execution queued behind it.
             lines.append(f"  pipelines approve {env.name} --digest {approval.digest}")
+    for env in report:
+        lines += [_rolled_back_text(env.name, s) for s in env.services if s.rolled_back]
     lines += _waits_text(manifest)
     drifted = [(e.name, s) for e in report for s in e.services if s.drift]
     for env_name, s in drifted:
@@ -258,6 +282,29 @@ def render(manifest: Manifest, found: Report) -> list[str]:
             f"drift in {env_name}/{s.service}: the stack says {s.image}, ECS runs {s.running_image}"
         )
     return lines
+
+
+def _by_text(s: ServiceStatus) -> str:
+    """The "by execution" column: the execution that deployed the digest, marked if it was a
+    rollback execution; else how the digest got there."""
+    if s.deployed_by:
+        return f"rollback {_short_id(s.deployed_by)}" if s.rolled_back else _short_id(s.deployed_by)
+    if s.rolled_back:
+        return "rolled back"
+    return "outside pipeline" if s.digest else "-"
+
+
+def _rolled_back_text(env: str, s: ServiceStatus) -> str:
+    released = f"execution {s.released_by}" if s.released_by else "an unknown execution"
+    how = (
+        f"by rollback execution {s.deployed_by}"
+        if s.deployed_by
+        else "outside the pipeline (`pipelines rollback`)"
+    )
+    return (
+        f"rolled back in {env}/{s.service} {how} at {text.when(s.deployed_at)}: "
+        f"{s.digest} was released by {released}"
+    )
 
 
 def _waits_text(manifest: Manifest) -> list[str]:
