@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pipelines.conformance.model import StackTemplate
 from pipelines.conformance.policy_text import (
     UNRESOLVED_CHARS,
     allowed,
     iam_characters,
+    matches,
     prepare,
     resolved,
     utf8_bytes,
@@ -92,3 +98,31 @@ def test_an_arn_fits_a_resource_type_as_iam_would_match_it() -> None:
     assert fits("arn:aws:ecs:eu-west-1:1:task-definition/shop-web:3", family)
     assert not fits("arn:aws:ecs:eu-west-1:1:cluster/shop", family)
     assert not fits("arn:aws:sqs:eu-west-1:1:task-definition/x:1", family)  # another service
+
+
+def _as_regex(pattern: str) -> re.Pattern[str]:
+    """IAM's wildcards as the regular expression they mean: the reference the matcher must agree
+    with."""
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    )
+
+
+# A small alphabet, so that generated patterns and texts share characters and match often.
+PATTERNS = st.text(alphabet="ab:/*?", max_size=12)
+TEXTS = st.text(alphabet="ab:/", max_size=14)
+
+
+@given(PATTERNS, TEXTS)
+def test_wildcards_match_exactly_where_their_regular_expression_does(
+    pattern: str, text: str
+) -> None:
+    assert matches(pattern, text) == bool(_as_regex(pattern).fullmatch(text))
+
+
+def test_wildcards_cover_the_whole_text_and_keep_their_order() -> None:
+    assert matches("arn:*:ecs:*:1:cluster/a-*", "arn:aws:ecs:eu-west-1:1:cluster/a-web")
+    assert not matches("a*b*c", "acb")
+    assert matches("a*a", "aa") and not matches("a*a", "a")
+    assert matches("a?c", "abc") and not matches("a?c", "ac")
+    assert matches("*", "") and not matches("?", "")
