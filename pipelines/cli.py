@@ -199,6 +199,11 @@ def run(
     sys.exit(status)
 
 
+def stdin_is_terminal() -> bool:
+    """Whether a question can be asked: standard input is a terminal."""
+    return sys.stdin.isatty()
+
+
 def _fail(error: Exception) -> None:
     for line in str(error).splitlines():
         click.echo(f"error: {line}", err=True)
@@ -481,7 +486,9 @@ def rollback(
     help="Images pushed in a row.",
 )
 @click.option(
-    "--endpoint-url", metavar="URL", help="A running moto server instead of moto in-process."
+    "--endpoint-url",
+    metavar="URL",
+    help="A running `pipelines sandbox` of these environments instead of one in-process.",
 )
 def rehearse(
     environments: Path, approve: str, fail_at: str | None, push: int, endpoint_url: str | None
@@ -502,7 +509,8 @@ def rehearse(
     from pipelines.local.rehearse import RehearsalOptions
     from pipelines.local.rehearse import rehearse as run
 
-    ask = confirm if approve == "ask" else None
+    # --approve ask asks on the terminal; without one, rehearse refuses before it starts.
+    ask = confirm if approve == "ask" and stdin_is_terminal() else None
     options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url, ask)
     try:
         run_verb(lambda: show_rehearsal(run(options, ConsoleReporter()), fail_at))

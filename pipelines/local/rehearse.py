@@ -1,17 +1,22 @@
 """`pipelines rehearse`: a whole release on an embedded AWS, with no account.
 
-1. Synthesizes environments/ into a temporary directory (the same bytes `pipelines synth`
-   writes), starts the embedded AWS and creates the stand-ins the YAML says exist.
-2. Deploys with `pipelines deploy`'s own function and client type (`Sessions`): first the
-   source stack, then a bootstrap image is pushed to its repository, then every stack with
-   that image as `--bootstrap-image` and `--yes`.
-3. Pushes N generated image manifests with the release tag, one execution each.
-4. Interprets the deployed pipeline's declaration (interpreter.py) over those executions;
-   runner steps are admitted against the runners.json synth wrote (steps.py), and the release
-   marker's own handler tags what each environment runs.
-5. Reads back, per environment and service, the ImageUri parameter of the stack and the image
-   of the ECS service's task definition, and compares them with what was meant to arrive; and
-   the repository's `deployed-` tags the release marker moved.
+The rehearsal is a client of the sandbox (sandbox.py), the one engine behind both commands:
+
+1. It opens a sandbox in this process, on a free port: environments/ synthesized into a
+   temporary directory, the stand-ins, `pipelines deploy`'s own function for every stack, the
+   pipeline's declaration handed to the interpreter that answers CodePipeline's API.
+2. It pushes N generated image manifests with the release tag; each push starts an execution,
+   as the pipeline's EventBridge rule would, and the executions run in the background.
+3. It decides each manual approval through the API, as `pipelines approve` does: reads
+   `get_pipeline_state` for the approval waiting, and answers with `put_approval_result`
+   (--approve all, none, or ask on the terminal), until every execution it started has ended.
+4. It reads back, per environment and service, the ImageUri parameter of the stack and the
+   image of the ECS service's task definition, and compares them with what was meant to
+   arrive; and the repository's `deployed-` tags the release marker moved.
+
+With `endpoint_url`, the sandbox is one already running (`pipelines sandbox`, in another
+process), which deployed the stacks itself: the rehearsal pushes, decides and reads back there.
+A plain moto server cannot run a pipeline, and is refused with a message saying so.
 
 It prints nothing: it reports progress to a `RehearsalReporter` and returns a `Result`, which the
 command line renders (pipelines/console.py).
@@ -19,27 +24,54 @@ command line renders (pipelines/console.py).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines import naming
 from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
-from pipelines.aws.progress import Reporter, Silent
+from pipelines.local.sandbox import (
+    BOOTSTRAP_TAG,
+    SandboxReporter,
+    generated_image,
+    pipeline_declaration_of,
+    push_image,
+    require_moto,
+    runners_document,
+)
+from pipelines.local.sandbox import SILENT as SILENT_SANDBOX
 
 if TYPE_CHECKING:
-    from pipelines.aws.deploy import DeployResult
+    from pipelines.aws.manifest import Manifest
+    from pipelines.config.models import Project
+    from pipelines.local.interpreter import Interpreter
+
+# Names other modules and the tests import from here.
+__all__ = [
+    "BOOTSTRAP_TAG",
+    "SILENT",
+    "Live",
+    "RehearsalOptions",
+    "RehearsalReporter",
+    "Result",
+    "generated_image",
+    "pipeline_declaration_of",
+    "push_image",
+    "rehearse",
+    "runners_document",
+]
 
 APPROVE_CHOICES = ("all", "none", "ask")
-PIPELINE_TYPE = "AWS::CodePipeline::Pipeline"
-BOOTSTRAP_TAG = "bootstrap"
+POLL_SECONDS = 0.05  # how often the rehearsal reads the pipeline's state while it runs
+RehearsalReporter = SandboxReporter
+SILENT: RehearsalReporter = SILENT_SANDBOX
 
 
 @dataclass(frozen=True)
@@ -50,19 +82,6 @@ class RehearsalOptions:
     push: int = 1
     endpoint_url: str | None = None
     ask: Callable[[str], bool] | None = None  # for --approve ask: the question, yes or no
-
-
-class RehearsalReporter(Reporter, Protocol):
-    def deployed(self, result: DeployResult) -> None:
-        """One of the rehearsal's two runs of `pipelines deploy` ended so."""
-
-
-class _Silent(Silent):
-    def deployed(self, result: DeployResult) -> None:
-        pass
-
-
-SILENT: RehearsalReporter = _Silent()
 
 
 @dataclass
@@ -88,25 +107,21 @@ class Result:
     untouched: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """How an execution ended, as the API tells it."""
+
+    status: str  # Succeeded, Failed, Stopped; Rejected: a manual approval said no
+    stopped_at: str | None  # the stage it failed or stopped in
+
+
 def rehearse(options: RehearsalOptions, reporter: RehearsalReporter = SILENT) -> Result:
     """Run the rehearsal; reports as it goes and returns what happened."""
-    from pipelines.aws.manifest import load_manifest
     from pipelines.config.loader import load_project
-    from pipelines.local.embedded import embedded_aws
-    from pipelines.render import write_atomically
-    from pipelines.synth import synthesize
 
-    try:
-        import moto  # noqa: F401
-    except ImportError:
-        raise BadInput(
-            "pipelines rehearse needs moto, the embedded AWS: pip install -e '.[rehearse]' "
-            "in a checkout, or pip install 'moto[server]'"
-        ) from None
+    require_moto()
     if options.approve not in APPROVE_CHOICES:
         raise BadInput(f"--approve must be one of {', '.join(APPROVE_CHOICES)}")
-    if options.approve == "ask" and options.ask is None:
-        raise BadInput("--approve ask needs a way to ask: RehearsalOptions.ask")
     if options.push < 1:
         raise BadInput("--push must be at least 1")
     started = time.monotonic()
@@ -116,186 +131,303 @@ def rehearse(options: RehearsalOptions, reporter: RehearsalReporter = SILENT) ->
         raise BadInput(
             f"--fail-at {options.fail_at}: no such environment (promotion: {', '.join(promotion)})"
         )
+    if options.approve == "ask" and options.ask is None and _has_approvals(project):
+        raise BadInput(
+            "--approve ask asks on the terminal before each approval, and standard input is "
+            "not one: pass --approve all or --approve none"
+        )
+    if options.endpoint_url and options.fail_at:
+        raise BadInput(
+            "--fail-at injects failures into the rehearsal's own sandbox; a sandbox at "
+            "--endpoint-url runs in another process: leave out one of them"
+        )
     with tempfile.TemporaryDirectory(prefix="pipelines-rehearse-") as tmp:
         templates = Path(tmp) / "templates"
-        write_atomically(templates, synthesize(options.environments).files)
-        manifest = load_manifest(templates)
-        where = options.endpoint_url or "moto in this process"
-        reporter.info(
-            f"rehearsing {manifest.pipeline} on an embedded AWS ({where}), no account used"
-        )
-        with embedded_aws(manifest.toolchain_region, options.endpoint_url):
-            return _rehearse(options, manifest, project, templates, started, reporter)
+        if options.endpoint_url:
+            return _in_running_sandbox(options, project, templates, started, reporter)
+        return _in_own_sandbox(options, project, templates, started, reporter)
 
 
-def _rehearse(
+def _has_approvals(project: Project) -> bool:
+    return any(env.requires_approval for env in project.environments)
+
+
+def _in_own_sandbox(
     options: RehearsalOptions,
-    manifest: Any,
-    project: Any,
+    project: Project,
     templates: Path,
     started: float,
     reporter: RehearsalReporter,
 ) -> Result:
-    from pipelines.aws.deploy import DeployOptions, deploy
-    from pipelines.aws.session import Sessions
-    from pipelines.local.embedded import create_alarm_standins, create_standins
-    from pipelines.local.interpreter import Execution, Hooks, Interpreter
+    from pipelines.local.sandbox import SandboxOptions, open_sandbox
 
-    clients = Sessions(region=manifest.toolchain_region)
-    create_standins(clients, project)
-    create_alarm_standins(clients, project)
-    reporter.info("stand-ins created: VPCs, subnets, load balancers, clusters, alarms (state OK)")
-    reporter.info(
-        "moto's CloudFormation accepts the CodePipeline, S3 bucket policies, SNS "
-        "subscriptions and CodeBuild projects without creating them: the pipeline is "
-        "interpreted from its template"
-    )
-
-    source = [e.name for e in manifest.of_kind("source")]
-    reporter.info(f"\n== pipelines deploy --yes --stack {' '.join(source)}")
-    sources = DeployOptions(templates, options.environments, stacks=tuple(source), yes=True)
-    _deployed(reporter, deploy(clients, sources, reporter))
-    bootstrap = push_image(clients, manifest, "bootstrap", BOOTSTRAP_TAG)
-    bootstrap_uri = manifest.image_uri(bootstrap)
-    reporter.info(f"pushed the bootstrap image {bootstrap_uri}")
-    reporter.info(f"\n== pipelines deploy --yes --bootstrap-image {bootstrap_uri}")
-    everything = DeployOptions(
-        templates, options.environments, yes=True, bootstrap_image=bootstrap_uri
-    )
-    _deployed(reporter, deploy(clients, everything, reporter))
-
-    declaration = pipeline_declaration_of(clients, manifest)
-    environment_of = {e.name: e.environment for e in manifest.stacks}
-    fail_stacks = {e.name for e in manifest.of_kind("service") if e.environment == options.fail_at}
-
-    def approve(execution: Execution, stage: str, action: str, message: str) -> bool:
-        if options.approve == "all":
-            reporter.info(f"    approved (--approve all): execution #{execution.number}")
-            return True
-        if options.approve == "none":
-            reporter.info(f"    rejected (--approve none): execution #{execution.number}")
-            return False
-        assert options.ask is not None
-        question = f"    approve {execution.short} into {stage} (execution #{execution.number})?"
-        return options.ask(question)
+    app = project.app
+    fail_stacks = {
+        naming.service_stack(app, env.name, service)
+        for env in project.environments
+        if env.name == options.fail_at
+        for service in project.services
+    }
 
     def inject(stack: str) -> str | None:
         return f"--fail-at {options.fail_at}" if stack in fail_stacks else None
 
-    hooks = Hooks(approve, inject, reporter.info)
-    interpreter = Interpreter(
-        clients,
-        declaration,
-        manifest.toolchain_account,
-        manifest.toolchain_region,
-        hooks,
-        runners=runners_document(templates),
-        marker_function=naming.release_marker_function(manifest.app),
+    pipeline = naming.pipeline_name(app)
+    reporter.info(
+        f"rehearsing {pipeline} on an embedded AWS (moto in this process), no account used"
     )
+    sandbox_options = SandboxOptions(options.environments, templates, inject_failure=inject)
+    with open_sandbox(sandbox_options, reporter) as sandbox:
+        return _release(
+            options,
+            sandbox.manifest,
+            sandbox.clients,
+            sandbox.bootstrap,
+            started,
+            reporter,
+            sandbox.interpreter,
+        )
+
+
+def _in_running_sandbox(
+    options: RehearsalOptions,
+    project: Project,
+    templates: Path,
+    started: float,
+    reporter: RehearsalReporter,
+) -> Result:
+    from pipelines.aws.manifest import load_manifest
+    from pipelines.aws.session import Sessions
+    from pipelines.local.embedded import embedded_aws
+    from pipelines.render import write_atomically
+    from pipelines.synth import synthesize
+
+    url = options.endpoint_url
+    assert url is not None
+    write_atomically(templates, synthesize(options.environments).files)
+    manifest = load_manifest(templates)
+    reporter.info(
+        f"rehearsing {manifest.pipeline} on the sandbox at {url} (the stacks as it deployed "
+        "them), no account used"
+    )
+    with embedded_aws(manifest.toolchain_region, url):
+        clients = Sessions(region=manifest.toolchain_region)
+        _check_sandbox(clients, manifest, url)
+        bootstrap = _bootstrap_digest(clients, manifest)
+        return _release(options, manifest, clients, bootstrap, started, reporter, None)
+
+
+def _check_sandbox(clients: Any, manifest: Manifest, url: str) -> None:
+    """The endpoint runs this pipeline: a `pipelines sandbox` of these environments."""
+    home = (manifest.toolchain_account, manifest.toolchain_region)
+    try:
+        listed = clients.client("codepipeline", *home).list_pipelines().get("pipelines", [])
+    except (BotoCoreError, ClientError) as error:
+        raise BadInput(
+            f"--endpoint-url {url}: {error}. Is `pipelines sandbox` running there?"
+        ) from None
+    if manifest.pipeline not in {p.get("name") for p in listed}:
+        raise BadInput(
+            f"--endpoint-url {url} runs no pipeline {manifest.pipeline}: it is not a "
+            "`pipelines sandbox` of these environments (a plain moto server has no CodePipeline "
+            "to run it). Start one with `pipelines sandbox --environments "
+            "<dir>`, or leave out --endpoint-url to rehearse on an embedded AWS of its own"
+        )
+
+
+def _bootstrap_digest(clients: Any, manifest: Manifest) -> str:
+    ecr = clients.client("ecr", manifest.toolchain_account, manifest.toolchain_region)
+    try:
+        [image] = ecr.describe_images(
+            repositoryName=manifest.repository, imageIds=[{"imageTag": BOOTSTRAP_TAG}]
+        )["imageDetails"]
+    except (ClientError, ValueError):
+        return ""
+    return str(image["imageDigest"])
+
+
+def _release(
+    options: RehearsalOptions,
+    manifest: Manifest,
+    clients: Any,
+    bootstrap: str,
+    started: float,
+    reporter: RehearsalReporter,
+    engine: Interpreter | None,
+) -> Result:
+    """Push, decide the approvals through the API until every execution pushed has ended, and
+    read back what runs. `engine` is the sandbox's interpreter when it runs in this process:
+    its errors end the rehearsal, its events are the result's."""
+    home = (manifest.toolchain_account, manifest.toolchain_region)
+    cp = clients.client("codepipeline", *home)
+    declaration = cp.get_pipeline(name=manifest.pipeline)["pipeline"]
+    environment_of = {e.name: e.environment for e in manifest.stacks}
 
     reporter.info(
         f"\n== pushing {options.push} image(s) to {manifest.repository}:{manifest.release_tag}"
     )
-    executions = []
-    for number in range(1, options.push + 1):
-        digest = push_image(
-            clients, manifest, f"release-{number}-{uuid.uuid4()}", manifest.release_tag
-        )
-        reporter.info(f"push {number}: {manifest.repository}@{digest} starts execution #{number}")
-        executions.append(Execution(number, str(uuid.uuid4()), digest))
-    reporter.info(f"\n== running {declaration['name']} (execution mode QUEUED)")
-    interpreter.run(executions)
+    ours: dict[str, int] = {}  # execution id -> its number in the rehearsal
+    digests: list[str] = []
+    hold = engine.held() if engine is not None else _nothing()
+    with hold:  # a burst of pushes queues before any of them moves, as in one rehearsal
+        for number in range(1, options.push + 1):
+            seed = f"release-{number}-{uuid.uuid4()}"
+            digest = push_image(clients, manifest, seed, manifest.release_tag)
+            ours[_started_by(cp, manifest, digest, ours)] = number
+            digests.append(digest)
+            reporter.info(
+                f"push {number}: {manifest.repository}@{digest} starts execution #{number}"
+            )
+        reporter.info(f"\n== running {manifest.pipeline} (execution mode QUEUED)")
+    _decide_until_ended(cp, manifest, ours, options, reporter, engine)
 
-    last = executions[-1]
-    meant = _meant(declaration, environment_of, last, manifest)
-    reached = _meant(declaration, environment_of, last, manifest, stopped=True)
+    last = next(i for i, n in ours.items() if n == options.push)
+    ended = _ended(cp, manifest.pipeline, last)
+    meant = _meant(declaration, environment_of, ended, manifest)
+    reached = _meant(declaration, environment_of, ended, manifest, stopped=True)
     live = read_back(clients, manifest)
     tags = deployed_tags(clients, manifest)
     seconds = time.monotonic() - started
     untouched = frozenset(meant) - set(reached)
-    ok = every_meant_runs(live, last.digest, meant)
+    ok = every_meant_runs(live, digests[-1], meant)
     return Result(
         OK if ok else FAILED,
-        [e.digest for e in executions],
+        digests,
         bootstrap,
         meant,
         live,
-        list(interpreter.events),
+        list(engine.events) if engine is not None else [],
         seconds,
         tags,
         untouched,
     )
 
 
-def runners_document(templates: Path) -> Any:
-    """The allow-list synth wrote (templates/runners.json), or None if the app has no runners."""
-    from pipelines.invoker.document import load_document_file
-    from pipelines.invoker.names import RUNNERS_FILE
+class _nothing:
+    def __enter__(self) -> None:
+        return None
 
-    path = templates / RUNNERS_FILE
-    return load_document_file(path) if path.exists() else None
-
-
-def _deployed(reporter: RehearsalReporter, result: DeployResult) -> None:
-    reporter.deployed(result)
-    if not result.ok:
-        raise OperationError("the rehearsal stops: `pipelines deploy` failed (see above)")
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
-def generated_image(seed: str) -> str:
-    """A small image manifest; each seed gives different layer digests, so a distinct image."""
-
-    def blob(what: str) -> str:
-        return "sha256:" + hashlib.sha256(f"{seed}/{what}".encode()).hexdigest()
-
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1469,
-                "digest": blob("config"),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 2811478,
-                    "digest": blob("layer"),
-                }
-            ],
-        }
+def _started_by(cp: Any, manifest: Manifest, digest: str, taken: dict[str, int]) -> str:
+    """The execution the push of `digest` started, as the API lists it."""
+    listed = cp.list_pipeline_executions(pipelineName=manifest.pipeline, maxResults=20)
+    for summary in listed.get("pipelineExecutionSummaries", []):
+        revisions = {r.get("revisionId") for r in summary.get("sourceRevisions", [])}
+        if digest in revisions and summary["pipelineExecutionId"] not in taken:
+            return str(summary["pipelineExecutionId"])
+    raise OperationError(
+        f"the push of {manifest.repository}@{digest} started no execution of "
+        f"{manifest.pipeline}: does its EventBridge rule match the release tag "
+        f"{manifest.release_tag}?"
     )
 
 
-def push_image(clients: Any, manifest: Any, seed: str, tag: str) -> str:
-    """Put a generated image in the release repository under `tag`; returns its digest."""
-    ecr = clients.client("ecr", manifest.toolchain_account, manifest.toolchain_region)
-    text = generated_image(seed)
-    # First under a tag of its own, as a CI would push a build: moto drops an image whose last
-    # tag moves to another (ECR keeps it untagged), and the earlier execution still needs it.
-    ecr.put_image(repositoryName=manifest.repository, imageManifest=text, imageTag=f"build-{seed}")
-    pushed = ecr.put_image(repositoryName=manifest.repository, imageManifest=text, imageTag=tag)
-    return str(pushed["image"]["imageId"]["imageDigest"])
+def _decide_until_ended(
+    cp: Any,
+    manifest: Manifest,
+    ours: dict[str, int],
+    options: RehearsalOptions,
+    reporter: RehearsalReporter,
+    engine: Interpreter | None,
+) -> None:
+    """Answer every approval our executions wait at, as --approve says, until all ended."""
+    decided: set[str] = set()
+    digest_of: dict[str, str] = {}
+    while True:
+        if engine is not None and engine.errors:
+            raise engine.errors[0]
+        state = cp.get_pipeline_state(name=manifest.pipeline)
+        for stage in state.get("stageStates", []):
+            execution = stage.get("latestExecution", {}).get("pipelineExecutionId")
+            if execution not in ours:
+                continue
+            for action in stage.get("actionStates", []):
+                latest = action.get("latestExecution") or {}
+                token = latest.get("token")
+                if latest.get("status") != "InProgress" or not token or token in decided:
+                    continue
+                decided.add(token)
+                if execution not in digest_of:
+                    digest_of[execution] = _digest_of(cp, manifest.pipeline, execution)
+                approved = _decide(options, reporter, ours[execution], digest_of[execution], stage)
+                verdict = "Approved" if approved else "Rejected"
+                cp.put_approval_result(
+                    pipelineName=manifest.pipeline,
+                    stageName=stage["stageName"],
+                    actionName=action["actionName"],
+                    result={
+                        "summary": f"{verdict.lower()} by pipelines rehearse",
+                        "status": verdict,
+                    },
+                    token=token,
+                )
+        if not _running(cp, manifest.pipeline, ours):
+            return
+        time.sleep(POLL_SECONDS)
 
 
-def pipeline_declaration_of(clients: Any, manifest: Any) -> dict[str, Any]:
-    """The pipeline as its stack declares it, resolved against what the stack created."""
-    from pipelines.local.resolve import live_resolver, pipeline_declaration
+def _decide(
+    options: RehearsalOptions,
+    reporter: RehearsalReporter,
+    number: int,
+    digest: str,
+    stage: dict[str, Any],
+) -> bool:
+    from pipelines.local.execution import short_digest
 
-    [entry] = manifest.of_kind("pipeline")
-    template = json.loads(manifest.body(entry))
-    [(_logical, resource)] = [
-        (k, r) for k, r in template["Resources"].items() if r["Type"] == PIPELINE_TYPE
-    ]
-    resolver = live_resolver(clients, entry.account, entry.region, entry.name, template)
-    return pipeline_declaration(resolver.resolve(resource["Properties"]))
+    if options.approve == "all":
+        reporter.info(f"    approved (--approve all): execution #{number}")
+        return True
+    if options.approve == "none":
+        reporter.info(f"    rejected (--approve none): execution #{number}")
+        return False
+    assert options.ask is not None
+    question = (
+        f"    approve {short_digest(digest)} into {stage['stageName']} (execution #{number})?"
+    )
+    return options.ask(question)
+
+
+def _digest_of(cp: Any, pipeline: str, execution_id: str) -> str:
+    answer = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)
+    revisions = answer["pipelineExecution"].get("artifactRevisions", [])
+    return str(revisions[0]["revisionId"]) if revisions else ""
+
+
+def _running(cp: Any, pipeline: str, ours: dict[str, int]) -> bool:
+    listed = cp.list_pipeline_executions(pipelineName=pipeline, maxResults=100)
+    return any(
+        s["pipelineExecutionId"] in ours and s.get("status") in ("InProgress", "Stopping")
+        for s in listed.get("pipelineExecutionSummaries", [])
+    )
+
+
+def _ended(cp: Any, pipeline: str, execution_id: str) -> _Ended:
+    """The execution's status, and the stage it failed or stopped in: that of its newest
+    action that failed or was abandoned; a failed manual approval is a rejection."""
+    answer = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)
+    status = str(answer["pipelineExecution"]["status"])
+    if status == "Succeeded":
+        return _Ended(status, None)
+    details = cp.list_action_executions(
+        pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    stopped = [d for d in details if d.get("status") in ("Failed", "Abandoned")]
+    if not stopped:
+        return _Ended(status, None)
+    newest = stopped[0]  # newest first
+    category = newest.get("input", {}).get("actionTypeId", {}).get("category")
+    rejected = category == "Approval" and newest.get("status") == "Failed"
+    return _Ended("Rejected" if rejected else status, str(newest["stageName"]))
 
 
 def _meant(
     declaration: dict[str, Any],
     environment_of: dict[str, str | None],
-    last: Any,
+    last: _Ended,
     manifest: Any,
     stopped: bool = False,
 ) -> list[str]:

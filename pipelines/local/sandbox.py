@@ -120,6 +120,7 @@ def open_sandbox(options: SandboxOptions, reporter: SandboxReporter = SILENT) ->
             "pass another --port"
         ) from None
     try:
+        server.reset()
         with embedded_aws(manifest.toolchain_region, server.endpoint):
             sandbox = _deployed(server, manifest, project, options, reporter)
             server.application.service = sandbox.service
@@ -128,6 +129,7 @@ def open_sandbox(options: SandboxOptions, reporter: SandboxReporter = SILENT) ->
             finally:
                 server.application.service = None
                 stop_executions(sandbox.interpreter)
+        server.reset()
     finally:
         server.stop()
 

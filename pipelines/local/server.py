@@ -150,6 +150,15 @@ class Server:
         )
         self._thread.start()
 
+    def reset(self) -> None:
+        """Forget everything moto holds: its backends live as long as the process, and a
+        second sandbox in the same process must start from nothing (moto's own reset API)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()

@@ -153,6 +153,15 @@ def test_cli_rehearse_approve_all_prints_the_table_and_exits_0() -> None:
     assert "every environment meant to receive" in result.output
 
 
+def test_cli_approve_ask_without_a_terminal_is_refused_before_anything_runs() -> None:
+    result = CliRunner().invoke(main, ["rehearse", "--environments", str(EXAMPLE)], input="y\n")
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        "error: --approve ask asks on the terminal before each approval, and standard input "
+        "is not one: pass --approve all or --approve none"
+    ]
+
+
 def test_cli_rejects_an_unknown_fail_at_environment() -> None:
     result = CliRunner().invoke(
         main, ["rehearse", "--approve", "all", "--fail-at", "qa", "--environments", str(EXAMPLE)]
@@ -300,32 +309,62 @@ def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_executio
     assert result.tags["deployed-staging"] == result.tags["deployed-dev"] == second
 
 
-@pytest.mark.slow
-def test_endpoint_url_runs_against_a_moto_server() -> None:
+def test_endpoint_url_of_a_plain_moto_server_is_one_clear_error() -> None:
+    """A moto server has no CodePipeline to run the pipeline: refused, naming what to run
+    instead, before anything is pushed (no AssertionError from the stand-ins)."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
-        result = rehearse(
-            RehearsalOptions(
-                FIXTURES / "valid" / "single-account",
-                approve="all",
-                endpoint_url=f"http://{host}:{port}",
-            )
+        result = CliRunner().invoke(
+            main,
+            [
+                "rehearse",
+                "--approve",
+                "all",
+                "--environments",
+                str(FIXTURES / "valid" / "single-account"),
+                "--endpoint-url",
+                f"http://{host}:{port}",
+            ],
         )
     finally:
         server.stop()
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()[-1:]
+    assert line.startswith(f"error: --endpoint-url http://{host}:{port} runs no pipeline ")
+    assert "not a `pipelines sandbox` of these environments" in line
+    assert "pushing" not in result.output
+
+
+@pytest.mark.slow
+def test_endpoint_url_rehearses_on_a_running_sandbox(tmp_path: Path) -> None:
+    """`pipelines sandbox` in this process, on a free port: the rehearsal pushes there, decides
+    the approvals through its API and reads back what its stacks run."""
+    from pipelines.local.sandbox import SandboxOptions, open_sandbox
+
+    environments = FIXTURES / "valid" / "single-account"
+    options = SandboxOptions(environments, tmp_path / "templates")
+    with open_sandbox(options) as sandbox:
+        result = rehearse(
+            RehearsalOptions(environments, approve="all", endpoint_url=sandbox.endpoint)
+        )
     [digest] = result.digests
     assert result.exit_code == OK
+    assert result.bootstrap == sandbox.bootstrap
     assert {(i.parameter, i.running) for i in result.live} == {(digest, digest)}
 
 
 @pytest.mark.slow
-def test_cli_approve_ask_asks_on_the_terminal_for_each_approval() -> None:
+def test_cli_approve_ask_asks_on_the_terminal_for_each_approval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Approve staging, reject prod: staging gets the digest, prod keeps the bootstrap, and as
     the person decided that, prod was not meant to change (exit 0)."""
+    monkeypatch.setattr("pipelines.cli.stdin_is_terminal", lambda: True)
     result = CliRunner().invoke(
         main,
         ["rehearse", "--environments", str(EXAMPLE)],  # --approve ask is the default
@@ -346,7 +385,7 @@ def test_cli_unknown_action_type_in_the_deployed_pipeline_is_one_error_line(
 ) -> None:
     """The declaration read from the deployed stack, with one action changed to a type the
     rehearsal does not interpret: exit 1 and an error naming it, before any image is pushed."""
-    from pipelines.local import rehearse as module
+    from pipelines.local import sandbox as module
 
     original = module.pipeline_declaration_of
 
