@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pipelines.aws.session import Sessions
     from pipelines.config.models import Project
     from pipelines.local.interpreter import Interpreter
+    from pipelines.local.runs import DirectRuns
     from pipelines.local.server import Server
     from pipelines.local.service import CodePipelineService
 
@@ -124,10 +125,11 @@ def open_sandbox(options: SandboxOptions, reporter: SandboxReporter = SILENT) ->
         with embedded_aws(manifest.toolchain_region, server.endpoint):
             sandbox = _deployed(server, manifest, project, options, reporter)
             server.application.service = sandbox.service
+            server.application.runs = _direct_runs(sandbox)
             try:
                 yield sandbox
             finally:
-                server.application.service = None
+                server.application.service = server.application.runs = None
                 stop_executions(sandbox.interpreter)
         server.reset()
     finally:
@@ -172,6 +174,19 @@ def _deployed(
     service = CodePipelineService(interpreter)
     credentials = toolchain_credentials(clients, manifest)
     return Sandbox(server, manifest, project, clients, interpreter, service, bootstrap, credentials)
+
+
+def _direct_runs(sandbox: Sandbox) -> tuple[str, DirectRuns] | None:
+    """`pipelines run`'s calls of the invoker, answered by the sandbox (runs.py)."""
+    from pipelines import naming
+    from pipelines.local.runs import DirectRuns
+
+    document = runners_document(sandbox.manifest.directory)
+    if document is None:
+        return None
+    clients = sandbox.interpreter.context.clients
+    runs = DirectRuns(document, clients, sandbox.manifest.toolchain_region)
+    return naming.invoker_function(sandbox.manifest.app), runs
 
 
 def _no_failure(stack: str) -> str | None:

@@ -25,9 +25,12 @@ from pipelines.local.service import TARGET_PREFIX, ApiError, json_default
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
+    from pipelines.local.runs import DirectRuns
     from pipelines.local.service import CodePipelineService
 
 ECR_PUT_IMAGE = "AmazonEC2ContainerRegistry_V20150921.PutImage"
+# Lambda's Invoke: POST /2015-03-31/functions/<name or ARN>/invocations
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 # The Region a SigV4 request was signed for: Credential=<key>/<date>/<region>/<service>/...
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
 
@@ -41,6 +44,8 @@ class SandboxApplication:
         self.moto = moto
         # Set once the pipeline is deployed; until then every request is moto's.
         self.service: CodePipelineService | None = None
+        # The invoker Lambda's direct invocations (`pipelines run`), by its function name.
+        self.runs: tuple[str, DirectRuns] | None = None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -51,7 +56,44 @@ class SandboxApplication:
                 return _answer(service, operation, environ, start_response)
         if service is not None and target == ECR_PUT_IMAGE:
             return _put_image(self.moto, service, environ, start_response)
+        invoked = _INVOKE.match(environ.get("PATH_INFO", ""))
+        runs = self.runs
+        if invoked and runs is not None and _function_name(invoked.group(1)) == runs[0]:
+            return _invoke(runs[1], environ, start_response)
         return self.moto(environ, start_response)
+
+
+def _function_name(given: str) -> str:
+    """A function's name from its name, or its ARN (arn:aws:lambda:<region>:<account>:function:
+    <name>[:<qualifier>]), URL-quoted as botocore sends it."""
+    from urllib.parse import unquote
+
+    name = unquote(given)
+    if name.startswith("arn:"):
+        return name.split(":")[6]
+    return name
+
+
+def _invoke(runs: DirectRuns, environ: Environ, start_response: StartResponse) -> list[bytes]:
+    """The invoker's answer, as Lambda returns a function's result: 200 and its JSON."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    try:
+        event = json.loads(body or b"{}")
+        answer = runs.invoke(event if isinstance(event, dict) else {})
+    except ValueError as error:
+        answer = {"ok": False, "error": f"not a JSON object: {error}"}
+    data = json.dumps(answer).encode()
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("X-Amz-Executed-Version", "$LATEST"),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [data]
 
 
 def _answer(

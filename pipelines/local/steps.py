@@ -235,7 +235,7 @@ def run_job(
     captured = io.StringIO()
     job = threading.get_ident()
     with (
-        _ONE_JOB,
+        ONE_JOB,
         _environment(environment),
         _swapped(jobs, "_client", client),
         _swapped(jobs, "_download", download),
@@ -253,9 +253,11 @@ def run_job(
     return JobRun(int(code or 0), tuple(captured.getvalue().splitlines()))
 
 
-# One in-process job at a time: a job swaps the process's environment and the jobs module's
-# clients while it runs, and the interpreter runs actions (and executions) in threads.
-_ONE_JOB = threading.Lock()
+# One in-process job at a time: a job swaps the process's environment, sys.stdout and the jobs
+# module's clients while it runs, and the interpreter runs actions (and executions) in threads.
+# Anything else in the process that swaps sys.stdout while the sandbox runs (click's CliRunner,
+# in the tests) holds it too.
+ONE_JOB = threading.Lock()
 
 
 class _ThreadOutput(io.TextIOBase):
