@@ -70,7 +70,7 @@ from pipelines.config.models import Environment, Network, Project
 from pipelines.config.permissions import Permission
 from pipelines.config.runner_spec import RunnerSpec
 from pipelines.invoker import names
-from pipelines.invoker.document import RELEASE_IMAGE
+from pipelines.invoker.defaults import RELEASE_IMAGE
 
 LOG_RETENTION_DAYS = 365
 INVOKER_RUNTIME = "python3.12"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipelines.aws_facts import fargate_pair_problem
 from pipelines.config.permissions import Permission
-from pipelines.invoker.document import RUNNER_DEFAULTS, SCRIPT_DEFAULTS
+from pipelines.invoker.defaults import RUNNER_DEFAULTS, SCRIPT_DEFAULTS
 
 # The built-in runners (made in builtin_runners.py), named here so the config model needs only
 # this. The tuple is read from the type, so the two cannot differ.

@@ -24,7 +24,7 @@ from pipelines import naming
 from pipelines.aws_facts import partition_of
 from pipelines.config.models import BuiltinRunner, Environment, Project
 from pipelines.config.runner_spec import RunnerSpec
-from pipelines.invoker.document import RELEASE_IMAGE
+from pipelines.invoker.defaults import RELEASE_IMAGE
 
 if TYPE_CHECKING:
     from pipelines.config.builtin_runners import BuiltinContext

@@ -52,36 +52,15 @@ from typing import Any
 
 from pipelines import naming
 from pipelines.invoker import names
+from pipelines.invoker.defaults import RUNNER_DEFAULTS, SCRIPT_DEFAULTS
 
 FORMAT = 1
-# A runner whose image is this runs the image being promoted, pinned by digest (migrations).
-RELEASE_IMAGE = "release"
 ACCOUNT = re.compile(r"[0-9]{12}")
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 ENVIRONMENT = re.compile(names.ENVIRONMENT_NAME_PATTERN)
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}")
 # registry host[:port]/repository, without a tag or a digest (those come with each request).
 REPOSITORY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*")
-# What a key of a runner or a script left out of pipeline.yaml means: config/runner_spec.py's
-# models take their defaults from here, so that synth and the invoker read one table.
-# What a positional argument may look like when a script allows them and sets no pattern of its
-# own: no leading dash (it would read as an option), no shell or control characters.
-# A word or a relative path: never absolute (a leading /), never climbing out (a .. segment).
-DEFAULT_POSITIONAL_PATTERN = r"(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9_.:@+][A-Za-z0-9_./:@+=,-]{0,255}"
-RUNNER_DEFAULTS: dict[str, Any] = {
-    "cpu": 256,
-    "memory": 512,
-    "max_wait_minutes": 60,
-    "permissions": [],
-    "secrets": {},
-    "privileged": False,
-}
-SCRIPT_DEFAULTS: dict[str, Any] = {
-    "options": [],
-    "allowed_options": {},
-    "positional": False,
-    "positional_pattern": DEFAULT_POSITIONAL_PATTERN,
-}
 
 
 class DocumentError(ValueError):

@@ -23,7 +23,8 @@ from typing import Any
 from pipelines import naming, patterns
 from pipelines.invoker import names
 from pipelines.invoker.allowlist import Admitted, Refused
-from pipelines.invoker.document import ENVIRONMENT, RELEASE_IMAGE, Network
+from pipelines.invoker.defaults import RELEASE_IMAGE
+from pipelines.invoker.document import ENVIRONMENT, Network
 
 TASK_ARN = re.compile(
     r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}"

@@ -9,10 +9,9 @@ from dataclasses import replace
 import pytest
 
 from pipelines.config.runner_spec import RunnerSpec, ScriptSpec
-from pipelines.invoker import document as doc_module
 from pipelines.invoker.allowlist import Refused, RunRequest, admit
+from pipelines.invoker.defaults import DEFAULT_POSITIONAL_PATTERN, RUNNER_DEFAULTS, SCRIPT_DEFAULTS
 from pipelines.invoker.document import (
-    DEFAULT_POSITIONAL_PATTERN,
     DocumentError,
     Network,
     Target,
@@ -29,9 +28,9 @@ def test_the_fixture_is_what_dump_document_writes() -> None:
 
 
 def test_the_models_defaults_are_the_documents_defaults() -> None:
-    for key, value in doc_module.RUNNER_DEFAULTS.items():
+    for key, value in RUNNER_DEFAULTS.items():
         assert RunnerSpec.model_fields[key].get_default(call_default_factory=True) == value, key
-    for key, value in doc_module.SCRIPT_DEFAULTS.items():
+    for key, value in SCRIPT_DEFAULTS.items():
         assert ScriptSpec.model_fields[key].get_default(call_default_factory=True) == value, key
 
 

@@ -13,7 +13,7 @@ from pipelines.config.rules.documents import Documents, KeyPath, problem_at
 from pipelines.config.runner_spec import RunnerSpec
 from pipelines.config.yaml_source import Document
 from pipelines.errors import Problem, unknown_name
-from pipelines.invoker.document import DEFAULT_POSITIONAL_PATTERN
+from pipelines.invoker.defaults import DEFAULT_POSITIONAL_PATTERN
 
 # Namespaces a step may read before any step ran: the image source's and the execution's.
 BUILT_IN_NAMESPACES = frozenset({naming.SOURCE_NAMESPACE, "codepipeline"})
