@@ -24,6 +24,7 @@ from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
     allow,
     deny,
+    distinct_actions,
     document,
     granted_statements,
     image_pull_statements,
@@ -422,15 +423,13 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
     # What the prefix reaches but this environment's service stacks do not own.
     statements.append(
         deny(
-            sorted(
-                {*cluster_actions, *service_actions, *family_actions}, key=lambda a: a.JSONrepr()
-            ),
+            distinct_actions(cluster_actions, service_actions, family_actions),
             foreign,
         )
     )
     statements.append(
         deny(
-            sorted({*ROLE_CHANGES_UNDER_BOUNDARY, *role_settings}, key=lambda a: a.JSONrepr()),
+            distinct_actions(ROLE_CHANGES_UNDER_BOUNDARY, role_settings),
             [
                 naming.role_arn(partition, account, f"{prefix}runner-*"),
                 *(
