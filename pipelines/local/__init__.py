@@ -1,4 +1,4 @@
-"""`pipelines rehearse`: a release run end to end on an embedded AWS (moto), with no account.
+"""The embedded AWS (moto) and the one engine behind `pipelines sandbox` and `pipelines rehearse`.
 
 boto3 and moto are imported only here and in `pipelines/aws/`, never on the synth path; the CLI
 imports this package inside the `rehearse` command.
@@ -14,5 +14,10 @@ imports this package inside the `rehearse` command.
                   artifacts), conditions.py (alarm rules), clients.py (roles acted as)
 - patching.py     the one helper that swaps moto's internals for the patches above
 - steps.py        runner steps: admitted as the invoker would, built-in jobs run in-process
-- rehearse.py     synth, deploy (the code of `pipelines deploy`), push, run, read back
+- history.py      what CodePipeline remembers: action executions, stages, waiting approvals
+- service.py      CodePipeline's API over the interpreter (event_pattern.py: a push's rule)
+- runs.py         the invoker's direct invocations (`pipelines run`) in the sandbox
+- server.py       moto's WSGI application with the API in front of it, served on a port
+- sandbox.py      synth, serve, stand-ins, deploy (the code of `pipelines deploy`), the engine
+- rehearse.py     a client of a sandbox: push, decide approvals through the API, read back
 """
