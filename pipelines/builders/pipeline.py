@@ -32,7 +32,11 @@ from pipelines.builders.marker import add_release_marker, marker_function_arn
 from pipelines.builders.template import new_template
 from pipelines.config.models import Environment, Project
 from pipelines.config.runners import environment_steps
-from pipelines.invoker.names import ENVIRONMENT_VARIABLE, RUNNER_ARGV_VARIABLE
+from pipelines.invoker.names import (
+    ENVIRONMENT_VARIABLE,
+    RUNNER_ARGV_VARIABLE,
+    SKIP_ON_ROLLBACK,
+)
 from pipelines.release.plan import ReleasePlan, Stage, Step, StepKind
 
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
@@ -269,6 +273,12 @@ def _runner_action(project: Project, env: Environment, step: Step) -> codepipeli
     }
     if run.release_image:
         request["image"] = image_uri_expression(project)
+    if run.on_rollback == "skip":
+        # The invoker asks CodePipeline whether this execution is a stage rollback.
+        request[SKIP_ON_ROLLBACK] = {
+            "pipeline": naming.pipeline_name(project.app),
+            "execution": EXECUTION_VARIABLE,
+        }
     return _invoke(
         step,
         naming.invoker_function(project.app),

@@ -182,6 +182,18 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
             ["*"],
         ),
     ]
+    if any(
+        s.on_rollback == "skip"
+        for env in project.environments
+        for s in config_runners.environment_steps(project, env)
+    ):
+        # A step that skips rollbacks: the invoker reads its execution's type (handler.py).
+        invoker_statements.append(
+            allow(
+                [codepipeline_actions.GetPipelineExecution],
+                [place.arn("codepipeline", naming.pipeline_name(app))],
+            )
+        )
     invoke_roles = sorted(
         {
             naming.role_arn(place.partition, env.account, naming.runner_invoke_role(app, env.name))

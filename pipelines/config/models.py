@@ -9,7 +9,7 @@ annotation from its string, about 2 ms of each run's 15 ms of building these mod
 
 import re
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -361,6 +361,30 @@ SecretArn = Annotated[
     ),
 ]
 StepText = Annotated[str, Field(min_length=3, max_length=1000)]
+OnRollback = Literal["run", "skip"]
+
+
+class StepEntry(_Model):
+    """A step with settings: `run` is the step as a plain entry would write it."""
+
+    run: StepText = Field(description="`runner.script` and its arguments, shell-quoted.")
+    on_rollback: OnRollback = Field(
+        default="run",
+        description="`skip`: not run when a stage rollback runs the stage again with an earlier "
+        "image (a migration, say); the action succeeds, saying it was skipped. `run`: run as "
+        "on any execution. ECS runners only.",
+    )
+
+
+def _step_kind(value: Any) -> str:
+    return "[settings]" if isinstance(value, (dict, StepEntry)) else "[text]"
+
+
+# A step: its text, or a mapping with its text under `run` and its settings.
+StepItem = Annotated[
+    Annotated[StepText, Tag("[text]")] | Annotated[StepEntry, Tag("[settings]")],
+    Discriminator(_step_kind),
+]
 
 
 class RunnerSettings(_Model):
@@ -412,25 +436,33 @@ RunnerEntry = Annotated[
 class Steps(_Model):
     """Runner jobs of one environment, each `runner.script` and its arguments, shell-quoted."""
 
-    before_approval: list[StepText] = Field(
+    before_approval: list[StepItem] = Field(
         default=[],
         description="Run before the approval (plans): their `summary` output is shown in the "
         "approval message.",
     )
-    before_deploy: list[StepText] = Field(
+    before_deploy: list[StepItem] = Field(
         default=[],
         description="Run after the approval, before the services change (migrations, applies).",
     )
-    after_deploy: list[StepText] = Field(
+    after_deploy: list[StepItem] = Field(
         default=[], description="Run once every service is deployed (smoke tests)."
     )
 
-    def phases(self) -> list[tuple[str, list[str]]]:
+    def entries(self) -> list[tuple[str, list[StepEntry]]]:
+        """Each phase's steps with their settings (a plain entry's are the defaults)."""
         return [
-            ("before_approval", self.before_approval),
-            ("before_deploy", self.before_deploy),
-            ("after_deploy", self.after_deploy),
+            (phase, [s if isinstance(s, StepEntry) else StepEntry(run=s) for s in items])
+            for phase, items in (
+                ("before_approval", self.before_approval),
+                ("before_deploy", self.before_deploy),
+                ("after_deploy", self.after_deploy),
+            )
         ]
+
+    def phases(self) -> list[tuple[str, list[str]]]:
+        """Each phase's step texts."""
+        return [(phase, [e.run for e in entries]) for phase, entries in self.entries()]
 
 
 class RunnerOverride(_Model):

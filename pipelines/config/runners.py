@@ -49,6 +49,7 @@ class RunStep(NamedTuple):
     release_image: bool  # the job runs the image being promoted
     action: str
     namespace: str
+    on_rollback: str = "run"  # skip: a stage rollback does not run it again (models.StepEntry)
 
 
 def builtin_context(project: Project, environments: tuple[Environment, ...]) -> BuiltinContext:
@@ -140,8 +141,9 @@ def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:
     runners = allow_list(project)
     seen: Counter[str] = Counter()
     steps = []
-    for phase, texts in env.steps.phases():
-        for text in texts:
+    for phase, entries in env.steps.entries():
+        for entry in entries:
+            text = entry.run
             admitted = admit_step(runners, text)
             key = f"{admitted.runner}.{admitted.script}"
             seen[key] += 1
@@ -158,6 +160,7 @@ def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:
                     release_image=runners[admitted.runner].image == RELEASE_IMAGE,
                     action=naming.step_action(admitted.runner, admitted.script, n),
                     namespace=naming.step_namespace(env.name, admitted.runner, admitted.script, n),
+                    on_rollback=entry.on_rollback,
                 )
             )
     return steps

@@ -4,7 +4,10 @@ Two kinds of event reach `handler`:
 
 - A CodePipeline Lambda invoke action (`{"CodePipeline.job": ...}`). Its UserParameters are a
   JSON object `{"runner", "script", "args": [...], "environment", "cpu", "memory",
-  "max_wait_minutes", "image"}`. The first call admits the request and starts the task, and answers
+  "max_wait_minutes", "image"}`, and for a step that must not run again on a stage rollback
+  (`on_rollback: skip`) `"skipOnRollback": {"pipeline": NAME, "execution":
+  "#{codepipeline.PipelineExecutionId}"}` (see Rollbacks below). The first call admits the
+  request and starts the task, and answers
   with a continuation token; each later call (CodePipeline calls again while the token is
   returned) checks the task: still running -> continuation; exit 0 -> success with output
   variables; anything else, or past the max wait (the task is stopped) -> failure naming the
@@ -64,11 +67,22 @@ action's ImageDigest variable). The invoker registers a revision of the runner's
 definition that differs only in the `job` container's image (or reuses the latest revision when
 it already runs that image), and runs it. Any other runner refuses `image`.
 
+Rollbacks: a stage rollback (RollbackStage, or the stage's automatic rollback) is an execution
+of its own that runs the stage's actions again with an earlier execution's image. The job event
+does not say which kind of execution called (its `data` holds the action's configuration,
+artifacts and credentials), so a step that asks for it carries the execution's ID, which
+CodePipeline puts in for `#{codepipeline.PipelineExecutionId}` in any action's configuration
+(https://docs.aws.amazon.com/codepipeline/latest/userguide/reference-variables.html). Before
+starting anything, the first call reads that execution (GetPipelineExecution): if its
+executionType is ROLLBACK, the request is still admitted (a bad one is refused as always), no
+task starts, and the action succeeds with a summary saying it was skipped.
+
 AWS calls the invoker makes (boto3), and so the permissions it needs:
 
 - Its own role, in the toolchain account:
   - `sts:AssumeRole` on each target's `role` (runners.json `targets.<env>.role`);
   - `codepipeline:PutJobSuccessResult`, `codepipeline:PutJobFailureResult`;
+  - if a step skips rollbacks: `codepipeline:GetPipelineExecution` on the app's pipeline;
   - with a toolchain network (`runner.network`): `ecs:RunTask` on the toolchain runner task
     definition families, `ecs:DescribeTasks` and `ecs:StopTask` on the cluster's tasks,
     `ecs:ListTasks` on `*` with the condition `ecs:cluster` = the cluster's ARN (a first call
@@ -94,7 +108,8 @@ AWS calls the invoker makes (boto3), and so the permissions it needs:
 boto3 calls: sts.assume_role; cloudformation.describe_stacks; ecs.run_task, ecs.list_tasks,
 ecs.describe_tasks, ecs.stop_task, ecs.describe_task_definition,
 ecs.register_task_definition; logs.get_log_events; codepipeline.put_job_success_result,
-codepipeline.put_job_failure_result; s3.generate_presigned_url (local, no request).
+codepipeline.put_job_failure_result, codepipeline.get_pipeline_execution;
+s3.generate_presigned_url (local, no request).
 
 The allow-list and settings come from runners.json (see document.py): the PIPELINES_RUNNERS
 variable holding it, else the file PIPELINES_RUNNERS_FILE names, else runners.json next to this
@@ -128,6 +143,7 @@ from pipelines.invoker.document import (
     load_document_file,
 )
 from pipelines.invoker.logs import console_url, read_log_events, read_outputs
+from pipelines.invoker.names import SKIP_ON_ROLLBACK
 from pipelines.invoker.tasks import (
     Clients,
     InvokerError,
@@ -383,12 +399,74 @@ def user_parameters(text: str | None) -> Any:
         raise Refused("UserParameters is nested too deeply to be a request") from None
 
 
+@dataclass(frozen=True)
+class SkipOnRollback:
+    """A step's `on_rollback: skip`, as its action carries it: the pipeline and the ID of the
+    execution that runs it."""
+
+    pipeline: str
+    execution: str
+
+
+def split_rollback(params: Any) -> tuple[Any, SkipOnRollback | None]:
+    """The request without its SKIP_ON_ROLLBACK entry, and that entry (None if it has none)."""
+    if not isinstance(params, dict) or SKIP_ON_ROLLBACK not in params:
+        return params, None
+    request = {k: v for k, v in params.items() if k != SKIP_ON_ROLLBACK}
+    entry = params[SKIP_ON_ROLLBACK]
+    if (
+        not isinstance(entry, dict)
+        or set(entry) != {"pipeline", "execution"}
+        or not all(isinstance(v, str) and v for v in entry.values())
+    ):
+        raise Refused(
+            f"{SKIP_ON_ROLLBACK} must be an object with the strings pipeline and execution"
+        )
+    return request, SkipOnRollback(entry["pipeline"], entry["execution"])
+
+
+def is_rollback(codepipeline: Any, skip: SkipOnRollback) -> bool:
+    """Whether the execution is a stage rollback: GetPipelineExecution's executionType."""
+    try:
+        found = codepipeline.get_pipeline_execution(
+            pipelineName=skip.pipeline, pipelineExecutionId=skip.execution
+        )["pipelineExecution"]
+    except Exception as error:
+        raise InvokerError(
+            f"cannot tell whether execution {skip.execution} of {skip.pipeline} is a rollback "
+            f"(codepipeline:GetPipelineExecution): {error}"
+        ) from None
+    kind: str = found.get("executionType", "STANDARD")
+    return kind == "ROLLBACK"
+
+
+def skipped_summary(name: str, execution: str) -> str:
+    return f"{name}: skipped: execution {execution} is a stage rollback (on_rollback: skip)"
+
+
 def _start_job(job_id: str, data: Mapping[str, Any], rt: Runtime) -> None:
-    """A first call: the job's task, started now or by an earlier delivery of this call."""
+    """A first call: the job's task, started now or by an earlier delivery of this call; none
+    for a step that skips rollbacks, called by a rollback."""
     text = data.get("actionConfiguration", {}).get("configuration", {}).get("UserParameters")
-    started, _, resumed = _start_in(
-        user_parameters(text), rt, source="codepipeline", job=data, job_id=job_id
-    )
+    request, skip = split_rollback(user_parameters(text))
+    if skip is not None:
+        admitted = admit_request(rt.document, request).admitted
+        if is_rollback(rt.codepipeline, skip):
+            name = f"{admitted.runner}.{admitted.script}"
+            _audit("skipped-on-rollback", source="codepipeline", job=job_id, step=name)
+            summary = skipped_summary(name, skip.execution)
+            _report(
+                rt,
+                "put_job_success_result",
+                jobId=job_id,
+                outputVariables={
+                    "summary": short_summary(f"{name}: skipped on a stage rollback"),
+                    "skipped": "rollback",
+                },
+                executionDetails={"summary": summary, "percentComplete": 100},
+            )
+            return
+    started, _, resumed = _start_in(request, rt, source="codepipeline", job=data, job_id=job_id)
     name = f"{started.runner}.{started.script}"
     _report(
         rt,

@@ -46,3 +46,8 @@ def log_stream_prefix(runner: str) -> str:
 def log_stream(runner: str, task_id: str) -> str:
     """The stream the awslogs driver writes: <prefix>/<container>/<task id>."""
     return f"{log_stream_prefix(runner)}/{CONTAINER}/{task_id}"
+
+
+# The UserParameters entry of a step that a stage rollback does not run again (on_rollback:
+# skip): {"pipeline": NAME, "execution": "#{codepipeline.PipelineExecutionId}"}.
+SKIP_ON_ROLLBACK = "skipOnRollback"

@@ -43,7 +43,7 @@ from pipelines.invoker.allowlist import (
     check_environment,
 )
 from pipelines.invoker.document import RunnersDocument
-from pipelines.invoker.handler import Admission, admit_request
+from pipelines.invoker.handler import Admission, SkipOnRollback, admit_request, split_rollback
 from pipelines.invoker.handler import user_parameters as invoker_user_parameters
 from pipelines.invoker.logs import parse_output
 
@@ -119,9 +119,15 @@ def codebuild_projects(document: RunnersDocument) -> dict[str, str]:
 
 
 def admit_invoke(document: RunnersDocument, user_parameters: str) -> Admission:
-    """The invoker's checks of a resolved request: its reading of UserParameters, then
-    admit_request."""
-    return admit_request(document, invoker_user_parameters(user_parameters))
+    """The invoker's checks of a resolved request: its reading of UserParameters (without the
+    step's on_rollback setting, see skip_on_rollback), then admit_request."""
+    request, _ = split_rollback(invoker_user_parameters(user_parameters))
+    return admit_request(document, request)
+
+
+def skip_on_rollback(user_parameters: str) -> SkipOnRollback | None:
+    """The step's `on_rollback: skip`, as the invoker reads it from UserParameters."""
+    return split_rollback(invoker_user_parameters(user_parameters))[1]
 
 
 def admit_codebuild(document: RunnersDocument, config: Mapping[str, str]) -> Admission:

@@ -758,3 +758,120 @@ print(json.dumps([ok["ok"], rt.ecs.request["overrides"]["containerOverrides"][0]
 
 def test_the_lambda_package_is_deterministic() -> None:
     assert invoker_zip("{}") == invoker_zip("{}")
+
+
+# Steps that a stage rollback does not run again (on_rollback: skip)
+
+EXECUTION = "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e"
+SKIP = {"pipeline": "shop-release", "execution": EXECUTION}
+
+
+def _execution_is(rt: Runtime, kind: str) -> None:
+    """GetPipelineExecution's answer (checked against the model) for EXECUTION."""
+    execution: dict[str, Any] = {
+        "pipelineName": "shop-release",
+        "pipelineVersion": 3,
+        "pipelineExecutionId": EXECUTION,
+        "status": "InProgress",
+        "executionMode": "QUEUED",
+        "executionType": kind,
+    }
+    if kind == "ROLLBACK":
+        execution["rollbackMetadata"] = {
+            "rollbackTargetPipelineExecutionId": "0e7c1a52-3f0b-4d6e-9d0a-6a3c2b1f0001"
+        }
+        execution["trigger"] = {"triggerType": "AutomatedRollback", "triggerDetail": "prod"}
+    rt.codepipeline.stub.add_response(
+        "get_pipeline_execution",
+        {"pipelineExecution": execution},
+        {"pipelineName": "shop-release", "pipelineExecutionId": EXECUTION},
+    )
+
+
+def test_a_step_that_skips_rollbacks_starts_nothing_on_a_rollback_and_succeeds(
+    rt: Runtime,
+) -> None:
+    _execution_is(rt, "ROLLBACK")
+    rt.codepipeline.expect("put_job_success_result")
+    handle_job(_job({**MIGRATE, "skipOnRollback": SKIP}), rt)
+    rt.codepipeline.stub.assert_no_pending_responses()
+    [(asked, _), (name, call)] = rt.codepipeline.calls
+    assert (asked, name) == ("GetPipelineExecution", "PutJobSuccessResult")
+    summary = (
+        f"migrate.migrate: skipped: execution {EXECUTION} is a stage rollback (on_rollback: skip)"
+    )
+    assert call["executionDetails"] == {"summary": summary, "percentComplete": 100}
+    assert call["outputVariables"] == {
+        "summary": "migrate.migrate: skipped on a stage rollback",
+        "skipped": "rollback",
+    }
+    assert "continuationToken" not in call
+    assert rt.ecs.list_tasks(cluster=rt.document.cluster)["taskArns"] == []
+
+
+def test_a_step_that_skips_rollbacks_runs_on_a_standard_execution(rt: Runtime) -> None:
+    _execution_is(rt, "STANDARD")
+    rt.codepipeline.expect("put_job_success_result")
+    handle_job(_job({**MIGRATE, "skipOnRollback": SKIP}), rt)
+    [(asked, params), (name, call)] = rt.codepipeline.calls
+    assert (asked, params) == (
+        "GetPipelineExecution",
+        {"pipelineName": "shop-release", "pipelineExecutionId": EXECUTION},
+    )
+    assert name == "PutJobSuccessResult" and "continuationToken" in call
+    started = Started.from_token(call["continuationToken"])
+    assert rt.ecs.list_tasks(cluster=rt.document.cluster)["taskArns"] == [started.task]
+
+
+def test_a_step_without_the_setting_never_asks_what_kind_of_execution_runs_it(
+    rt: Runtime,
+) -> None:
+    _start(rt)  # only PutJobSuccessResult was asked for, and only it was called
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        # The request is admitted first: a bad one is refused whatever the execution.
+        (
+            {**MIGRATE, "script": "drop", "skipOnRollback": SKIP},
+            "refused: runner 'migrate' has no script 'drop'",
+        ),
+        (
+            {**MIGRATE, "skipOnRollback": {"pipeline": "shop-release"}},
+            "refused: skipOnRollback must be an object with the strings pipeline and execution",
+        ),
+    ],
+    ids=["bad-request", "bad-setting"],
+)
+def test_a_refused_step_that_skips_rollbacks_asks_nothing_and_fails(
+    rt: Runtime, params: dict, reason: str
+) -> None:
+    rt.codepipeline.expect("put_job_failure_result")
+    handle_job(_job(params), rt)
+    name, call = rt.codepipeline.only_call()
+    assert name == "PutJobFailureResult"
+    assert call["failureDetails"]["message"].startswith(reason), call
+    assert call["failureDetails"]["type"] == "ConfigurationError"
+
+
+def test_an_execution_that_cannot_be_read_fails_the_job_naming_the_permission(
+    rt: Runtime,
+) -> None:
+    rt.codepipeline.stub.add_client_error(
+        "get_pipeline_execution", service_error_code="AccessDeniedException", http_status_code=400
+    )
+    rt.codepipeline.expect("put_job_failure_result")
+    handle_job(_job({**MIGRATE, "skipOnRollback": SKIP}), rt)
+    [_, (name, call)] = rt.codepipeline.calls
+    assert name == "PutJobFailureResult"
+    assert call["failureDetails"]["message"].startswith(
+        f"invoker error: cannot tell whether execution {EXECUTION} of shop-release is a "
+        "rollback (codepipeline:GetPipelineExecution): "
+    )
+    assert rt.ecs.list_tasks(cluster=rt.document.cluster)["taskArns"] == []
+
+
+def test_pipelines_run_cannot_pass_the_setting(rt: Runtime) -> None:
+    answer = handle_direct({"action": "start", **MIGRATE, "skipOnRollback": SKIP}, rt)
+    assert answer["ok"] is False and "unknown request keys: 'skipOnRollback'" in answer["refused"]

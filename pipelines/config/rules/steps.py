@@ -128,8 +128,9 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                 "or move them to before_deploy",
             )
         seen: Counter[str] = Counter()
-        for phase, texts in env.steps.phases():
-            for i, text in enumerate(texts):
+        for phase, entries in env.steps.entries():
+            for i, entry in enumerate(entries):
+                text = entry.run
                 path = ("steps", phase, i)
                 try:
                     admitted = runners.admit_step(allowed, text)
@@ -160,6 +161,14 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                         "rename the runner or script so each step's namespace is its own",
                     )
                 namespaces.add(namespace)
+                if admitted.on == "codebuild" and entry.on_rollback == "skip":
+                    problem(
+                        doc,
+                        (*path, "on_rollback"),
+                        f"{admitted.runner} runs on CodeBuild, and only the invoker (ECS runners) "
+                        "checks whether an execution is a stage rollback: leave on_rollback out "
+                        "here, or run the step on ECS (docs/steps.md, Rollbacks)",
+                    )
                 if admitted.on == "codebuild" and admitted.deferred:
                     problem(
                         doc,

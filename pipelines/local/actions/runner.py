@@ -8,6 +8,10 @@ in this process as the task definition's task role (a CodeBuild job with the too
 credentials: moto does not create the project, so it has no service role); its
 `::pipelines-output::` lines become the action's output variables. Any other job is stood in
 for: admitted, not run, with outputs `exitCode=0` and `summary=not run in rehearsal`.
+
+A step with `on_rollback: skip` is admitted and then, in a rollback execution, not run: the
+invoker reads the execution's type (GetPipelineExecution's executionType) and reports success
+with a summary saying so, and so does this action, with the invoker's summary and outputs.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from pipelines.config.builtin_runners import JOBS
 from pipelines.invoker import names
 from pipelines.invoker.allowlist import Refused
 from pipelines.invoker.document import RunnersDocument
-from pipelines.invoker.handler import Admission, job_variables
+from pipelines.invoker.handler import (
+    Admission,
+    SkipOnRollback,
+    job_variables,
+    short_summary,
+    skipped_summary,
+)
 from pipelines.local import steps
 from pipelines.local.actions.context import ActionResult, ActionRun, Context
 from pipelines.local.artifacts import put_outputs
@@ -67,6 +77,9 @@ def runner_step(context: Context, run: ActionRun) -> ActionResult:
     admitted = admission.admitted
     name = f"{admitted.runner}.{admitted.script}"
     if invoke:
+        skip = steps.skip_on_rollback(run.config["UserParameters"])
+        if skip is not None and _is_rollback(run, skip):
+            return _skipped_on_rollback(context, run, name, skip)
         place = _ecs_runner(context, document, admission, run.region)
     else:
         image = document.runners[admitted.runner].image
@@ -74,6 +87,29 @@ def runner_step(context: Context, run: ActionRun) -> ActionResult:
     if not steps.runs_in_process(admitted.argv):
         return _stood_in(context, run, name, place.image, admitted.argv)
     return _run_in_process(context, run, admission, place, invoke)
+
+
+def _is_rollback(run: ActionRun, skip: SkipOnRollback) -> bool:
+    """The executionType of the execution the step names, as the invoker asks CodePipeline for
+    it: `#{codepipeline.PipelineExecutionId}` resolves to the run's own execution."""
+    if skip.execution != run.execution.id:
+        raise ActionFailed(
+            f"invoker error: the step names execution {skip.execution}, not the one running it "
+            f"({run.execution.id})"
+        )
+    return run.execution.kind == "ROLLBACK"
+
+
+def _skipped_on_rollback(
+    context: Context, run: ActionRun, name: str, skip: SkipOnRollback
+) -> ActionResult:
+    context.record(run, "runner skipped on rollback", name)
+    put_outputs(
+        run.execution,
+        run.action,
+        {"summary": short_summary(f"{name}: skipped on a stage rollback"), "skipped": "rollback"},
+    )
+    return ActionResult(skipped_summary(name, skip.execution))
 
 
 def _stood_in(
