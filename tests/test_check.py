@@ -30,6 +30,7 @@ def run_check(templates: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow  # runs cfn-lint over every template
 def test_the_example_is_clean(templates: Path) -> None:
     status, output = run_check(templates)
     stacks = len(json.loads((templates / "manifest.json").read_bytes())["stacks"])
@@ -39,6 +40,7 @@ def test_the_example_is_clean(templates: Path) -> None:
     assert status == 0
 
 
+@pytest.mark.slow  # runs cfn-lint over every template
 def test_a_broken_template_is_reported_and_fails(templates: Path, tmp_path: Path) -> None:
     broken = tmp_path / "templates"
     shutil.copytree(templates, broken)
@@ -75,6 +77,7 @@ def test_without_a_checker_it_says_how_to_install_and_exits_2(
     assert status == 2
 
 
+@pytest.mark.slow  # runs cfn-lint over every template
 def test_a_conformance_finding_is_reported_and_fails(templates: Path, tmp_path: Path) -> None:
     broken = tmp_path / "templates"
     shutil.copytree(templates, broken)

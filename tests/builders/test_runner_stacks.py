@@ -168,6 +168,7 @@ def toolchain_stack(templates: dict[str, dict[str, dict[str, Any]]], variant: st
 # Scanners ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # cfn-lint over each template
 def test_templates_are_cfn_lint_clean(templates, variant) -> None:
     found = {
         name: lint_template(json.dumps(body), "eu-west-1")
