@@ -53,10 +53,7 @@ def _digests_by_env(result) -> dict[str, set[tuple[str | None, str | None]]]:
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("environments", CONFIGURATIONS, ids=config_id)
-def test_one_push_with_every_approval_reaches_every_service(environments: Path) -> None:
-    result = rehearse(RehearsalOptions(environments, approve="all"))
+def _assert_one_push_reached_every_service(result, environments: Path) -> None:
     [digest] = result.digests
     assert result.exit_code == OK
     assert result.meant == _promotion(environments)
@@ -67,6 +64,16 @@ def test_one_push_with_every_approval_reaches_every_service(environments: Path) 
     # The release marker's own handler tagged the digest every environment runs (read back from
     # ECR); a first release has nothing to call previous.
     assert result.tags == {f"deployed-{env}": digest for env in _promotion(environments)}
+
+
+# The example's run is the CLI's (test_cli_rehearse_approve_all_prints_the_table_and_exits_0),
+# which asserts the same on the rehearsal's result: one rehearsal of it, not two.
+@pytest.mark.slow
+@pytest.mark.parametrize("environments", CONFIGURATIONS[1:], ids=config_id)
+def test_one_push_with_every_approval_reaches_every_service(environments: Path) -> None:
+    _assert_one_push_reached_every_service(
+        rehearse(RehearsalOptions(environments, approve="all")), environments
+    )
 
 
 @pytest.mark.slow
@@ -138,11 +145,27 @@ def test_fail_at_staging_leaves_prod_on_the_old_digest_and_fails() -> None:
 
 
 @pytest.mark.slow
-def test_cli_rehearse_approve_all_prints_the_table_and_exits_0() -> None:
+def test_cli_rehearse_approve_all_prints_the_table_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The example's one push with every approval: what the CLI prints, and the rehearsal's
+    result, recorded on its way to the CLI, as for every configuration above."""
+    from pipelines.local import rehearse as module
+
+    results = []
+    original = module.rehearse
+
+    def recorded(*args, **kwargs):
+        results.append(original(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(module, "rehearse", recorded)
     result = CliRunner().invoke(
         main, ["rehearse", "--approve", "all", "--environments", str(EXAMPLE)]
     )
     assert result.exit_code == 0, result.output
+    [rehearsal] = results
+    _assert_one_push_reached_every_service(rehearsal, EXAMPLE)
     assert "live now (read back from CloudFormation and ECS)" in result.output
     table = result.output.split("live now", 1)[1].splitlines()
     assert "environment  service  stack ImageUri" in table[1]
