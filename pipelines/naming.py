@@ -142,6 +142,12 @@ def task_role(app: str, env: str, service: str) -> str:
     return f"{app}-{env}-{service}-task"
 
 
+def traffic_shift_role(app: str, env: str, service: str) -> str:
+    """The role ECS shifts a service's traffic as (blue/green, canary, linear); no longer than
+    the execution role's name, so the name-length checks cover it."""
+    return f"{app}-{env}-{service}-lb"
+
+
 def log_group(app: str, env: str, service: str) -> str:
     return f"/ecs/{app}/{env}/{service}"
 

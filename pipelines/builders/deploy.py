@@ -34,6 +34,7 @@ from pipelines.builders.iam import (
     service_trust,
     shared_prefix_patterns,
 )
+from pipelines.builders.service import TRAFFIC_SHIFT_READS
 from pipelines.builders.template import new_template, suppress_checkov
 from pipelines.config.models import Environment, Project
 from pipelines.config.permissions import Permission
@@ -131,6 +132,18 @@ def _service_boundary(project: Project, env: Environment) -> list[Statement]:
         Permission(actions=list(actions), resources=sorted(resources))
         for actions, resources in sorted(merged.items())
     ]
+    if _shifts_traffic(project, env) and env.load_balancer is not None:
+        # The traffic-shift roles' permissions (service.py's _traffic_shift_role), widened to
+        # the environment's target groups and its listener's rules.
+        rules = env.load_balancer.listener_arn.replace(":listener/", ":listener-rule/") + "/*"
+        statements += [
+            allow(TRAFFIC_SHIFT_READS, ["*"]),
+            allow(
+                [elb.DeregisterTargets, elb.RegisterTargets],
+                [naming.arn(partition, "elasticloadbalancing", region, account, "targetgroup/*/*")],
+            ),
+            allow([elb.ModifyRule], [rules]),
+        ]
     granted = {s.to_json(): s for s in granted_statements([*combined, *conditional])}
     return statements + [granted[key] for key in sorted(granted)]
 
@@ -272,9 +285,9 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
     clusters = [arn("ecs", f"cluster/{prefix}*")]
     ecs_services = [arn("ecs", f"service/*/{prefix}*")]
     families = [arn("ecs", f"task-definition/{prefix}*:*")]
-    roles = [
-        naming.role_arn(partition, account, f"{prefix}*-{suffix}") for suffix in ("exec", "task")
-    ]
+    shifting = _shifts_traffic(project, env)
+    suffixes = ("exec", "task", "lb") if shifting else ("exec", "task")
+    roles = [naming.role_arn(partition, account, f"{prefix}*-{suffix}") for suffix in suffixes]
     boundary = {
         "StringEquals": {
             "iam:PermissionsBoundary": naming.service_boundary_arn(
@@ -345,7 +358,7 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
         ),
         allow(
             [iam_actions.PassRole],
-            roles,
+            roles[:2],
             StringEquals={"iam:PassedToService": "ecs-tasks.amazonaws.com"},
         ),
         allow(
@@ -457,6 +470,15 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
             allow([elb.AddTags, elb.CreateRule], [listener, rules]),
             allow([elb.DeleteRule, elb.ModifyRule, elb.RemoveTags, elb.SetRulePriorities], [rules]),
         ]
+    if shifting:
+        # The service hands ECS its traffic-shift role (AdvancedConfiguration.RoleArn).
+        statements.append(
+            allow(
+                [iam_actions.PassRole],
+                roles[2:],
+                StringEquals={"iam:PassedToService": "ecs.amazonaws.com"},
+            )
+        )
     if env.alarms:
         statements.append(
             allow(
@@ -465,3 +487,10 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
             )
         )
     return statements
+
+
+def _shifts_traffic(project: Project, env: Environment) -> bool:
+    """Some service of the environment deploys blue/green, canary or linear."""
+    return env.load_balancer is not None and any(
+        project.rollout(env, s).shifts_traffic for s in project.routed_services()
+    )

@@ -5,9 +5,13 @@ The pipeline changes only the ImageUri parameter; everything else changes throug
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from awacs import elasticloadbalancing as elb_actions
 from awacs import logs as logs_actions
 from awacs import ssm
 from troposphere import (
+    AWSObject,
     GetAtt,
     ImportValue,
     Output,
@@ -34,7 +38,7 @@ from pipelines.builders.iam import (
     service_trust,
 )
 from pipelines.builders.template import new_template, suppress_checkov
-from pipelines.config.models import Environment, Project
+from pipelines.config.models import Environment, Project, ResolvedRollout
 
 LOG_RETENTION_DAYS = 365
 DIGEST_PATTERN = f"^{patterns.IMAGE_BY_DIGEST}$"  # CloudFormation anchors nothing
@@ -86,22 +90,33 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
     depends_on = []
     attached = env.load_balancer is not None and spec.port is not None
     if attached:
-        target_group, rule = _routing(project, env, service)
-        template.add_resource(target_group)
-        template.add_resource(rule)
-        load_balancers = [
-            ecs.LoadBalancer(
-                ContainerName=service, ContainerPort=spec.port, TargetGroupArn=Ref(target_group)
-            )
-        ]
+        routing = _routing(project, env, service)
+        for resource in routing.resources:
+            template.add_resource(resource)
+        balancer = ecs.LoadBalancer(
+            ContainerName=service,
+            ContainerPort=spec.port,
+            TargetGroupArn=Ref(routing.target_group),
+        )
+        if routing.shifting is not None:
+            balancer.AdvancedConfiguration = routing.shifting
+        load_balancers = [balancer]
         # ECS refuses a target group that is not yet attached to a load balancer.
-        depends_on = [rule.title]
+        depends_on = routing.rule_titles
 
     deployment = ecs.DeploymentConfiguration(
-        DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
         MinimumHealthyPercent=rollout.minimum_healthy_percent,
         MaximumPercent=rollout.maximum_percent,
     )
+    if rollout.strategy in ("rolling", "blue_green"):
+        # ECS documents the circuit breaker for rolling and blue/green deployments only
+        # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+        # deployment-failure-detection.html); see docs/rollouts.md.
+        deployment.DeploymentCircuitBreaker = ecs.DeploymentCircuitBreaker(
+            Enable=True, Rollback=True
+        )
+    if rollout.shifts_traffic:
+        _add_strategy(deployment, rollout)
     if env.alarms:
         deployment.Alarms = ecs.DeploymentAlarms(
             AlarmNames=list(env.alarms), Enable=True, Rollback=True
@@ -264,16 +279,93 @@ def _security_group(project: Project, env: Environment, service: str) -> ec2.Sec
     return group
 
 
-def _routing(
-    project: Project, env: Environment, service: str
-) -> tuple[elb.TargetGroup, elb.ListenerRule]:
+class Routing(NamedTuple):
+    """What puts a service behind the environment's listener."""
+
+    target_group: elb.TargetGroup
+    resources: list[AWSObject]  # target groups, listener rules and the traffic-shift role
+    rule_titles: list[str]  # rules the service must wait for that it does not already refer to
+    shifting: ecs.AdvancedConfiguration | None  # for a strategy other than rolling
+
+
+def _routing(project: Project, env: Environment, service: str) -> Routing:
     spec = project.services[service]
     load_balancer = env.load_balancer
     assert load_balancer is not None and spec.port is not None
+    rollout = project.rollout(env, service)
+    target_group = _target_group("TargetGroup", project, env, service)
+    conditions = [
+        elb.Condition(
+            Field="host-header",
+            HostHeaderConfig=elb.HostHeaderConfig(Values=[load_balancer.host]),
+        )
+    ]
+    if spec.path:
+        conditions.append(
+            elb.Condition(
+                Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(Values=[spec.path])
+            )
+        )
+    if not rollout.shifts_traffic:
+        rule = elb.ListenerRule(
+            "ListenerRule",
+            ListenerArn=load_balancer.listener_arn,
+            Priority=project.listener_priority(env, service),
+            Conditions=conditions,
+            Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(target_group))],
+        )
+        return Routing(target_group, [target_group, rule], [rule.title], None)
+
+    # Blue/green, canary and linear: ECS moves the weights of the rules' forward action between
+    # the primary and the alternate target group, as the role below
+    # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html).
+    alternate = _target_group("AlternateTargetGroup", project, env, service)
+    rule = elb.ListenerRule(
+        "ListenerRule",
+        ListenerArn=load_balancer.listener_arn,
+        Priority=project.listener_priority(env, service),
+        Conditions=conditions,
+        Actions=[_weighted_forward(target_group, alternate)],
+    )
+    rules = [rule]
+    header = rollout.test_traffic_header
+    if header is not None:
+        rules.append(
+            elb.ListenerRule(
+                "TestListenerRule",
+                ListenerArn=load_balancer.listener_arn,
+                Priority=project.listener_priority(env, service, test=True),
+                Conditions=[
+                    *conditions,
+                    elb.Condition(
+                        Field="http-header",
+                        HttpHeaderConfig=elb.HttpHeaderConfig(
+                            HttpHeaderName=header.name, Values=[header.value]
+                        ),
+                    ),
+                ],
+                Actions=[_weighted_forward(target_group, alternate)],
+            )
+        )
+    role = _traffic_shift_role(project, env, service, [target_group, alternate], rules)
+    shifting = ecs.AdvancedConfiguration(
+        AlternateTargetGroupArn=Ref(alternate),
+        ProductionListenerRule=Ref(rule),
+        RoleArn=GetAtt(role, "Arn"),
+    )
+    if header is not None:
+        shifting.TestListenerRule = Ref(rules[1])
+    # The service refers to its rules (AdvancedConfiguration), so it waits for them already.
+    return Routing(target_group, [target_group, alternate, *rules, role], [], shifting)
+
+
+def _target_group(title: str, project: Project, env: Environment, service: str) -> elb.TargetGroup:
+    spec = project.services[service]
+    assert spec.port is not None
     health_path = spec.health_check.path if spec.health_check else "/"
     rollout = project.rollout(env, service)
-    target_group = elb.TargetGroup(
-        "TargetGroup",
+    return elb.TargetGroup(
+        title,
         TargetType="ip",
         Protocol="HTTP",
         Port=spec.port,
@@ -293,23 +385,79 @@ def _routing(
             )
         ],
     )
-    conditions = [
-        elb.Condition(
-            Field="host-header",
-            HostHeaderConfig=elb.HostHeaderConfig(Values=[load_balancer.host]),
-        )
-    ]
-    if spec.path:
-        conditions.append(
-            elb.Condition(
-                Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(Values=[spec.path])
-            )
-        )
-    rule = elb.ListenerRule(
-        "ListenerRule",
-        ListenerArn=load_balancer.listener_arn,
-        Priority=load_balancer.priority + project.routed_services().index(service),
-        Conditions=conditions,
-        Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(target_group))],
+
+
+def _weighted_forward(
+    primary: elb.TargetGroup, alternate: elb.TargetGroup
+) -> elb.ListenerRuleAction:
+    """All traffic to the primary group; ECS changes the weights during a deployment."""
+    return elb.ListenerRuleAction(
+        Type="forward",
+        ForwardConfig=elb.ForwardConfig(
+            TargetGroups=[
+                elb.TargetGroupTuple(TargetGroupArn=Ref(primary), Weight=1),
+                elb.TargetGroupTuple(TargetGroupArn=Ref(alternate), Weight=0),
+            ]
+        ),
     )
-    return target_group, rule
+
+
+def _traffic_shift_role(
+    project: Project,
+    env: Environment,
+    service: str,
+    target_groups: list[elb.TargetGroup],
+    rules: list[elb.ListenerRule],
+) -> iam.Role:
+    """The role ECS shifts traffic as: the actions of AWS's managed policy
+    AmazonECSInfrastructureRolePolicyForLoadBalancers that an ALB listener rule needs, on this
+    service's two target groups and its rules only
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+    AmazonECSInfrastructureRolePolicyForLoadBalancers.html)."""
+    return iam.Role(
+        "TrafficShiftRole",
+        RoleName=naming.traffic_shift_role(project.app, env.name, service),
+        Description=f"ECS shifts the {service} traffic in {env.name} between target groups",
+        AssumeRolePolicyDocument=service_trust("ecs.amazonaws.com"),
+        PermissionsBoundary=_boundary(project, env),
+        Policies=[
+            role_policy(
+                "shift-traffic",
+                # Describe calls have no resource-level permissions.
+                allow(TRAFFIC_SHIFT_READS, ["*"]),
+                allow(
+                    [elb_actions.DeregisterTargets, elb_actions.RegisterTargets],
+                    [Ref(group) for group in target_groups],
+                ),
+                allow([elb_actions.ModifyRule], [Ref(rule) for rule in rules]),
+            )
+        ],
+    )
+
+
+TRAFFIC_SHIFT_READS = [
+    elb_actions.DescribeListeners,
+    elb_actions.DescribeRules,
+    elb_actions.DescribeTargetGroups,
+    elb_actions.DescribeTargetHealth,
+]
+
+STRATEGY_NAMES = {"blue_green": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
+
+
+def _add_strategy(deployment: ecs.DeploymentConfiguration, rollout: ResolvedRollout) -> None:
+    """ECS's own strategy and its timing (AWS::ECS::Service DeploymentConfiguration:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/
+    aws-properties-ecs-service-deploymentconfiguration.html)."""
+    deployment.Strategy = STRATEGY_NAMES[rollout.strategy]
+    deployment.BakeTimeInMinutes = rollout.bake_minutes
+    if rollout.strategy == "canary":
+        deployment.CanaryConfiguration = ecs.CanaryConfiguration(
+            CanaryPercent=rollout.canary_percent,
+            CanaryBakeTimeInMinutes=rollout.canary_bake_minutes,
+        )
+    elif rollout.strategy == "linear":
+        deployment.LinearConfiguration = ecs.LinearConfiguration(
+            StepPercent=rollout.linear_step_percent,
+            StepBakeTimeInMinutes=rollout.linear_step_bake_minutes,
+        )

@@ -107,6 +107,8 @@ def build_project(files: Files) -> Project:
                 services=env_file.services,
                 steps=env_file.steps,
                 runners=env_file.runners,
+                approval_timeout_minutes=env_file.approval_timeout_minutes,
+                deploy_window=env_file.deploy_window,
             )
         )
     return Project(

@@ -166,6 +166,36 @@ def _whole_seconds(value: Any) -> Any:
 WholeSeconds = Annotated[int, BeforeValidator(_whole_seconds)]
 
 
+Strategy = Literal["rolling", "blue_green", "canary", "linear"]
+
+
+def _tenths(value: float) -> float:
+    """ECS takes traffic percentages in multiples of 0.1."""
+    if abs(value * 10 - round(value * 10)) > 1e-9:
+        raise ValueError(f"write the percentage in steps of 0.1, not {value}")
+    return round(value, 1)
+
+
+# ECS: CanaryConfiguration.canaryPercent and LinearConfiguration.stepPercent, multiples of 0.1
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CanaryConfiguration.html,
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LinearConfiguration.html).
+TrafficPercent = Annotated[
+    float, Field(ge=0.1, le=100, allow_inf_nan=False), AfterValidator(_tenths)
+]
+LinearPercent = Annotated[float, Field(ge=3, le=100, allow_inf_nan=False), AfterValidator(_tenths)]
+
+
+class TrafficHeader(_Model):
+    """An HTTP header that sends a request to the new revision before production traffic moves."""
+
+    name: Annotated[
+        str, _matches(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}", "an HTTP header name", "X-Canary")
+    ]
+    value: Annotated[
+        str, Field(min_length=1, max_length=128), _matches(r"[\x21-\x7e ]+", "a header value", "1")
+    ]
+
+
 # Rollout settings as a file writes them, every key optional; `resolve_rollout` makes the
 # settings in effect (ResolvedRollout) from the two files' and the defaults. The docstring is the
 # JSON Schema's description of `rollout`.
@@ -207,9 +237,48 @@ class Rollout(_Model):
         description="Tasks allowed during a deployment (default 200: every task replaced at once).",
     )
 
-    def written(self) -> dict[str, int]:
+    strategy: Strategy | None = Field(
+        default=None,
+        description="How ECS moves traffic to a new revision: `rolling` (default: tasks are "
+        "replaced in batches), `blue_green` (the new revision starts beside the old one and takes "
+        "all traffic at once), `canary` (canary_percent first, the rest after "
+        "canary_bake_minutes), `linear` (linear_step_percent at a time, linear_step_bake_minutes "
+        "apart). All but `rolling` need the service behind the environment's load balancer. See "
+        "docs/rollouts.md.",
+    )
+    bake_minutes: Annotated[int, Field(ge=0, le=1440, strict=True)] | None = Field(
+        default=None,
+        description="blue_green, canary, linear: minutes the new revision serves all traffic "
+        "while the old one still runs, before ECS removes it (default 15; ECS's "
+        "BakeTimeInMinutes).",
+    )
+    canary_percent: TrafficPercent | None = Field(
+        default=None,
+        description="canary: percent of production traffic the new revision takes first, "
+        "0.1 to 100 in steps of 0.1 (default 5).",
+    )
+    canary_bake_minutes: Annotated[int, Field(ge=0, le=1440, strict=True)] | None = Field(
+        default=None,
+        description="canary: minutes before the remaining traffic shifts (default 10).",
+    )
+    linear_step_percent: LinearPercent | None = Field(
+        default=None,
+        description="linear: percent of production traffic each step shifts, 3 to 100 in steps "
+        "of 0.1 (default 10).",
+    )
+    linear_step_bake_minutes: Annotated[int, Field(ge=0, le=1440, strict=True)] | None = Field(
+        default=None,
+        description="linear: minutes between two steps (default 6).",
+    )
+    test_traffic_header: TrafficHeader | None = Field(
+        default=None,
+        description="blue_green, canary, linear: requests with this header reach the new "
+        "revision through a test listener rule before production traffic shifts.",
+    )
+
+    def written(self) -> dict[str, Any]:
         """The settings this file sets, by key."""
-        return self.model_dump(exclude_none=True)
+        return {key: getattr(self, key) for key in self.model_dump(exclude_none=True)}
 
 
 @dataclass(frozen=True)
@@ -229,6 +298,20 @@ class ResolvedRollout:
     stop_timeout: int
     minimum_healthy_percent: int
     maximum_percent: int
+    strategy: str = "rolling"
+    # ECS's own defaults for the strategies (BakeTimeInMinutes 15, canary 5 % for 10 minutes,
+    # linear 10 % every 6 minutes), written into the template so that it says what happens.
+    bake_minutes: int = 15
+    canary_percent: float = 5.0
+    canary_bake_minutes: int = 10
+    linear_step_percent: float = 10.0
+    linear_step_bake_minutes: int = 6
+    test_traffic_header: TrafficHeader | None = None
+
+    @property
+    def shifts_traffic(self) -> bool:
+        """ECS moves traffic between two target groups (every strategy but rolling)."""
+        return self.strategy != "rolling"
 
 
 ROLLOUT_DEFAULTS = ResolvedRollout(
@@ -558,6 +641,30 @@ class ServiceSettings(_Model):
     ] = Field(default={})
 
 
+def _bare_cron(value: Any) -> Any:
+    """`cron(...)` as EventBridge writes it is accepted; the rule takes the fields alone."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("cron(") and stripped.endswith(")"):
+            return stripped[5:-1].strip()
+    return value
+
+
+class DeployWindow(_Model):
+    """When releases may enter the environment's stage: a CodePipeline DeploymentWindow rule."""
+
+    cron: Annotated[str, BeforeValidator(_bare_cron), Field(min_length=9, max_length=256)] = Field(
+        description="The window's days and times as CodePipeline's DeploymentWindow rule reads "
+        "them: six fields (seconds minutes hours day-of-month month day-of-week) and an optional "
+        'year, for example "cron(0 * 9-16 ? * MON-THU *)". `cron(...)` around them is optional.'
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="An IANA time zone (Area/City, such as Europe/Berlin), or UTC with an "
+        "optional offset (UTC+05:30). Default UTC.",
+    )
+
+
 class EnvironmentFile(_Model):
     """environments/<name>.yaml"""
 
@@ -577,6 +684,16 @@ class EnvironmentFile(_Model):
         default=None,
         description="Minutes the stage watches `alarms` after a deployment before the next "
         "environment may be approved; an alarm in that time rolls the stage back.",
+    )
+    approval_timeout_minutes: Annotated[int, Field(ge=5, le=86400, strict=True)] | None = Field(
+        default=None,
+        description="Minutes the manual approval waits for a decision before CodePipeline fails "
+        "it (5 to 86,400, that is 60 days; default CodePipeline's 7 days). Needs an approval.",
+    )
+    deploy_window: DeployWindow | None = Field(
+        default=None,
+        description="A release waits at the entry of this environment's stage until the window "
+        "opens (CodePipeline's DeploymentWindow rule).",
     )
     services: dict[ServiceName, ServiceSettings] = Field(default={})
     steps: Steps = Field(default_factory=Steps)
@@ -599,6 +716,8 @@ class Environment(_Model):
     services: dict[str, ServiceSettings]
     steps: Steps = Field(default_factory=Steps)
     runners: dict[str, RunnerOverride] = Field(default={})
+    approval_timeout_minutes: int | None = None
+    deploy_window: DeployWindow | None = None
 
 
 class Project(_Model):
@@ -644,6 +763,25 @@ class Project(_Model):
 
     def settings(self, env: Environment, service: str) -> ServiceSettings:
         return env.services.get(service) or ServiceSettings()
+
+    def listener_rule_count(self, env: Environment) -> int:
+        """Rules the environment puts on its listener: one per routed service, and as many test
+        rules before them once one of its services takes test traffic by header."""
+        routed = self.routed_services()
+        tested = any(self.rollout(env, s).test_traffic_header for s in routed)
+        return len(routed) * (2 if tested else 1)
+
+    def listener_priority(self, env: Environment, service: str, test: bool = False) -> int:
+        """A routed service's production (or test) rule priority. Test rules come first: a
+        listener evaluates rules from the lowest priority, and a test request also matches the
+        production rule's host and path."""
+        assert env.load_balancer is not None
+        routed = self.routed_services()
+        index = routed.index(service)
+        if test:
+            return env.load_balancer.priority + index
+        shift = len(routed) if self.listener_rule_count(env) > len(routed) else 0
+        return env.load_balancer.priority + shift + index
 
     def rollout(self, env: Environment, service: str) -> ResolvedRollout:
         """The rollout settings in effect for `service` in `env`."""

@@ -27,10 +27,12 @@ def test_service_runs_the_digest_parameter_on_fargate(syntheses) -> None:
 
 
 def test_deployment_has_circuit_breaker_alarms_and_safe_percentages(syntheses) -> None:
+    staging = _one(template(syntheses["example"], "shop-staging-web"), "AWS::ECS::Service")
+    rolling = staging["DeploymentConfiguration"]
+    assert rolling["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert (rolling["MinimumHealthyPercent"], rolling["MaximumPercent"]) == (100, 200)
     prod = _one(template(syntheses["example"], "shop-prod-web"), "AWS::ECS::Service")
     config = prod["DeploymentConfiguration"]
-    assert config["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
-    assert (config["MinimumHealthyPercent"], config["MaximumPercent"]) == (100, 200)
     assert config["Alarms"] == {"AlarmNames": ["shop-prod-5xx"], "Enable": True, "Rollback": True}
     assert prod["DesiredCount"] == 3
     network = prod["NetworkConfiguration"]["AwsvpcConfiguration"]
@@ -124,7 +126,7 @@ def test_ssm_parameter_secrets_get_ssm_permission(syntheses) -> None:
 
 
 def test_rollout_defaults_reach_the_templates(syntheses) -> None:
-    body = template(syntheses["example"], "shop-prod-web")
+    body = template(syntheses["example"], "shop-staging-web")
     group = _one(body, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert (
         group["HealthCheckIntervalSeconds"],

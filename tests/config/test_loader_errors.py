@@ -190,6 +190,15 @@ CASES: dict[str, list[Expect]] = {
             "smoke runs on CodeBuild, where nothing checks arguments again at run time",
         )
     ],
+    "canary-without-load-balancer": [
+        Expect(
+            "dev.yaml",
+            "strategy: canary",
+            "services.web.rollout.strategy",
+            "strategy canary shifts traffic between two target groups of the load balancer, but "
+            "the environment dev has no `load_balancer`",
+        )
+    ],
     "runner-override-unknown": [
         Expect(
             "prod.yaml",

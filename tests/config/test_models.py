@@ -78,4 +78,6 @@ def test_every_key_a_file_may_write_is_a_setting_in_effect_and_the_reverse() -> 
 
 @pytest.mark.parametrize("defaults", [ROLLOUT_DEFAULTS, AWS_ROLLOUT_DEFAULTS])
 def test_the_tables_of_defaults_are_within_what_a_file_may_write(defaults) -> None:
-    assert Rollout(**dataclasses.asdict(defaults)).written() == dataclasses.asdict(defaults)
+    # A setting with no default (the test header) is one a file leaves unwritten.
+    table = {k: v for k, v in dataclasses.asdict(defaults).items() if v is not None}
+    assert Rollout(**table).written() == table

@@ -42,6 +42,14 @@ from pipelines.config.rules.steps import (
     runners_and_steps_work,
     steps_work,
 )
+from pipelines.config.rules.strategies import (
+    approvals_and_windows_work,
+    configured_minutes,
+    cron_problem_of,
+    linear_bakes,
+    strategies_work,
+    timezone_problem_of,
+)
 from pipelines.errors import ConfigError, Problem
 from tests.config.editing import Edits, edited_example
 from tests.support import EXAMPLE, FIXTURES
@@ -204,6 +212,80 @@ CASES = [
         "must be shorter than health_check_interval",
         fixture="rollout-timeout-not-below-interval",
     ),
+    # strategies
+    Case(strategies_work, None),
+    Case(
+        strategies_work,
+        "the environment dev has no `load_balancer`",
+        fixture="canary-without-load-balancer",
+    ),
+    Case(
+        strategies_work,
+        "the service web has no `port` in pipeline.yaml",
+        {
+            "pipeline.yaml": [
+                ("    port: 8080\n", ""),
+                ("    health_check: {path: /healthz}\n", ""),
+            ],
+        },
+    ),
+    Case(
+        strategies_work,
+        "web deploys with strategy rolling in staging",
+        {
+            "staging.yaml": [
+                (
+                    "    desired_count: 2\n",
+                    "    rollout: {test_traffic_header: {name: X-Test, value: '1'}}\n",
+                )
+            ]
+        },
+    ),
+    Case(
+        strategies_work,
+        "CloudFormation refuses more than 1980 (33 hours)",
+        {
+            "prod.yaml": [
+                ("canary_bake_minutes: 15", "canary_bake_minutes: 1440"),
+                ("bake_minutes: 5             #", "bake_minutes: 600 #"),
+            ]
+        },
+    ),
+    Case(approvals_and_windows_work, None),
+    Case(
+        approvals_and_windows_work,
+        "dev has no manual approval",
+        {
+            "dev.yaml": [
+                ("region: eu-west-1\n", "region: eu-west-1\napproval_timeout_minutes: 60\n")
+            ]
+        },
+    ),
+    Case(
+        approvals_and_windows_work,
+        "not an Area/City time zone",
+        {
+            "prod.yaml": [
+                (
+                    "requires_approval: true\n",
+                    "requires_approval: true\n"
+                    "deploy_window: {cron: 'cron(0 * 9-16 ? * MON-THU *)', timezone: CST}\n",
+                )
+            ]
+        },
+    ),
+    Case(
+        approvals_and_windows_work,
+        "has 5 fields",
+        {
+            "prod.yaml": [
+                (
+                    "requires_approval: true\n",
+                    "requires_approval: true\ndeploy_window: {cron: '0 9 * * 1'}\n",
+                )
+            ]
+        },
+    ),
     # runners and steps
     Case(runner_definitions_work, None),
     Case(
@@ -327,3 +409,58 @@ def test_documents_hold_every_environment_in_promotion_order() -> None:
     assert isinstance(documents, Documents)
     assert list(documents.environments) == ["dev", "staging", "prod"]
     assert documents.pipeline.file.name == "pipeline.yaml"
+
+
+@pytest.mark.parametrize(
+    ("cron", "problem"),
+    [
+        ("0 * 9-16 ? * MON-THU *", None),
+        ("0 0 9-17 ? * MON-FRI", None),
+        ("0 0/15 22-23 L * ? 2026", None),
+        ("0 0 9 * * MON", "write ? in day-of-month or day-of-week"),
+        ("0 0 9 ? * FUNDAY", "is not a day-of-week field"),
+        ("0 0 9 ? JANUARY MON", "is not a month field"),
+        ("0 0 9 ? *", "has 5 fields"),
+    ],
+)
+def test_cron_expressions_of_a_deployment_window(cron: str, problem: str | None) -> None:
+    found = cron_problem_of(cron)
+    assert found is None if problem is None else (found is not None and problem in found)
+
+
+@pytest.mark.parametrize(
+    ("zone", "accepted"),
+    [
+        ("Europe/Berlin", True),
+        ("America/Argentina/Buenos_Aires", True),
+        ("UTC", True),
+        ("UTC+05:30", True),
+        ("UTC-03:00", True),
+        ("UTC+15:00", False),
+        ("Europe/Atlantis", False),
+        ("CST", False),
+        ("../etc/passwd", False),
+    ],
+)
+def test_time_zones_of_a_deployment_window(zone: str, accepted: bool) -> None:
+    assert (timezone_problem_of(zone) is None) is accepted
+
+
+@pytest.mark.parametrize(
+    ("step", "bakes"), [(10.0, 9), (11.0, 9), (50.0, 1), (100.0, 0), (12.5, 7), (3.0, 33)]
+)
+def test_linear_bakes_count_as_cloudformation_counts_them(step: float, bakes: int) -> None:
+    # the AWS::ECS::Service LinearConfiguration rule: 100 / step - 1 when it divides, else floor
+    assert linear_bakes(step) == bakes
+
+
+def test_configured_minutes_of_each_strategy(tmp_path: Path) -> None:
+    project = load_project(edited_example(tmp_path / "environments"))
+    [prod] = [e for e in project.environments if e.name == "prod"]
+    canary = project.rollout(prod, "web")
+    assert configured_minutes(canary) == 5 + 15
+    linear = dataclasses.replace(
+        canary, strategy="linear", linear_step_percent=20.0, linear_step_bake_minutes=3
+    )
+    assert configured_minutes(linear) == 5 + 4 * 3
+    assert configured_minutes(dataclasses.replace(canary, strategy="blue_green")) == 0

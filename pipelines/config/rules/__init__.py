@@ -32,6 +32,7 @@ from pipelines.config.rules.prefixes import service_names_outside_denied_prefixe
 from pipelines.config.rules.rollout import rollout_settings_work
 from pipelines.config.rules.services import services_known_with_local_secrets
 from pipelines.config.rules.steps import runners_and_steps_work
+from pipelines.config.rules.strategies import approvals_and_windows_work, strategies_work
 from pipelines.config.yaml_source import Document
 from pipelines.errors import Problem
 
@@ -52,7 +53,12 @@ PIPELINE_RULES: tuple[PipelineRule, ...] = (
     deployed_tags_distinct,
     push_principals_in_toolchain_partition,
 )
-PROJECT_RULES: tuple[ProjectRule, ...] = (rollout_settings_work, runners_and_steps_work)
+PROJECT_RULES: tuple[ProjectRule, ...] = (
+    rollout_settings_work,
+    strategies_work,
+    approvals_and_windows_work,
+    runners_and_steps_work,
+)
 LATER_PROJECT_RULES: tuple[ProjectRule, ...] = (
     runner_role_names_fit,
     names_distinct,

@@ -4,7 +4,13 @@ listener, at priorities from the environment's `priority` up."""
 from __future__ import annotations
 
 from pipelines.aws_facts import partition_of
-from pipelines.config.models import EnvironmentFile, PipelineFile, Project
+from pipelines.config.models import (
+    EnvironmentFile,
+    PipelineFile,
+    Project,
+    ServiceSettings,
+    resolve_rollout,
+)
 from pipelines.config.rules.documents import Documents, problem_at
 from pipelines.config.yaml_source import Document
 from pipelines.errors import Problem
@@ -43,13 +49,22 @@ def listener_fits_environment(
                 "all but one of them a `path` in pipeline.yaml",
             )
         )
-    last = env.load_balancer.priority + len(served) - 1
+    tested = any(
+        resolve_rollout(
+            pipeline.services[s].rollout,
+            (env.services.get(s) or ServiceSettings()).rollout,
+        ).test_traffic_header
+        for s in served
+    )
+    rules = len(served) * (2 if tested else 1)
+    last = env.load_balancer.priority + rules - 1
     if last > MAX_PRIORITY:
         problems.append(
             problem_at(
                 doc,
                 ("load_balancer", "priority"),
-                f"{len(served)} services need rule priorities up to {last}; the maximum is 50000",
+                f"{len(served)} services need {rules} rules at priorities up to {last}; the "
+                "maximum is 50000",
             )
         )
     return problems
@@ -58,10 +73,10 @@ def listener_fits_environment(
 def listener_priorities_distinct(project: Project, documents: Documents) -> list[Problem]:
     """Environments sharing a listener take priorities that do not overlap: a listener refuses
     a second rule with a priority it has."""
-    routed = len(project.routed_services())
     taken: dict[tuple[str, int], str] = {}
     problems = []
     for env in project.environments:
+        routed = project.listener_rule_count(env)
         if env.load_balancer is None or not routed:
             continue
         first = env.load_balancer.priority
