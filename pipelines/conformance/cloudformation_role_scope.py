@@ -11,7 +11,14 @@ from typing import NamedTuple
 
 from pipelines.conformance import graph
 from pipelines.conformance.model import Finding, Rule, StackTemplate
-from pipelines.conformance.policy_text import allowed, prepare, resolved, role_statements
+from pipelines.conformance.policy_text import (
+    Prepared,
+    allowed,
+    for_action,
+    prepare,
+    resolved,
+    role_statements,
+)
 
 # Actions that change a role: its permissions, its trust, its settings, or the role itself.
 ROLE_ACTIONS = (
@@ -62,6 +69,8 @@ def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
         if role is None:
             continue
         policy = prepare(role_statements(role.resource), role.stack)
+        # Each role is asked about a handful of actions on every name: match the actions once.
+        by_action: dict[str, list[Prepared]] = {}
         for stack in templates:
             if stack.account != role.stack.account:
                 continue
@@ -70,7 +79,9 @@ def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
                 if named.arn == role_arn:
                     continue  # a role acting on itself is the deploy stack's business
                 context = {"iam:PermissionsBoundary": named.boundary or ""}
-                can = allowed(policy, named.action, named.arn, context)
+                if named.action not in by_action:
+                    by_action[named.action] = for_action(policy, named.action)
+                can = allowed(by_action[named.action], named.action, named.arn, context)
                 if own and not can:
                     yield RULE.finding(
                         role.stack,

@@ -174,6 +174,13 @@ def prepare(policy: Iterable[dict[str, Any]], stack: StackTemplate) -> list[Prep
     ]
 
 
+def for_action(policy: Sequence[Prepared], action: str) -> list[Prepared]:
+    """The statements of `policy` that name `action`: all that `allowed` needs for it, for a
+    caller that asks about one action on many resources."""
+    action = action.lower()
+    return [s for s in policy if any(p(action) for p in s.actions)]
+
+
 def allowed(
     policy: Sequence[Prepared], action: str, resource: str, context: dict[str, str] | None = None
 ) -> bool:
