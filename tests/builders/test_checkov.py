@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -27,7 +28,7 @@ from tests.support import CONFIGURATIONS, ROOT, config_id
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = ROOT / ".cache" / f"checkov-{CHECKOV_VERSION}"
 
-pytestmark = pytest.mark.slow
+# Every test that runs checkov is marked slow; the suppressions' test below reads the templates.
 
 
 def _checkov_executable() -> Path:
@@ -131,6 +132,7 @@ def checks_in(scan: tuple[Path, dict], directory: str) -> dict[str, list[dict]]:
     return found
 
 
+@pytest.mark.slow
 def test_the_scan_checked_every_template_of_every_configuration(scan, syntheses) -> None:
     root, report = scan
     assert {p.name for p in root.iterdir()} == {*syntheses, BARE_BUCKET}
@@ -144,6 +146,7 @@ def test_the_scan_checked_every_template_of_every_configuration(scan, syntheses)
     assert report["summary"]["parsing_errors"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGURATIONS, ids=config_id)
 def test_templates_pass_checkov(config, scan) -> None:
     report = checks_in(scan, config_id(config))
@@ -158,9 +161,27 @@ def test_templates_pass_checkov(config, scan) -> None:
         assert len(check["check_result"].get("suppress_comment") or "") > 20, check
 
 
+@pytest.mark.slow
 def test_checkov_harness_reports_failures(scan) -> None:
     report = checks_in(scan, BARE_BUCKET)
     assert failed({"results": report}), "checkov found nothing in a bare bucket"
+
+
+@pytest.mark.parametrize("config", CONFIGURATIONS, ids=config_id)
+def test_every_suppression_names_a_check_and_gives_its_reason(config, syntheses) -> None:
+    """The suppressions checkov reads, read from the templates without checkov: each names one
+    check and says why in its resource's own Metadata."""
+    synthesis = syntheses[config_id(config)]
+    skips = [
+        (stack["file"], logical, skip)
+        for stack in json.loads(synthesis.manifest)["stacks"]
+        for logical, resource in json.loads(synthesis.files[stack["file"]])["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips  # every configuration has some: the artifact bucket's access logging, for one
+    for file, logical, skip in skips:
+        assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (file, logical, skip)
+        assert len(skip["comment"]) > 20, (file, logical, skip)
 
 
 if __name__ == "__main__":  # pragma: no cover - lets a developer prebuild the environment
