@@ -225,6 +225,12 @@ def release_marker_role(app: str) -> str:
     return f"{app}-release-marker"
 
 
+def deploy_window_rule(env: str) -> str:
+    """A rule name: CodePipeline allows [A-Za-z0-9.@_-], up to 100 characters (an environment
+    name is at most MAX_ENVIRONMENT_NAME of a-z, 0-9 and -)."""
+    return f"DeployWindow-{env}"
+
+
 def bake_rule(alarm: str) -> str:
     """A rule name: CodePipeline allows [A-Za-z0-9.@_-], up to 100 characters."""
     cleaned = "".join(c if c.isalnum() or c in ".@_-" else "-" for c in alarm)

@@ -69,15 +69,46 @@ def lead_time_summary(project: Project) -> str:
         f"  push to {waits[-1].environment}: {duration(total)} "
         f"(with AWS's default timings: {duration(aws)})"
     )
+    lines += _shifting(waits)
     lines.append(_markers(project))
+    timeouts = sorted({env.approval_timeout for env in waits if env.approval_timeout})
     if approvals == 1:
-        lines.append("  plus 1 approval, timing out after 7 days")
+        lines.append(f"  plus 1 approval, timing out after {_long(timeouts[0])}")
+    elif len(timeouts) == 1:
+        lines.append(f"  plus {approvals} approvals, each timing out after {_long(timeouts[0])}")
     elif approvals:
-        lines.append(f"  plus {approvals} approvals, each timing out after 7 days")
+        each = ", ".join(
+            f"{env.environment} {_long(env.approval_timeout)}"
+            for env in waits
+            if env.approval_timeout
+        )
+        lines.append(f"  plus {approvals} approvals, timing out after: {each}")
+    for env in waits:
+        if env.window:
+            lines.append(f"  {env.environment} waits for window {env.window} before it starts")
     steps = _runner_steps(project)
     if steps:
         lines.append(steps)
     return "\n".join(lines)
+
+
+def _long(seconds: int) -> str:
+    """A wait of days as days (an approval's timeout), else as a duration."""
+    days, rest = divmod(seconds, 86400)
+    if days and not rest:
+        return "1 day" if days == 1 else f"{days} days"
+    return duration(seconds)
+
+
+def _shifting(waits: list[lead_time.EnvironmentWaits]) -> list[str]:
+    """What ECS's strategies add to each environment's slowest service, in its total above."""
+    return [
+        f"  {env.environment} {service.service}: {service.strategy}, "
+        f"{duration(service.shifting)} of traffic shifting and bake (in its total)"
+        for env in waits
+        for service in env.services
+        if service.shifting and service is env.slowest
+    ]
 
 
 def _markers(project: Project) -> str:

@@ -14,7 +14,7 @@ def test_runner_steps_are_bounded_by_their_runners_max_wait_apart_from_the_total
         "  plus 3 runner steps, at most 1h30m in all "
         "(each is stopped at its runner's max_wait_minutes)"
     )
-    assert "  push to prod: 12m50s (with AWS's default timings: 27m10s)" in lines
+    assert "  push to prod: 32m50s (with AWS's default timings: 47m10s)" in lines
 
 
 def test_an_app_without_runner_steps_gets_no_line_for_them() -> None:

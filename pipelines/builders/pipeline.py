@@ -82,7 +82,7 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
             # the execution the console shows, and a later push never overtakes an earlier one.
             ExecutionMode="QUEUED",
             RestartExecutionOnUpdate=False,
-            Stages=[_stage(project, stage) for stage in plan.stages],
+            Stages=_stages(project, plan),
             **_artifact_stores(project),
         )
     )
@@ -140,6 +140,50 @@ def _artifact_stores(project: Project) -> dict[str, object]:
             for region in project.regions
         ]
     }
+
+
+def _stages(project: Project, plan: ReleasePlan) -> list[codepipeline.Stages]:
+    declarations = []
+    entered: set[str] = set()
+    for stage in plan.stages:
+        declaration = _stage(project, stage)
+        env = stage.environment
+        if env is not None and env.name not in entered:
+            entered.add(env.name)
+            if env.deploy_window is not None:
+                declaration.BeforeEntry = _window_entry(env)
+        declarations.append(declaration)
+    return declarations
+
+
+def _window_entry(env: Environment) -> codepipeline.BeforeEntryConditions:
+    """The environment's first stage is entered only inside its deployment window: an entry
+    condition with CodePipeline's DeploymentWindow rule, whose result for an entry condition is
+    FAIL (SKIP is for LambdaInvoke and VariableCheck rules only). A release waits at the entry
+    until the window opens: AWS's rule reference notes that an alarm rule beside it is not
+    checked again once the window opens
+    (https://docs.aws.amazon.com/codepipeline/latest/userguide/rule-reference-DeploymentWindow.html,
+    https://docs.aws.amazon.com/codepipeline/latest/userguide/stage-conditions.html)."""
+    assert env.deploy_window is not None
+    return codepipeline.BeforeEntryConditions(
+        Conditions=[
+            codepipeline.Condition(
+                Result="FAIL",
+                Rules=[
+                    codepipeline.RuleDeclaration(
+                        Name=naming.deploy_window_rule(env.name),
+                        RuleTypeId=codepipeline.RuleTypeId(
+                            Category="Rule", Owner="AWS", Provider="DeploymentWindow", Version="1"
+                        ),
+                        Configuration={
+                            "Cron": env.deploy_window.cron,
+                            "TimeZone": env.deploy_window.timezone,
+                        },
+                    )
+                ],
+            )
+        ]
+    )
 
 
 def _stage(project: Project, stage: Stage) -> codepipeline.Stages:
@@ -367,7 +411,7 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
         f"{project.image.repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
     )
-    return codepipeline.Actions(
+    approval = codepipeline.Actions(
         Name=step.name,
         ActionTypeId=_type("Approval", "Manual"),
         Configuration={
@@ -377,6 +421,12 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         },
         RunOrder=step.run_order,
     )
+    if env.approval_timeout_minutes is not None:
+        # Manual approval actions only: 5 minutes to 86,400 (60 days) instead of the fixed 7 days
+        # (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ActionDeclaration.html,
+        # https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html).
+        approval.TimeoutInMinutes = env.approval_timeout_minutes
+    return approval
 
 
 def _type(category: str, provider: str) -> codepipeline.ActionTypeId:

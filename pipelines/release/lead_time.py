@@ -29,10 +29,14 @@ class ServiceWaits(NamedTuple):
     to_healthy: int  # until a new task counts as healthy
     draining: int  # the load balancer drains an old task
     stopping: int  # SIGTERM to SIGKILL at most
+    # Blue/green, canary, linear: ECS's waits while it shifts traffic (canary or linear step
+    # bakes) and keeps the old revision (bake_minutes), in seconds; 0 for a rolling update.
+    shifting: int = 0
+    strategy: str = "rolling"
 
     @property
     def total(self) -> int:
-        return self.batches * (self.to_healthy + self.draining + self.stopping)
+        return self.batches * (self.to_healthy + self.draining + self.stopping) + self.shifting
 
 
 class EnvironmentWaits(NamedTuple):
@@ -42,6 +46,7 @@ class EnvironmentWaits(NamedTuple):
     services: tuple[ServiceWaits, ...]
     bake: int
     approval_timeout: int | None
+    window: str | None = None  # the deployment window a release waits for, as written
 
     @property
     def slowest(self) -> ServiceWaits:
@@ -67,7 +72,9 @@ def _environment(
 ) -> EnvironmentWaits:
     services = []
     for name, spec in sorted(project.services.items()):
-        settings = project.rollout(env, name) if override is None else override
+        own = project.rollout(env, name)
+        # AWS's timings replace the rolling and health-check settings, not the strategy.
+        settings = own if override is None else _timings(override, own)
         balanced = env.load_balancer is not None and spec.port is not None
         # The loader refused maximum_percent at or below minimum_healthy_percent.
         step = settings.maximum_percent - settings.minimum_healthy_percent
@@ -84,11 +91,61 @@ def _environment(
                 stopping=settings.stop_timeout,
             )
         )
+        if settings.shifts_traffic:
+            # One round: the new revision starts beside the old, traffic moves, the old drains.
+            services[-1] = services[-1]._replace(
+                batches=1, shifting=shifting_seconds(settings), strategy=settings.strategy
+            )
     return EnvironmentWaits(
         environment=env.name,
         services=tuple(services),
         bake=(env.bake_minutes or 0) * 60,
-        approval_timeout=APPROVAL_TIMEOUT_SECONDS if env.requires_approval else None,
+        approval_timeout=(
+            (env.approval_timeout_minutes or APPROVAL_TIMEOUT_SECONDS // 60) * 60
+            if env.requires_approval
+            else None
+        ),
+        window=(
+            f"{env.deploy_window.cron} ({env.deploy_window.timezone})"
+            if env.deploy_window is not None
+            else None
+        ),
+    )
+
+
+def shifting_seconds(rollout: ResolvedRollout) -> int:
+    """ECS's configured waits of a blue/green, canary or linear deployment: the canary's bake,
+    or each linear step's but the last, then bake_minutes with the old revision kept."""
+    from pipelines.config.rules.strategies import linear_bakes
+
+    steps = 0
+    if rollout.strategy == "canary":
+        steps = rollout.canary_bake_minutes
+    elif rollout.strategy == "linear":
+        steps = rollout.linear_step_bake_minutes * linear_bakes(rollout.linear_step_percent)
+    return (steps + rollout.bake_minutes) * 60
+
+
+def _timings(aws: ResolvedRollout, own: ResolvedRollout) -> ResolvedRollout:
+    """`own`'s strategy with `aws`'s rolling and health-check timings."""
+    from dataclasses import replace
+
+    return replace(
+        own,
+        **{
+            key: getattr(aws, key)
+            for key in (
+                "deregistration_delay",
+                "health_check_interval",
+                "health_check_timeout",
+                "healthy_threshold",
+                "unhealthy_threshold",
+                "health_check_grace_period",
+                "stop_timeout",
+                "minimum_healthy_percent",
+                "maximum_percent",
+            )
+        },
     )
 
 

@@ -121,8 +121,8 @@ def test_status_table(stubbed: StubbedClients, workspace: Workspace) -> None:
     )
     # the waits the templates configure, from the manifest synth wrote
     assert (
-        "configured waits, approvals excluded: dev 50s, staging 1m, prod 11m (10m bake); "
-        "push to prod: 12m50s"
+        "configured waits, approvals excluded: dev 50s, staging 1m, prod 31m (10m bake); "
+        "push to prod: 32m50s"
     ) in result.output
 
 
@@ -171,9 +171,10 @@ def test_status_json(stubbed: StubbedClients, workspace: Workspace) -> None:
     assert envs["prod"]["services"][0]["drift"] is True
     assert envs["prod"]["pending_approval"] is None
     assert envs["prod"]["configured_waits"] == {
-        "rollout_seconds": 60,
+        # prod's canary: 60 s of rollout plus 15 + 5 minutes of traffic shifting and bake
+        "rollout_seconds": 60 + 1200,
         "bake_seconds": 600,
-        "total_seconds": 660,
+        "total_seconds": 1860,
     }
 
 

@@ -141,3 +141,50 @@ def test_the_cloudformation_role_and_boundary_admit_exactly_the_shift(syntheses)
     )
     rolling_boundary = rolling["Resources"]["ServiceBoundary"]["Properties"]["PolicyDocument"]
     assert "elasticloadbalancing:ModifyRule" not in _granted(rolling_boundary)
+
+
+def _stages(syntheses: Any, config: str, app: str) -> dict[str, dict[str, Any]]:
+    body = template(syntheses[config], f"{app}-pipeline")
+    stages = body["Resources"]["Pipeline"]["Properties"]["Stages"]
+    return {stage["Name"]: stage for stage in stages}
+
+
+def test_a_deployment_window_holds_releases_at_the_entry_of_prod(syntheses) -> None:
+    stages = _stages(syntheses, "progressive", "shop")
+    assert stages["prod"]["BeforeEntry"] == {
+        "Conditions": [
+            {
+                "Result": "FAIL",
+                "Rules": [
+                    {
+                        "Name": "DeployWindow-prod",
+                        "RuleTypeId": {
+                            "Category": "Rule",
+                            "Owner": "AWS",
+                            "Provider": "DeploymentWindow",
+                            "Version": "1",
+                        },
+                        # cron(...) as written is unwrapped: the rule takes the fields alone
+                        "Configuration": {
+                            "Cron": "0 * 9-16 ? * MON-THU *",
+                            "TimeZone": "Europe/Berlin",
+                        },
+                    }
+                ],
+            }
+        ]
+    }
+    assert "BeforeEntry" not in stages["staging"] and "BeforeEntry" not in stages["dev"]
+
+
+def test_an_approval_timeout_reaches_only_its_environment(syntheses) -> None:
+    stages = _stages(syntheses, "progressive", "shop")
+
+    def approval(stage: str) -> dict[str, Any]:
+        (action,) = [
+            a for a in stages[stage]["Actions"] if a["ActionTypeId"]["Category"] == "Approval"
+        ]
+        return action
+
+    assert approval("staging")["TimeoutInMinutes"] == 240
+    assert "TimeoutInMinutes" not in approval("prod")  # CodePipeline's 7 days
