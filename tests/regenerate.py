@@ -9,7 +9,12 @@ It writes, through the project's own commands (so the bytes are exactly what use
   directory whose fixture no longer exists is removed;
 - environments/.schema/pipeline.json and environment.json: `pipelines schema`;
 - tests/fixtures/runner/runners.json: `python -m tests.<package>.fixture_runners`, the one
-  tests/*/fixture_runners.py.
+  tests/*/fixture_runners.py;
+- docs/configuration.md: the configuration reference, from the same models as the schema
+  (pipelines/config/reference.py);
+- every command output the docs quote after an `<!-- output: NAME -->` line, run afresh from
+  the example (tests/doc_outputs.py; the rehearsal and `pipelines check` among them, so this
+  takes a minute or two).
 
 One line is printed per thing regenerated.
 """
@@ -83,6 +88,15 @@ def main() -> None:
     module = _runner_fixture_module()
     _run("-m", module)
     print(f"{_rel(RUNNER_FIXTURE)}  <- python -m {module}")
+    # In-process: the page is rendered from the models that this interpreter imports.
+    from pipelines.config.reference import page
+
+    (ROOT / "docs" / "configuration.md").write_text(page(ROOT), encoding="utf-8")
+    print("docs/configuration.md  <- pipelines/config/reference.py")
+    from tests.doc_outputs import write_all
+
+    for written in write_all(ROOT):
+        print(f"{written}  <- tests/doc_outputs.py")
 
 
 if __name__ == "__main__":
