@@ -194,11 +194,17 @@ def _artifact_store(store: dict[str, Any]) -> dict[str, Any]:
 def _stage(stage: dict[str, Any]) -> dict[str, Any]:
     result = _convert(
         stage,
-        {"Name": "name", "Actions": "actions", "OnSuccess": "onSuccess", "OnFailure": "onFailure"},
+        {
+            "Name": "name",
+            "Actions": "actions",
+            "BeforeEntry": "beforeEntry",
+            "OnSuccess": "onSuccess",
+            "OnFailure": "onFailure",
+        },
         "stage",
     )
     result["actions"] = [_action(a) for a in result["actions"]]
-    for key in ("onSuccess", "onFailure"):
+    for key in ("beforeEntry", "onSuccess", "onFailure"):
         if key in result:
             result[key] = _conditions(result[key], key)
     return result
@@ -252,6 +258,7 @@ def _action(action: dict[str, Any]) -> dict[str, Any]:
             "RoleArn": "roleArn",
             "Region": "region",
             "Namespace": "namespace",
+            "TimeoutInMinutes": "timeoutInMinutes",
         },
         f"action {action.get('Name')}",
     )

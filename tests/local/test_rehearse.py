@@ -432,3 +432,14 @@ def test_cli_unknown_action_type_in_the_deployed_pipeline_is_one_error_line(
         "(category/owner/provider/version) cannot be interpreted by the rehearsal" in result.output
     )
     assert "pushing" not in result.output
+
+
+@pytest.mark.slow
+def test_progressive_delivery_reaches_prod() -> None:
+    # Linear in dev, blue/green in staging, canary in prod, a deployment window on prod and an
+    # approval timeout on staging (issue 15): moto deploys the stacks as it accepts them; the
+    # strategies' traffic shifting, the window and the timeout are not emulated.
+    environments = FIXTURES / "valid" / "progressive"
+    _assert_one_push_reached_every_service(
+        rehearse(RehearsalOptions(environments, approve="all")), environments
+    )
