@@ -80,6 +80,13 @@ def test_every_install_hint_the_tool_prints_names_this_distribution() -> None:
     assert named
 
 
+def test_no_page_tells_users_to_install_the_unrelated_pipelines() -> None:
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "install 'pipelines[" not in text, page.name
+
+
 def test_the_package_is_marked_as_typed() -> None:
     assert (ROOT / "pipelines" / "py.typed").is_file()
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["pipelines"]
