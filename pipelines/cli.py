@@ -350,6 +350,48 @@ def diff(
 
 @main.command()
 @_aws_options
+@click.option("--env", metavar="ENV", help="Only ENV's stacks (its services, runner, deploy).")
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+@click.option(
+    "--include-retained",
+    is_flag=True,
+    help="Also delete the repository with its images and schedule the retained keys' deletion.",
+)
+def destroy(
+    templates: Path,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+    env: str | None,
+    yes: bool,
+    include_retained: bool,
+) -> None:
+    """Delete the app's stacks (or ENV's) in reverse deploy order.
+
+    Lists what it deletes and what stays behind (DeletionPolicy Retain) and asks first; without
+    a terminal it lists and refuses unless --yes. Empties the artifact buckets (every version)
+    first. A failure stops before anything later (exit status 1).
+
+    \b
+    Examples:
+      pipelines destroy --env dev
+      pipelines destroy --yes --include-retained
+    """
+    from pipelines.aws.destroy import DestroyOptions
+    from pipelines.aws.destroy import destroy as run
+    from pipelines.console import ConsoleReporter, show_destroy
+
+    options = DestroyOptions(templates, env, yes, include_retained)
+    _aws(
+        lambda clients: show_destroy(run(clients, options, ConsoleReporter(), _asking(yes))),
+        profile,
+        region,
+        role_name,
+    )
+
+
+@main.command()
+@_aws_options
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def status(
     templates: Path, profile: str | None, region: str | None, role_name: str | None, output: str

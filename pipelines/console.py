@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from pipelines.aws.approve import Decision
     from pipelines.aws.deploy import DeployResult
+    from pipelines.aws.destroy import DestroyResult
     from pipelines.aws.diff import DiffResult
     from pipelines.aws.release import Started
     from pipelines.aws.rollback import RollbackResult
@@ -196,6 +197,44 @@ def show_diff(result: DiffResult) -> int:
         click.echo("  templates.zip: no changes")
     changed = result.changes
     click.echo(f"{changed} change{'s' * (changed != 1)}" if changed else "no changes")
+    return result.exit_code
+
+
+def show_destroy(result: DestroyResult) -> int:
+    """The summary: what was deleted, emptied and removed, and what stays behind."""
+    plan = result.plan
+    if plan.empty:
+        click.echo("nothing to delete")
+        return result.exit_code
+    if result.declined:
+        click.echo("nothing deleted")
+        return result.exit_code
+    if result.failed:
+        for outcome in result.failed:
+            click.echo(f"\n{outcome.stack} failed: {outcome.status}", err=True)
+            for failure in outcome.failures:
+                click.echo(f"  {failure}", err=True)
+        if result.untouched:
+            click.echo(f"Not touched: {', '.join(result.untouched)}.", err=True)
+        click.echo(
+            "Fix the cause CloudFormation names above and run `pipelines destroy` again: "
+            "stacks already gone are skipped.",
+            err=True,
+        )
+    click.echo(f"\ndeleted {len(result.deleted)} stacks: {', '.join(result.deleted) or '-'}")
+    for bucket, count in result.emptied.items():
+        click.echo(f"emptied {bucket} first ({count} object versions and delete markers)")
+    for line in result.removed:
+        click.echo(f"removed {line}")
+    behind = result.left_behind
+    if behind:
+        click.echo("retained (still there, still billed):")
+        for retained in behind:
+            click.echo(retained.line())
+        if not plan.include_retained:
+            click.echo("`pipelines destroy --include-retained` removes them")
+    if result.ok:
+        click.echo("\ndestroy complete")
     return result.exit_code
 
 

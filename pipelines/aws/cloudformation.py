@@ -485,6 +485,58 @@ def delete_failed_creation(
     _poll(deleted, timeout=timeout, delay=delay, late=late)
 
 
+def delete_stack(
+    cfn: Any,
+    live: Live,
+    on_event: EventHandler,
+    *,
+    timeout: float = STACK_TIMEOUT,
+    delay: float | None = None,
+) -> Outcome:
+    """Delete a stack and follow its events until it is gone or its deletion failed.
+
+    DeleteStack without a RoleARN: CloudFormation "uses the role that was previously associated
+    with the stack", so a service stack the pipeline updated is deleted with its environment's
+    -cfn role (RoleARN, https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/
+    API_DeleteStack.html); the deploy stack that holds that role must still exist.
+    """
+    stack, stack_id = live.name, live.stack_id
+    seen = {e["EventId"] for e in _newest_events(cfn, stack_id)}
+    try:
+        cfn.delete_stack(StackName=stack_id)
+    except ClientError as error:
+        return Outcome(stack, False, "DELETE_FAILED", [_call_failure(stack, error)])
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+
+    def follow() -> None:
+        try:
+            fresh = _new_events(cfn, stack_id, seen)
+        except ClientError as error:
+            if not _stack_missing(error):  # a deleted stack's events may be gone at once
+                raise
+            fresh = []
+        for event in fresh:
+            events.append(event)
+            on_event(stack, event)
+
+    while True:
+        follow()
+        status = _status(cfn, stack_id)
+        if status == "DELETE_COMPLETE":
+            return Outcome(stack, True, status)
+        if status == "DELETE_FAILED":
+            follow()
+            return Outcome(stack, False, status, root_causes(stack, events))
+        if time.monotonic() >= deadline:
+            reason = (
+                f"still {status} after {_span(timeout)}: CloudFormation carries on; follow it "
+                "in the console and re-run `pipelines destroy` once it has finished"
+            )
+            return Outcome(stack, False, status, [Failure(stack, STACK_TYPE, status, reason)])
+        _pause(delay)
+
+
 # Execution -----------------------------------------------------------------------------------
 
 
