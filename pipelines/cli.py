@@ -80,7 +80,10 @@ def main() -> None:
     help="Directory to write the templates and manifest.json into (replaced as a whole).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
-def synth(environments: Path, out: Path, quiet: bool) -> None:
+@click.option(
+    "--cost", is_flag=True, help="Also print what is billed monthly per environment (counts)."
+)
+def synth(environments: Path, out: Path, quiet: bool, cost: bool) -> None:
     """Write a CloudFormation template per stack, and manifest.json, from environments/."""
     with process.batch():
         from pipelines.render import UnsafeOutputError, write_atomically
@@ -97,6 +100,10 @@ def synth(environments: Path, out: Path, quiet: bool) -> None:
 
             click.echo(synth_summary(synthesis, out, time.perf_counter() - started))
             click.echo(lead_time_summary(synthesis.project))
+        if cost:
+            from pipelines.cost import cost_lines, fixed_cost
+
+            click.echo("\n".join(cost_lines(fixed_cost(synthesis.manifest, synthesis.files))))
 
 
 @main.command()

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("release",),  # the release plan
     ("builders", "template_data", "release_marker", "stacks"),  # troposphere
     ("conformance",),  # AWS's rules, read from the templates
-    ("render", "synth", "summary", "check"),  # bytes and reports
+    ("render", "synth", "summary", "check", "cost"),  # bytes and reports
     ("aws",),  # the verbs: boto3, no printing
     ("jobs",),  # the runner containers' entrypoints
     ("local",),  # the embedded AWS: rehearsal
