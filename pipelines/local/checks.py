@@ -42,6 +42,8 @@ KNOWN_CONFIGURATION: dict[TypeId, frozenset[str]] = {
 CLOUDFORMATION_MODES = ("CREATE_UPDATE", "CHANGE_SET_REPLACE", "CHANGE_SET_EXECUTE")
 CLOUDWATCH_ALARM_RULE = TypeId("Rule", "AWS", "CloudWatchAlarm", "1")
 ALARM_RULE_CONFIGURATION = frozenset({"AlarmName", "AlarmStates", "WaitTime"})
+DEPLOYMENT_WINDOW_RULE = TypeId("Rule", "AWS", "DeploymentWindow", "1")
+WINDOW_RULE_CONFIGURATION = frozenset({"Cron", "TimeZone"})
 CONDITION_RESULTS = ("ROLLBACK", "FAIL")
 
 
@@ -97,6 +99,8 @@ def check_pipeline(
         for key, block in (("onSuccess", stage.on_success), ("onFailure", stage.on_failure)):
             if block is not None:
                 _check_conditions(stage, key, block)
+        if stage.before_entry is not None:
+            _check_before_entry(stage, stage.before_entry)
 
 
 def _check_action(
@@ -151,4 +155,27 @@ def _check_conditions(stage: Stage, key: str, block: Conditions) -> None:
                 raise RehearsalError(
                     f"{where}: rule {rule.name} of type {rule.type} cannot be interpreted by "
                     f"the rehearsal (it evaluates {CLOUDWATCH_ALARM_RULE})"
+                )
+
+
+def _check_before_entry(stage: Stage, block: Conditions) -> None:
+    """BeforeEntry: DeploymentWindow rules only, with a FAIL result (the only result an entry
+    condition takes)."""
+    where = f"stage {stage.name}, beforeEntry"
+    for condition in block.conditions:
+        if condition.result not in (None, "FAIL"):
+            raise RehearsalError(
+                f"{where}: condition result {condition.result} cannot be interpreted"
+            )
+        for rule in condition.rules:
+            if rule.type != DEPLOYMENT_WINDOW_RULE:
+                raise RehearsalError(
+                    f"{where}: rule {rule.name} of type {rule.type} cannot be interpreted by "
+                    f"the rehearsal (it evaluates {DEPLOYMENT_WINDOW_RULE})"
+                )
+            unknown = set(rule.configuration) - WINDOW_RULE_CONFIGURATION
+            if unknown or "Cron" not in rule.configuration:
+                raise RehearsalError(
+                    f"{where}: rule {rule.name}: configuration {sorted(rule.configuration)} "
+                    f"cannot be interpreted (it reads {sorted(WINDOW_RULE_CONFIGURATION)})"
                 )

@@ -41,6 +41,7 @@ class Action:
     role_arn: str | None
     region: str | None  # None: the pipeline's
     namespace: str | None  # where its output variables go
+    timeout_minutes: int | None = None  # a manual approval's TimeoutInMinutes
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Stage:
     actions: tuple[Action, ...]
     on_success: Conditions | None
     on_failure: Conditions | None
+    before_entry: Conditions | None = None
 
     def run_orders(self) -> list[tuple[Action, ...]]:
         """The actions grouped by run order, lowest first; each group in declaration order."""
@@ -103,6 +105,7 @@ def _stage(stage: _Object) -> Stage:
         actions=tuple(_action(a) for a in stage.objects("actions", "action", required=True)),
         on_success=_conditions(stage.optional_object("onSuccess")),
         on_failure=_conditions(stage.optional_object("onFailure")),
+        before_entry=_conditions(stage.optional_object("beforeEntry")),
     )
 
 
@@ -117,6 +120,11 @@ def _action(action: _Object) -> Action:
         role_arn=action.optional_text("roleArn"),
         region=action.optional_text("region"),
         namespace=action.optional_text("namespace"),
+        timeout_minutes=(
+            action.integer("timeoutInMinutes", default=0)
+            if "timeoutInMinutes" in action.value
+            else None
+        ),
     )
 
 

@@ -27,6 +27,10 @@ class Abandoned(Exception):
     """The execution was stopped with abandon: the action's result no longer counts."""
 
 
+class TimedOut(Exception):
+    """An approval nobody decided within its timeout."""
+
+
 class ApprovalError(Exception):
     """put_approval_result for no approval, a wrong token, or one decided already; `code` is
     CodePipeline's exception name for it."""
@@ -137,17 +141,24 @@ class History:
 
     # Approvals ---------------------------------------------------------------------------------
 
-    def await_approval(self, record: ActionExecution) -> tuple[bool, str]:
+    def await_approval(
+        self, record: ActionExecution, timeout: float | None = None
+    ) -> tuple[bool, str]:
         """Wait for put_approval_result on this approval: (approved, its summary). Raises
-        Abandoned if its execution is stopped with abandon first."""
+        Abandoned if its execution is stopped with abandon first, TimedOut if nobody decided
+        within `timeout` seconds."""
         token = str(uuid.uuid4())
         waiting = _Waiting(record)
         with self._lock:
             record.token = token
             self._waiting[token] = waiting
-        waiting.event.wait()
+        decided = waiting.event.wait(timeout)
         with self._lock:
             self._waiting.pop(token, None)
+            if not decided:
+                record.token = None
+        if not decided:
+            raise TimedOut(f"no result was put for the approval within {timeout:g} s")
         if waiting.decision is None:
             raise Abandoned(f"execution {record.execution.id} was stopped")
         return waiting.decision.approved, waiting.decision.summary

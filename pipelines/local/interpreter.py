@@ -34,7 +34,11 @@ module never holds a second description of the pipeline. What it interprets:
   `#{codepipeline.PipelineExecutionId}`), and `Fn::GetParam` in parameter overrides;
 - stage conditions: OnSuccess `CloudWatchAlarm` rules against the alarms' state (the rule's
   WaitTime is not waited), and `ROLLBACK` results and OnFailure, which run the stage again with
-  the last execution that succeeded in it;
+  the last execution that succeeded in it; BeforeEntry `DeploymentWindow` rules against the
+  current time in the rule's time zone (a closed window is waited for, scaled, then entered);
+- a service stack whose ECS service shifts traffic (blue/green, canary, linear): the
+  strategy's phases after CloudFormation changed it, bakes scaled, an alarm in ALARM rolling
+  it back (actions/deployment.py, rollout.py); traffic itself is not shifted;
 - execution mode QUEUED: one execution per stage at a time, executions in the order of their
   pushes, a later one never entering a stage an earlier one has not left.
 
@@ -46,7 +50,8 @@ created and executed at once (CodePipeline calls CreateStack/UpdateStack; moto's
 the path patched to behave like CloudFormation's); templates go as TemplateBody whatever their
 size (CodePipeline uploads them); artifacts stay in memory instead of being copied to the
 artifact store of each region; a manual approval is published to its SNS topic and decided at
-once, with no 7-day timeout. Runner steps: no ECS task is started (run_task, the task's logs,
+once by the approve hook, or through the API within its TimeoutInMinutes (7 days if none), in
+real time. Runner steps: no ECS task is started (run_task, the task's logs,
 its timeout and the invoker's continuation polling are not exercised); the job's input
 artifacts come from memory through the link the job would download; a CodeBuild job acts with
 the toolchain account's credentials (moto does not create CodeBuild projects, so it has no
@@ -81,7 +86,7 @@ from pipelines.local.actions.marker import JobResults
 from pipelines.local.artifacts import resolve_variables
 from pipelines.local.checks import MANUAL_APPROVAL, Kind, check_pipeline, kind_of
 from pipelines.local.clients import SESSION_NAME, AccountClients, ActionClients, ClientFor
-from pipelines.local.conditions import OnSuccess
+from pipelines.local.conditions import BeforeEntry, OnSuccess
 from pipelines.local.declaration import Action, Pipeline, Stage, parse_pipeline
 from pipelines.local.execution import (
     ActionFailed,
@@ -94,6 +99,7 @@ from pipelines.local.execution import (
     short_digest,
 )
 from pipelines.local.history import Abandoned, ActionExecution, History
+from pipelines.local.rollout import Timing
 
 # The names other modules import from here (rehearse.py, steps.py, the tests).
 __all__ = [
@@ -134,6 +140,7 @@ class Interpreter:
         runners: RunnersDocument | None = None,
         marker_function: str | None = None,
         client_for: ClientFor | None = None,
+        timing: Timing | None = None,
     ) -> None:
         """`declaration` is `create_pipeline`'s request shape (resolve.pipeline_declaration);
         it is parsed and checked here, before anything runs. `runners` is runners.json, the
@@ -143,7 +150,8 @@ class Interpreter:
         `client_for(service, role ARN or None, region)`, if given, makes every AWS client the
         interpreter acts with (an action's role, or none for the pipeline's own account) instead
         of the default: `clients` without a role, the role assumed with `clients` with one. The
-        IAM-enforced tests pass one that acts as the principals AWS would use."""
+        IAM-enforced tests pass one that acts as the principals AWS would use. `timing` says how
+        bakes, deployment windows and approval timeouts are waited (rollout.Timing)."""
         self.declaration = declaration
         self.pipeline: Pipeline = parse_pipeline(declaration)
         check_pipeline(self.pipeline, runners, marker_function)
@@ -152,8 +160,12 @@ class Interpreter:
         self.journal = Journal(hooks.echo)
         self.history = History()
         acting = ActionClients(clients, account, region, client_for)
-        self.context = Context(acting, self.journal, hooks, account, runners, self.history)
+        self.timing = timing if timing is not None else Timing()
+        self.context = Context(
+            acting, self.journal, hooks, account, runners, self.history, timing=self.timing
+        )
         self.on_success = OnSuccess(acting, self.journal, region)
+        self.before_entry = BeforeEntry(self.journal, self.timing)
         self._categories: dict[Kind, Callable[[ActionRun], ActionResult]] = {
             Kind.ECR_SOURCE: partial(source.ecr_source, self.context),
             Kind.S3_SOURCE: partial(source.s3_source, self.context),
@@ -367,6 +379,15 @@ class Interpreter:
 
     def _run_stage(self, execution: Execution, stage: Stage, only: frozenset[str] | None) -> None:
         name = stage.name
+        # A rollback execution is not held at a window: whether CodePipeline evaluates entry
+        # conditions for one is not documented.
+        if execution.kind != "ROLLBACK" and not self.before_entry.wait(
+            execution, stage, lambda: self._stopping(execution)
+        ):
+            execution.stopped_at = name
+            self.journal.say(execution, f"stopped waiting at the entry of stage {name}")
+            execution.set_status("Stopped")
+            return
         self.history.stage(execution, name, "InProgress")
         self.journal.record(execution, name, "entered")
         self.journal.say(execution, f"stage {name}")

@@ -1,7 +1,9 @@
 """The embedded AWS over HTTP: moto's own WSGI application, with CodePipeline in front of it.
 
 `SandboxApplication` is WSGI middleware. A request whose `X-Amz-Target` is one of the
-CodePipeline operations the service answers (service.py) is answered here; an ECR PutImage goes
+CodePipeline operations the service answers (service.py) is answered here, and so are ECS's
+ListServiceDeployments and DescribeServiceDeployments (moto has neither), from the deployments
+the interpreter's strategies ran (rollout.py); an ECR PutImage goes
 to moto, and once moto has stored the image the push is told to the service (which starts an
 execution if the pipeline's EventBridge rule matches it); everything else is moto's.
 `Server` serves it with werkzeug on a local port, in a thread, until it is stopped.
@@ -18,9 +20,15 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pipelines.local.service import TARGET_PREFIX, ApiError, json_default
+from pipelines.local.service import (
+    ECS_TARGET_PREFIX,
+    TARGET_PREFIX,
+    ApiError,
+    EcsDeploymentsService,
+    json_default,
+)
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
@@ -39,6 +47,12 @@ StartResponse = Callable[..., Any]
 Application = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
+class Answering(Protocol):
+    """An API answered here: CodePipeline's, or ECS's service deployments."""
+
+    def call(self, operation: str, request: Any) -> dict[str, Any]: ...
+
+
 class SandboxApplication:
     def __init__(self, moto: Application) -> None:
         self.moto = moto
@@ -54,6 +68,11 @@ class SandboxApplication:
             operation = target.removeprefix(TARGET_PREFIX)
             if operation in service.operations:
                 return _answer(service, operation, environ, start_response)
+        if service is not None and target.startswith(ECS_TARGET_PREFIX):
+            ecs = EcsDeploymentsService(service.interpreter)
+            operation = target.removeprefix(ECS_TARGET_PREFIX)
+            if operation in ecs.operations:
+                return _answer(ecs, operation, environ, start_response)
         if service is not None and target == ECR_PUT_IMAGE:
             return _put_image(self.moto, service, environ, start_response)
         invoked = _INVOKE.match(environ.get("PATH_INFO", ""))
@@ -97,7 +116,7 @@ def _invoke(runs: DirectRuns, environ: Environ, start_response: StartResponse) -
 
 
 def _answer(
-    service: CodePipelineService, operation: str, environ: Environ, start_response: StartResponse
+    service: Answering, operation: str, environ: Environ, start_response: StartResponse
 ) -> list[bytes]:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""

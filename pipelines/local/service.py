@@ -167,6 +167,11 @@ class CodePipelineService:
         if inbound:
             state["inboundExecution"] = inbound[0]
             state["inboundExecutions"] = inbound
+        entry = self.interpreter.before_entry.state(stage.name)
+        if entry is not None:
+            state["beforeEntryConditionState"] = {
+                "latestExecution": {"status": entry.status, "summary": entry.summary}
+            }
         latest = history.stages.get(stage.name)
         if latest is not None:
             state["latestExecution"] = {
@@ -467,3 +472,49 @@ def json_default(value: object) -> object:
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(f"not JSON: {value!r}")
+
+
+ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+
+
+class EcsDeploymentsService:
+    """ECS's ListServiceDeployments and DescribeServiceDeployments, which moto does not answer,
+    from the deployments the interpreter's strategies ran (rollout.Deployments). A service
+    deployed without phases (a rolling update, a first deployment) has none listed here, where
+    ECS would list its rolling deployments too."""
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self.deployments = interpreter.context.deployments
+        self._operations: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+            "ListServiceDeployments": self.list_service_deployments,
+            "DescribeServiceDeployments": self.describe_service_deployments,
+        }
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self._operations)
+
+    def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        handler = self._operations.get(operation)
+        if handler is None:
+            raise ApiError("UnknownOperationException", f"{operation} is not answered here")
+        return handler(request)
+
+    def list_service_deployments(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        service = request.get("service")
+        if not isinstance(service, str) or not service:
+            raise ApiError("InvalidParameterException", "service is required")
+        cluster = request.get("cluster")
+        statuses = request.get("status", [])
+        found = self.deployments.listed(
+            cluster if isinstance(cluster, str) else None, service, statuses
+        )
+        page, token = _page(found, request)
+        return {"serviceDeployments": page, **token}
+
+    def describe_service_deployments(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        arns = request.get("serviceDeploymentArns")
+        if not isinstance(arns, list) or not arns:
+            raise ApiError("InvalidParameterException", "serviceDeploymentArns is required")
+        found, failures = self.deployments.described(str(a) for a in arns)
+        return {"serviceDeployments": found, "failures": failures}

@@ -437,9 +437,24 @@ def test_cli_unknown_action_type_in_the_deployed_pipeline_is_one_error_line(
 @pytest.mark.slow
 def test_progressive_delivery_reaches_prod() -> None:
     # Linear in dev, blue/green in staging, canary in prod, a deployment window on prod and an
-    # approval timeout on staging (issue 15): moto deploys the stacks as it accepts them; the
-    # strategies' traffic shifting, the window and the timeout are not emulated.
+    # approval timeout on staging (issue 15): each shifting service deploys in its strategy's
+    # phases, in order, after its stack changed; prod's entry is evaluated against its window.
     environments = FIXTURES / "valid" / "progressive"
-    _assert_one_push_reached_every_service(
-        rehearse(RehearsalOptions(environments, approve="all")), environments
-    )
+    result = rehearse(RehearsalOptions(environments, approve="all"))
+    _assert_one_push_reached_every_service(result, environments)
+    phases = [(e.stage, e.detail) for e in result.events if e.what == "rollout phase"]
+    bake = "all traffic, old revision kept: 100% of production traffic, bake 5 min"
+    assert phases == [
+        ("dev", "shop-dev-web: linear step 1: 25% of production traffic, bake 1 min"),
+        ("dev", "shop-dev-web: linear step 2: 50% of production traffic, bake 1 min"),
+        ("dev", "shop-dev-web: linear step 3: 75% of production traffic, bake 1 min"),
+        ("dev", f"shop-dev-web: {bake}"),
+        ("staging", f"shop-staging-web: {bake}"),
+        ("prod", "shop-prod-web: canary: 10% of production traffic, bake 15 min"),
+        ("prod", f"shop-prod-web: {bake}"),
+    ]
+    assert [e.what for e in result.events if e.what.startswith("rollout ")].count(
+        "rollout succeeded"
+    ) == 3
+    [window] = [e for e in result.events if e.what == "deployment window"]
+    assert window.stage == "prod" and "DeployWindow-prod" in window.detail

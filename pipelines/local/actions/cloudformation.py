@@ -4,7 +4,8 @@ Each acts as the action's role, in its account and region, with pipelines/aws/cl
 (the change-set functions `pipelines deploy` uses). CREATE_UPDATE is carried out as a change set
 created and executed at once, where CodePipeline calls CreateStack/UpdateStack (moto's change
 sets are the path patched to behave like CloudFormation's); templates go as TemplateBody
-whatever their size.
+whatever their size. A service stack whose service shifts traffic (blue/green, canary, linear)
+deploys in ECS's phases before the action ends (deployment.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pipelines.aws.cloudformation import (
 )
 from pipelines.aws.errors import OperationError, error_code
 from pipelines.local.actions.context import ActionResult, ActionRun, Context
+from pipelines.local.actions.deployment import roll_out, service_before
 from pipelines.local.artifacts import input_file, parameter_overrides
 from pipelines.local.execution import ActionFailed
 
@@ -66,9 +68,22 @@ class CloudFormationActions:
             if reason:
                 self.context.record(run, "injected failure", stack)
                 raise ActionFailed(f"INJECTED FAILURE ({reason}): {mode} of {stack} not run")
+        if mode == "CHANGE_SET_REPLACE":
+            return ActionResult(self._create(run, target, mode))
+        # ECS's side: a service that shifts traffic deploys in phases once the stack changed.
+        ecs = self.context.clients.in_account("ecs", target.account, target.region)
+        before = service_before(
+            cfn=target.cfn, ecs=ecs, account=target.account, region=target.region, stack=stack
+        )
         if mode == "CHANGE_SET_EXECUTE":
-            return ActionResult(self._execute_named(target, config["ChangeSetName"]))
-        return ActionResult(self._create(run, target, mode))
+            summary = self._execute_named(target, config["ChangeSetName"])
+        else:
+            summary = self._create(run, target, mode)
+        if before is not None:
+            rolled_out = roll_out(self.context, run, target.cfn, ecs, before)
+            if rolled_out:
+                summary = f"{summary}; {rolled_out}"
+        return ActionResult(summary)
 
     def _create(self, run: ActionRun, target: _Target, mode: str) -> str:
         """CREATE_UPDATE (created and executed) or CHANGE_SET_REPLACE (created only)."""

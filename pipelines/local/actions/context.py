@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipelines.invoker.document import RunnersDocument
 from pipelines.local.clients import ActionClients
 from pipelines.local.declaration import Action, Stage
 from pipelines.local.execution import Execution, Hooks, Journal
 from pipelines.local.history import ActionExecution, History
+from pipelines.local.rollout import Deployments, Timing
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Context:
     account: str  # the pipeline's
     runners: RunnersDocument | None  # runners.json, the allow-list runner steps are admitted by
     history: History  # the action executions, and the approvals waiting for a result
+    timing: Timing = field(default_factory=Timing)  # how bakes, windows, approvals wait
+    deployments: Deployments = field(default_factory=Deployments)  # ECS's, for its API
 
     def record(self, run: ActionRun, what: str, detail: str = "") -> None:
         self.journal.record(run.execution, run.stage.name, what, detail)
