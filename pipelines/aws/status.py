@@ -18,6 +18,12 @@ Rolled back: a digest can be back on a service without being the latest release 
   execution succeeded in the environment with another digest, the digest came back after it:
   it is shown as rolled back, released by that execution, deployed by none, at the time the
   stack was last updated.
+
+Deployment in progress: ECS's ListServiceDeployments, filtered to the deployments that have not
+ended, and DescribeServiceDeployments of the newest, give its status and its lifecycle stage
+(the phase: PRODUCTION_TRAFFIC_SHIFT while a canary or a linear step bakes, BAKE_TIME while the
+old revision is kept, ...) and the share of production traffic ECS asked for on the new
+revision (`requestedProductionTrafficWeight`).
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ from pipelines.aws.stackplan import acting_on
 from pipelines.durations import duration
 
 HISTORY = 25  # executions per stage searched for the one that deployed the live digest
+# A service deployment that has not ended, as ListServiceDeployments' status filter names them.
+DEPLOYMENT_IN_PROGRESS = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 
 
 @dataclass
@@ -66,6 +74,8 @@ class ServiceStatus:
     rolled_back: bool = False  # the digest came back: a stage rollback or `pipelines rollback`
     released_by: str | None = None  # the execution that released the digest (for a rollback:
     # the one rolled back to)
+    deployment: dict[str, Any] | None = None  # ECS's deployment in progress: status, phase,
+    # production_percent on the new revision
 
 
 @dataclass
@@ -234,7 +244,32 @@ def _service(clients: Clients, entry: StackEntry) -> ServiceStatus:
             ecs = clients.client("ecs", entry.account, entry.region)
             row.running_image = running_image(ecs, cluster, service)
             row.drift = row.running_image is not None and row.running_image != image
+            row.deployment = _deployment_in_progress(ecs, cluster, service)
         return row
+
+
+def _deployment_in_progress(ecs: Any, cluster: str, service: str) -> dict[str, Any] | None:
+    """The service's newest deployment that has not ended, as ECS describes it; None if none."""
+    listed = ecs.list_service_deployments(
+        cluster=cluster, service=service, status=list(DEPLOYMENT_IN_PROGRESS)
+    ).get("serviceDeployments", [])
+    if not listed:
+        return None
+    arn = listed[0]["serviceDeploymentArn"]
+    found = ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get(
+        "serviceDeployments", []
+    )
+    if not found:
+        return {"status": listed[0].get("status", "UNKNOWN"), "phase": None}
+    described = found[0]
+    target = described.get("targetServiceRevision", {})
+    return {
+        "status": described.get("status"),
+        "phase": described.get("lifecycleStage"),
+        "production_percent": target.get("requestedProductionTrafficWeight"),
+        "strategy": described.get("deploymentConfiguration", {}).get("strategy"),
+        "started_at": described.get("startedAt"),
+    }
 
 
 def render(manifest: Manifest, found: Report) -> list[str]:
@@ -275,6 +310,8 @@ def render(manifest: Manifest, found: Report) -> list[str]:
             lines.append(f"  pipelines approve {env.name} --digest {approval.digest}")
     for env in report:
         lines += [_rolled_back_text(env.name, s) for s in env.services if s.rolled_back]
+    for env in report:
+        lines += [_deployment_text(env.name, s) for s in env.services if s.deployment]
     lines += _waits_text(manifest)
     drifted = [(e.name, s) for e in report for s in e.services if s.drift]
     for env_name, s in drifted:
@@ -292,6 +329,19 @@ def _by_text(s: ServiceStatus) -> str:
     if s.rolled_back:
         return "rolled back"
     return "outside pipeline" if s.digest else "-"
+
+
+def _deployment_text(env: str, s: ServiceStatus) -> str:
+    deployment = s.deployment or {}
+    strategy = deployment.get("strategy")
+    what = f"{strategy.lower()} deployment" if strategy else "deployment"
+    line = f"{what} in progress in {env}/{s.service}: {deployment.get('status')}"
+    if deployment.get("phase"):
+        line += f", phase {deployment['phase']}"
+    percent = deployment.get("production_percent")
+    if percent is not None:
+        line += f", {percent:g}% of production traffic on the new revision"
+    return line
 
 
 def _rolled_back_text(env: str, s: ServiceStatus) -> str:

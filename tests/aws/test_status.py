@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from pipelines.aws.status import DEPLOYMENT_IN_PROGRESS
 from tests.aws.queued import (
     D_NEW,
     D_OLD,
@@ -33,7 +34,14 @@ DEV, PROD = ("222222222222", "eu-west-1"), ("333333333333", "eu-west-1")
 DEPLOYED_DEV = NOW - timedelta(minutes=50)
 
 
-def _service(stubbed: StubbedClients, home: tuple[str, str], name: str, uri: str, runs: str):
+def _service(
+    stubbed: StubbedClients,
+    home: tuple[str, str],
+    name: str,
+    uri: str,
+    runs: str,
+    deployment: dict | None = None,
+):
     stubbed.stub("cloudformation", *home).add_response(
         "describe_stacks",
         service_stack(name, home[0], uri, NOW - timedelta(days=2)),
@@ -44,6 +52,43 @@ def _service(stubbed: StubbedClients, home: tuple[str, str], name: str, uri: str
         "describe_services", ecs_service(name, home[0]), {"cluster": name, "services": [name]}
     )
     ecs.add_response("describe_task_definition", task_definition(name, home[0], runs), None)
+    in_progress = {"cluster": name, "service": name, "status": list(DEPLOYMENT_IN_PROGRESS)}
+    if deployment is None:
+        ecs.add_response("list_service_deployments", {"serviceDeployments": []}, in_progress)
+        return
+    brief = {k: deployment[k] for k in ("serviceDeploymentArn", "serviceArn", "status")}
+    ecs.add_response("list_service_deployments", {"serviceDeployments": [brief]}, in_progress)
+    ecs.add_response(
+        "describe_service_deployments",
+        {"serviceDeployments": [deployment], "failures": []},
+        {"serviceDeploymentArns": [deployment["serviceDeploymentArn"]]},
+    )
+
+
+def _canary(name: str, account: str) -> dict:
+    """A canary deployment baking its 10 percent (DescribeServiceDeployments' shape)."""
+    prefix = f"arn:aws:ecs:eu-west-1:{account}"
+    return {
+        "serviceDeploymentArn": f"{prefix}:service-deployment/{name}/{name}/abc123",
+        "serviceArn": f"{prefix}:service/{name}/{name}",
+        "status": "IN_PROGRESS",
+        "lifecycleStage": "PRODUCTION_TRAFFIC_SHIFT",
+        "startedAt": NOW - timedelta(minutes=3),
+        "sourceServiceRevisions": [
+            {
+                "arn": f"{prefix}:service-revision/{name}/{name}/1",
+                "requestedProductionTrafficWeight": 90.0,
+            }
+        ],
+        "targetServiceRevision": {
+            "arn": f"{prefix}:service-revision/{name}/{name}/2",
+            "requestedProductionTrafficWeight": 10.0,
+        },
+        "deploymentConfiguration": {
+            "strategy": "CANARY",
+            "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 15},
+        },
+    }
 
 
 def _succeeded_in(stubbed: StubbedClients, stage: str, executions: list[tuple[str, str]]) -> None:
@@ -70,7 +115,7 @@ def _actions(stubbed: StubbedClients, execution: str, details: list[dict]) -> No
     )
 
 
-def _queue_everything(stubbed: StubbedClients) -> None:
+def _queue_everything(stubbed: StubbedClients, prod_deployment: dict | None = None) -> None:
     stubbed.codepipeline().add_response("get_pipeline_state", queued_state(), {"name": PIPELINE})
     # dev: runs E_NEW's digest, deployed by E_NEW.
     _service(stubbed, DEV, "shop-dev-web", image(D_NEW), image(D_NEW))
@@ -92,7 +137,7 @@ def _queue_everything(stubbed: StubbedClients) -> None:
     _succeeded_in(stubbed, "staging", [(E_PREV, D_PREV)])
     _actions(stubbed, E_PREV, [action_detail(E_PREV, "staging", "Apply-web", "Succeeded")])
     # prod: the stack says D_PREV, but ECS runs something else: drift.
-    _service(stubbed, PROD, "shop-prod-web", image(D_PREV), image(D_OLD))
+    _service(stubbed, PROD, "shop-prod-web", image(D_PREV), image(D_OLD), prod_deployment)
     _succeeded_in(stubbed, "prod", [(E_PREV, D_PREV)])
     _actions(stubbed, E_PREV, [action_detail(E_PREV, "prod", "Apply-web", "Succeeded")])
 
@@ -175,6 +220,35 @@ def test_status_json(stubbed: StubbedClients, workspace: Workspace) -> None:
         "rollout_seconds": 60 + 1200,
         "bake_seconds": 600,
         "total_seconds": 1860,
+    }
+
+
+def test_status_shows_a_deployment_in_progress_with_its_phase(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    _queue_everything(stubbed, prod_deployment=_canary("shop-prod-web", PROD[0]))
+    result = workspace.run("status")
+    assert result.exit_code == 0, result.output
+    assert (
+        "canary deployment in progress in prod/web: IN_PROGRESS, phase PRODUCTION_TRAFFIC_SHIFT, "
+        "10% of production traffic on the new revision"
+    ) in result.output
+    assert "deployment in progress in dev" not in result.output
+
+
+def test_status_json_has_the_deployment_in_progress(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    _queue_everything(stubbed, prod_deployment=_canary("shop-prod-web", PROD[0]))
+    document = json.loads(workspace.run("status", "--output", "json").output)
+    envs = {e["name"]: e for e in document["environments"]}
+    assert envs["dev"]["services"][0]["deployment"] is None
+    assert envs["prod"]["services"][0]["deployment"] == {
+        "status": "IN_PROGRESS",
+        "phase": "PRODUCTION_TRAFFIC_SHIFT",
+        "production_percent": 10.0,
+        "strategy": "CANARY",
+        "started_at": (NOW - timedelta(minutes=3)).isoformat(),
     }
 
 

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from pipelines.aws.status import DEPLOYMENT_IN_PROGRESS
 from tests.aws.queued import D_OLD, D_PREV, E_OLD, E_PREV, old_execution_actions, queued_state
 from tests.aws.stubs import (
     NOW,
@@ -62,6 +63,11 @@ def _prod_runs(stubbed: StubbedClients, digest: str, history: list[dict[str, Any
         "describe_services", ecs_service(name, PROD[0]), {"cluster": name, "services": [name]}
     )
     ecs.add_response("describe_task_definition", task_definition(name, PROD[0], image(digest)))
+    ecs.add_response(
+        "list_service_deployments",
+        {"serviceDeployments": []},
+        {"cluster": name, "service": name, "status": list(DEPLOYMENT_IN_PROGRESS)},
+    )
     cp.add_response(
         "list_pipeline_executions",
         {"pipelineExecutionSummaries": history},

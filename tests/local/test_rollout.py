@@ -225,3 +225,54 @@ def _alarm_during_a_bake() -> None:
     assert described["alarms"]["triggeredAlarmNames"] == ["shop-prod-5xx"]
     assert described["deploymentConfiguration"]["strategy"] == "CANARY"
     assert any("traffic shifting itself is not emulated" in line for line in lines)
+
+
+def test_the_sandboxs_ecs_answers_are_in_botocores_shapes() -> None:
+    from botocore.stub import Stubber
+
+    from pipelines.local.rollout import Deployments
+    from pipelines.local.service import EcsDeploymentsService
+
+    deployments = Deployments()
+    prefix = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
+    configuration = {
+        "Strategy": "LINEAR",
+        "BakeTimeInMinutes": 5,
+        "LinearConfiguration": {"StepPercent": 25, "StepBakeTimeInMinutes": 1},
+        "Alarms": {"AlarmNames": ["a"], "Enable": True, "Rollback": True},
+    }
+    deployment = deployments.start(
+        f"{prefix}:service/shop-dev/shop-dev-web",
+        f"{prefix}:cluster/shop-dev",
+        f"{prefix}:task-definition/web:1",
+        f"{prefix}:task-definition/web:2",
+        configuration,
+    )
+    deployments.update(deployment, lifecycle_stage="PRODUCTION_TRAFFIC_SHIFT", percent=25.0)
+
+    class _Interpreter:
+        class context:
+            pass
+
+    _Interpreter.context.deployments = deployments  # type: ignore[attr-defined]
+    ecs_api = EcsDeploymentsService(_Interpreter)  # type: ignore[arg-type]
+    listed = ecs_api.call(
+        "ListServiceDeployments",
+        {"cluster": "shop-dev", "service": "shop-dev-web", "status": ["IN_PROGRESS"]},
+    )
+    described = ecs_api.call(
+        "DescribeServiceDeployments",
+        {"serviceDeploymentArns": [deployment.arn, f"{prefix}:service-deployment/x/y/z"]},
+    )
+    ecs = session_client(boto3.Session(), "ecs", region_name=REGION)
+    stubber = Stubber(ecs)
+    stubber.add_response("list_service_deployments", listed)  # validated against the model
+    stubber.add_response("describe_service_deployments", described)
+    [answer] = described["serviceDeployments"]
+    assert answer["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"
+    assert answer["targetServiceRevision"]["requestedProductionTrafficWeight"] == 25.0
+    assert described["failures"][0]["reason"] == "MISSING"
+    assert [d["status"] for d in listed["serviceDeployments"]] == ["IN_PROGRESS"]
+    assert ecs_api.call("ListServiceDeployments", {"service": "other"}) == {
+        "serviceDeployments": []
+    }
