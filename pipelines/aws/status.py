@@ -249,16 +249,30 @@ def _service(clients: Clients, entry: StackEntry) -> ServiceStatus:
 
 
 def _deployment_in_progress(ecs: Any, cluster: str, service: str) -> dict[str, Any] | None:
-    """The service's newest deployment that has not ended, as ECS describes it; None if none."""
-    listed = ecs.list_service_deployments(
-        cluster=cluster, service=service, status=list(DEPLOYMENT_IN_PROGRESS)
-    ).get("serviceDeployments", [])
+    """The service's newest deployment that has not ended, as ECS describes it; None if none.
+
+    The phase is extra: a caller whose role predates ecs:ListServiceDeployments (or an endpoint
+    without it) still gets the rest of the status, with a note saying why the phase is missing.
+    """
+    try:
+        listed = ecs.list_service_deployments(
+            cluster=cluster, service=service, status=list(DEPLOYMENT_IN_PROGRESS)
+        ).get("serviceDeployments", [])
+    except ClientError as error:
+        return {"status": "UNKNOWN", "phase": None, "unavailable": _unavailable(error)}
     if not listed:
         return None
     arn = listed[0]["serviceDeploymentArn"]
-    found = ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get(
-        "serviceDeployments", []
-    )
+    try:
+        found = ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get(
+            "serviceDeployments", []
+        )
+    except ClientError as error:
+        return {
+            "status": listed[0].get("status", "UNKNOWN"),
+            "phase": None,
+            "unavailable": _unavailable(error),
+        }
     if not found:
         return {"status": listed[0].get("status", "UNKNOWN"), "phase": None}
     described = found[0]
@@ -331,8 +345,15 @@ def _by_text(s: ServiceStatus) -> str:
     return "outside pipeline" if s.digest else "-"
 
 
+def _unavailable(error: ClientError) -> str:
+    operation = error.operation_name
+    return f"ecs:{operation} failed ({error_code(error)}): the deployment's phase is not shown"
+
+
 def _deployment_text(env: str, s: ServiceStatus) -> str:
     deployment = s.deployment or {}
+    if deployment.get("unavailable") and deployment.get("status") == "UNKNOWN":
+        return f"{env}/{s.service}: {deployment['unavailable']}"
     strategy = deployment.get("strategy")
     what = f"{strategy.lower()} deployment" if strategy else "deployment"
     line = f"{what} in progress in {env}/{s.service}: {deployment.get('status')}"
@@ -341,6 +362,8 @@ def _deployment_text(env: str, s: ServiceStatus) -> str:
     percent = deployment.get("production_percent")
     if percent is not None:
         line += f", {percent:g}% of production traffic on the new revision"
+    if deployment.get("unavailable"):
+        line += f" ({deployment['unavailable']})"
     return line
 
 

@@ -53,6 +53,14 @@ def _service(
     )
     ecs.add_response("describe_task_definition", task_definition(name, home[0], runs), None)
     in_progress = {"cluster": name, "service": name, "status": list(DEPLOYMENT_IN_PROGRESS)}
+    if deployment == DENIED:
+        ecs.add_client_error(
+            "list_service_deployments",
+            service_error_code="AccessDeniedException",
+            service_message="not authorized to perform: ecs:ListServiceDeployments",
+            expected_params=in_progress,
+        )
+        return
     if deployment is None:
         ecs.add_response("list_service_deployments", {"serviceDeployments": []}, in_progress)
         return
@@ -63,6 +71,10 @@ def _service(
         {"serviceDeployments": [deployment], "failures": []},
         {"serviceDeploymentArns": [deployment["serviceDeploymentArn"]]},
     )
+
+
+# A role that predates ecs:ListServiceDeployments.
+DENIED = {"denied": True}
 
 
 def _canary(name: str, account: str) -> dict:
@@ -234,6 +246,19 @@ def test_status_shows_a_deployment_in_progress_with_its_phase(
         "10% of production traffic on the new revision"
     ) in result.output
     assert "deployment in progress in dev" not in result.output
+
+
+def test_status_without_the_deployment_permissions_still_reports_everything_else(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    _queue_everything(stubbed, prod_deployment=DENIED)
+    result = workspace.run("status")
+    assert result.exit_code == 0, result.output
+    assert (
+        "prod/web: ecs:ListServiceDeployments failed (AccessDeniedException): the deployment's "
+        "phase is not shown"
+    ) in result.output
+    assert "approval pending in staging" in result.output
 
 
 def test_status_json_has_the_deployment_in_progress(
