@@ -287,6 +287,11 @@ def _stack_filters(function: Callable[..., None]) -> Callable[..., None]:
     metavar="URI@sha256:DIGEST",
     help="First image of a service stack that does not exist yet (default: image.bootstrap).",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Then delete the app's stacks the manifest no longer names (listed first).",
+)
 def deploy(
     templates: Path,
     profile: str | None,
@@ -297,24 +302,28 @@ def deploy(
     stacks: tuple[str, ...],
     yes: bool,
     bootstrap_image: str | None,
+    prune: bool,
 ) -> None:
     """Deploy the stacks in templates/ with change sets, wave by wave.
 
     Shows each change set and asks before executing it. Stacks of one wave run at once; a
     failure stops before the next wave (exit status 1). A service stack keeps its live
-    ImageUri. Uploads templates.zip for the pipeline.
+    ImageUri. Uploads templates.zip for the pipeline. With --prune, then deletes the app's
+    stacks the manifest no longer names (a removed service or environment), listed before
+    the first wave and asked about again.
 
     \b
     Examples:
       pipelines deploy --profile toolchain-admin
       pipelines deploy --env prod --yes
       pipelines deploy --bootstrap-image public.ecr.aws/nginx/nginx@sha256:<digest>
+      pipelines deploy --prune
     """
     from pipelines.aws.deploy import DeployOptions
     from pipelines.aws.deploy import deploy as run
     from pipelines.console import ConsoleReporter, show_deploy
 
-    options = DeployOptions(templates, environments, envs, stacks, yes, bootstrap_image)
+    options = DeployOptions(templates, environments, envs, stacks, yes, bootstrap_image, prune)
     _aws(
         lambda clients: show_deploy(run(clients, options, ConsoleReporter(), _asking(yes))),
         profile,
@@ -337,6 +346,9 @@ def diff(
     stacks: tuple[str, ...],
 ) -> None:
     """Show what deploy would change; execute nothing. Exit status 0: no changes, 1: changes.
+
+    Without --env/--stack, also lists the app's stacks the manifest no longer names, which
+    `pipelines deploy --prune` deletes.
 
     \b
     Example:

@@ -152,6 +152,7 @@ def _print_error(error: Exception) -> None:
 def show_deploy(result: DeployResult) -> int:
     if result.declined:
         click.echo("nothing executed; the change sets are deleted")
+        _not_pruned(result)
         return result.exit_code
     if result.failed:
         for outcome in result.failed:
@@ -164,6 +165,7 @@ def show_deploy(result: DeployResult) -> int:
             "run `pipelines deploy` again: stacks that are done show no changes.",
             err=True,
         )
+        _not_pruned(result)
         return result.exit_code
     location = result.templates_location
     click.echo(
@@ -176,8 +178,55 @@ def show_deploy(result: DeployResult) -> int:
             "uses",
         }[result.templates or "partial"]
     )
-    click.echo("\ndeploy complete")
+    if result.pruned is not None:
+        _show_pruned(result.pruned)
+    elif result.orphans:
+        count = len(result.orphans)
+        click.echo(
+            f"\n{count} stack{'s' * (count != 1)} of the app that the manifest no longer names "
+            "still run:"
+        )
+        for orphan in result.orphans:
+            click.echo(orphan.line())
+        click.echo("`pipelines deploy --prune` deletes them (it lists them again first)")
+    if result.ok:
+        click.echo("\ndeploy complete")
     return result.exit_code
+
+
+def _not_pruned(result: DeployResult) -> None:
+    if result.orphans:
+        click.echo(
+            "the stacks the manifest no longer names were not touched: they are pruned only "
+            "after a deploy that succeeds",
+            err=True,
+        )
+
+
+def _show_pruned(result: DestroyResult) -> None:
+    """What `deploy --prune` deleted, emptied and left behind."""
+    if result.declined:
+        click.echo("\nthe deploy is done; nothing pruned: the stacks listed for --prune still run")
+        return
+    if result.failed:
+        for outcome in result.failed:
+            click.echo(f"\n{outcome.stack} failed: {outcome.status}", err=True)
+            for failure in outcome.failures:
+                click.echo(f"  {failure}", err=True)
+        if result.untouched:
+            click.echo(f"Not touched: {', '.join(result.untouched)}.", err=True)
+        click.echo(
+            "The deploy itself is done. Fix the cause CloudFormation names above and run "
+            "`pipelines deploy --prune` again: stacks already gone are not listed.",
+            err=True,
+        )
+    click.echo(f"\npruned {len(result.deleted)} stacks: {', '.join(result.deleted) or '-'}")
+    for bucket, count in result.emptied.items():
+        click.echo(f"emptied {bucket} first ({count} object versions and delete markers)")
+    if behind := result.left_behind:
+        click.echo("retained (still there, still billed; see docs/teardown.md):")
+        for retained in behind:
+            click.echo(retained.line())
 
 
 def show_diff(result: DiffResult) -> int:
@@ -195,6 +244,10 @@ def show_diff(result: DiffResult) -> int:
         click.echo(f"  templates.zip: {location} does not exist yet; deploy uploads it")
     elif result.templates == "same":
         click.echo("  templates.zip: no changes")
+    if result.orphans:
+        click.echo("no longer in the manifest (`pipelines deploy --prune` deletes them):")
+        for orphan in result.orphans:
+            click.echo(orphan.line())
     changed = result.changes
     click.echo(f"{changed} change{'s' * (changed != 1)}" if changed else "no changes")
     return result.exit_code

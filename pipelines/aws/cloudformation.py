@@ -195,6 +195,11 @@ def describe(cfn: Any, name: str) -> Live | None:
         if _stack_missing(error):
             return None
         raise
+    return live_of(stack)
+
+
+def live_of(stack: dict[str, Any]) -> Live:
+    """A stack of a DescribeStacks answer."""
     return Live(
         name=stack["StackName"],
         stack_id=stack["StackId"],

@@ -10,6 +10,13 @@ pipeline, and that execution reads templates.zip. The bucket is created before t
 (the pipeline refers to it), so the zip is uploaded the moment the bucket's CREATE_COMPLETE
 event arrives, while the rest of the pipeline stack is still being created. After a full
 deploy the zip is uploaded again if it changed, so the next release uses these templates.
+
+Stacks of the app the manifest no longer names (a removed service or environment, found by
+their tags: aws/orphans.py) are looked up before a full deploy. Without --prune they are only
+mentioned; with it they are listed before the first wave, and deleted after the last one
+succeeded, by destroy's machinery (aws/destroy.py): services before their environment's runner
+and deploy stacks, versioned buckets emptied first, what they retain named. After the deploy,
+because the updated pipeline and environments no longer refer to them then.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pipelines.aws.cloudformation import (
     execute,
     now_stamp,
 )
+from pipelines.aws.destroy import DestroyPlan, DestroyResult, carry_out, plan_prune
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError, explain
 from pipelines.aws.manifest import (
     Manifest,
@@ -41,6 +49,7 @@ from pipelines.aws.manifest import (
     load_manifest,
     stale_hint,
 )
+from pipelines.aws.orphans import Orphan, find_orphans
 from pipelines.aws.progress import SILENT, Reporter, report_event
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import (
@@ -74,6 +83,7 @@ class DeployOptions:
     stacks: tuple[str, ...] = ()
     yes: bool = False
     bootstrap_image: str | None = None
+    prune: bool = False  # delete the stacks the manifest no longer names, after deploying
 
 
 @dataclass(eq=False)
@@ -86,10 +96,15 @@ class DeployResult:
     later_waves: bool = False  # the failed wave was not the last: later ones were not touched
     templates: TemplatesZip | None = None  # once every wave succeeded
     templates_location: str = ""
+    # Stacks the manifest no longer names (a full deploy looks them up), and, with --prune,
+    # what became of their deletion (None: nothing to prune, or the deploy did not succeed).
+    orphans: list[Orphan] = field(default_factory=list)
+    pruned: DestroyResult | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.declined and not self.failed
+        pruned = self.pruned is None or self.pruned.ok
+        return not self.declined and not self.failed and pruned
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +132,11 @@ def deploy(
     )
     if not options.yes and confirm is None:
         raise BadInput("deploy asks before executing change sets: pass --yes to run unattended")
+    if options.prune and not everything:
+        raise BadInput(
+            "--prune deletes the stacks the manifest no longer names after a deploy of every "
+            "stack: run it without --env and --stack"
+        )
     if hint := stale_hint(options.templates, options.environments):
         reporter.warning(hint)
 
@@ -125,6 +145,11 @@ def deploy(
     check_can_change(
         list(entries.values()), describe_all(clients, list(entries.values())), bootstrap
     )
+    orphans = find_orphans(clients, manifest) if everything else []
+    prune = plan_prune(clients, manifest.app, orphans) if options.prune and orphans else None
+    if prune is not None:
+        for line in prune.lines():
+            reporter.info(line)
     publisher = _Publisher(clients, manifest, zipped, reporter)
     description = f"pipelines deploy by {caller.arn}"
 
@@ -151,18 +176,40 @@ def deploy(
         question = f"execute {len(todo)} change set{'s' * (len(todo) != 1)} of wave {number}?"
         if not options.yes and not (confirm is not None and confirm(question)):
             discard_all(clients, todo)
-            return DeployResult(len(waves), declined=True)
+            return DeployResult(len(waves), declined=True, orphans=orphans)
         outcomes = _execute_wave(
             clients, manifest, todo, bootstrap, description, publisher, reporter
         )
         failed = [o for o in outcomes if not o.ok]
         if failed:
-            return DeployResult(len(waves), failed=failed, later_waves=number < len(waves))
-    return DeployResult(
+            return DeployResult(
+                len(waves), failed=failed, later_waves=number < len(waves), orphans=orphans
+            )
+    result = DeployResult(
         len(waves),
         templates=_publish_at_end(publisher, everything),
         templates_location=publisher.location,
+        orphans=orphans,
     )
+    if prune is not None:
+        result.pruned = _prune(clients, prune, options.yes, confirm, reporter)
+    return result
+
+
+def _prune(
+    clients: Clients,
+    plan: DestroyPlan,
+    yes: bool,
+    confirm: Confirm | None,
+    reporter: Reporter,
+) -> DestroyResult:
+    """Delete the orphans listed before the first wave, if the person agrees (or --yes)."""
+    count = len(plan.doomed)
+    question = f"delete the {count} stack{'s' * (count != 1)} the manifest no longer names?"
+    if not yes and not (confirm is not None and confirm(question)):
+        return DestroyResult(plan, declined=True)
+    reporter.info(f"\nprune: {', '.join(d.entry.name for d in plan.doomed)}")
+    return carry_out(clients, plan, reporter)
 
 
 def _upload_assets(

@@ -44,6 +44,7 @@ from pipelines.aws.cloudformation import (
 )
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError, error_code, explain
 from pipelines.aws.manifest import Manifest, StackEntry, load_manifest
+from pipelines.aws.orphans import Orphan
 from pipelines.aws.progress import SILENT, Reporter, report_event
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import acting_on, describe_all, parallel
@@ -56,6 +57,18 @@ REPOSITORY_TYPE = "AWS::ECR::Repository"
 LOG_GROUP_TYPE = "AWS::Logs::LogGroup"
 RUNNER_KINDS = ("runner", "environment-runner")
 BATCH = 1000  # DeleteObjects takes at most 1,000 keys a request
+# An orphan's step by its kind: the reverse of the deploy waves its kind is in (runner stacks
+# after the others of their wave), as `_deletion_steps` orders the manifest's stacks.
+ORPHAN_STEPS = {
+    "runner": 0,
+    "service": 1,
+    "pipeline": 1,
+    "unknown": 1,
+    "environment-runner": 2,
+    "deploy": 3,
+    "source": 3,
+    "artifacts": 3,
+}
 
 Confirm = Callable[[str], bool]
 
@@ -127,6 +140,7 @@ class DestroyPlan:
     absent: list[str]  # stacks the manifest names that do not exist
     retained: list[Retained]
     include_retained: bool
+    heading: str = ""  # the first line, when it is not destroy's (prune's)
 
     @property
     def doomed(self) -> list[Doomed]:
@@ -144,7 +158,7 @@ class DestroyPlan:
         scope = (
             f"environment {self.env} of {self.app}" if self.env else f"every stack of {self.app}"
         )
-        out = [f"destroy: {scope}"]
+        out = [self.heading or f"destroy: {scope}"]
         if not self.doomed:
             out.append("no stack of it exists")
         for number, step in enumerate(self.steps, start=1):
@@ -157,7 +171,7 @@ class DestroyPlan:
                     out.append(f"    log group {group}: deleted with the stack, with its events")
         if self.absent:
             out.append(f"already gone: {', '.join(self.absent)}")
-        if self.retained:
+        if self.retained and not self.heading:
             stays = "removed after the stacks" if self.include_retained else "stays behind"
             out.append(f"{stays} (DeletionPolicy Retain):")
             out.extend(r.line() for r in self.retained)
@@ -171,6 +185,9 @@ class DestroyPlan:
                     )
             else:
                 out.append("  --include-retained removes them too")
+        elif self.retained:
+            out.append("stays behind (DeletionPolicy Retain):")
+            out.extend(r.line() for r in self.retained)
         if self.env:
             out.append(
                 f"the pipeline still promotes to {self.env}: a release fails at its stage until "
@@ -235,6 +252,11 @@ def destroy(
     if not options.yes and not (confirm is not None and confirm(question)):
         return DestroyResult(plan, declined=True)
 
+    return carry_out(clients, plan, reporter)
+
+
+def carry_out(clients: Clients, plan: DestroyPlan, reporter: Reporter = SILENT) -> DestroyResult:
+    """Delete what the plan lists, step by step; a failed step stops before anything later."""
     result = DestroyResult(plan)
     for number, step in enumerate(plan.steps, start=1):
         reporter.info(
@@ -275,13 +297,58 @@ def plan_destroy(clients: Clients, manifest: Manifest, options: DestroyOptions) 
         state = live[entry.name]
         assert state is not None
         with acting_on(clients, entry):
-            return _inspect(clients, manifest, entry, state)
+            return _inspect(clients, manifest.body(entry), entry, state)
 
     inspected = dict(zip([e.name for e in present], parallel(read, present), strict=True))
     retained = [r for e in entries for r in _retained_in(manifest, e, inspected)]
     steps = _deletion_steps(manifest, [inspected[e.name][0] for e in present])
     absent = [e.name for e in entries if live[e.name] is None]
     return DestroyPlan(manifest.app, options.env, steps, absent, retained, options.include_retained)
+
+
+def plan_prune(clients: Clients, app: str, orphans: list[Orphan]) -> DestroyPlan:
+    """Stacks the manifest no longer names, in the order destroy deletes their kinds.
+
+    Their templates are no longer in templates/: the buckets to empty and the resources that
+    stay are read from the template each stack was last deployed with (GetTemplate,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html).
+    """
+    busy = [
+        f"{o.entry.name} is {o.live.status}: wait for that operation to finish, then re-run"
+        for o in orphans
+        if in_progress(o.live.status)
+    ]
+    if busy:
+        raise OperationError("\n".join(busy))
+
+    def read(orphan: Orphan) -> tuple[Doomed, list[Retained]]:
+        entry = orphan.entry
+        with acting_on(clients, entry):
+            cfn = clients.client("cloudformation", entry.account, entry.region)
+            answer = cfn.get_template(StackName=orphan.live.stack_id, TemplateStage="Original")
+            return _inspect(clients, _template_bytes(answer["TemplateBody"]), entry, orphan.live)
+
+    inspected = parallel(read, orphans)
+    steps: list[list[Doomed]] = []
+    for rank in sorted(set(ORPHAN_STEPS.values())):
+        step = [d for d, _ in inspected if ORPHAN_STEPS.get(d.entry.kind, 1) == rank]
+        if step:
+            steps.append(step)
+    retained = [r for _, kept in inspected for r in kept]
+    count = f"{len(orphans)} stack{'s' * (len(orphans) != 1)}"
+    heading = f"prune: {count} of {app} that the manifest no longer names, deleted after the deploy"
+    return DestroyPlan(app, None, steps, [], retained, False, heading)
+
+
+def _template_bytes(body: str | dict[str, Any]) -> bytes:
+    """GetTemplate's TemplateBody: botocore hands a JSON template over already parsed."""
+    if isinstance(body, dict):
+        return json.dumps(body).encode()
+    try:
+        json.loads(body)
+    except ValueError:
+        return b"{}"  # not JSON (not a template synth wrote): nothing known to empty or keep
+    return body.encode()
 
 
 def _retained_in(
@@ -309,9 +376,8 @@ def _deletion_steps(manifest: Manifest, doomed: list[Doomed]) -> list[list[Doome
 
 
 def _inspect(
-    clients: Clients, manifest: Manifest, entry: StackEntry, live: Live
+    clients: Clients, body: bytes, entry: StackEntry, live: Live
 ) -> tuple[Doomed, list[Retained]]:
-    body = manifest.body(entry)
     resources = json.loads(body).get("Resources", {})
     cfn = clients.client("cloudformation", entry.account, entry.region)
     physical: dict[str, str] = {}
@@ -392,7 +458,7 @@ def _empty_bucket(clients: Clients, entry: StackEntry, bucket: str) -> int:
                     raise OperationError(
                         f"{entry.name}: cannot empty bucket {bucket}: {first.get('Key')} "
                         f"{first.get('Code')}: {first.get('Message')}. Nothing later was "
-                        "touched; fix the permission and re-run `pipelines destroy`"
+                        "touched; fix the permission and re-run"
                     )
                 deleted += len(batch)
     except ClientError as error:

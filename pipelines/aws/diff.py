@@ -1,6 +1,8 @@
 """`pipelines diff`: what deploy would change, from the same change sets, which are then deleted.
 
-Exit status 0 means no changes and 1 means changes, so CI can gate on it. A stack that does not
+Exit status 0 means no changes and 1 means changes, so CI can gate on it. A full diff also
+lists the app's stacks the manifest no longer names (aws/orphans.py), which `deploy --prune`
+would delete: each counts as a change. A stack that does not
 exist yet is listed with every resource of its template: a change set for it could not be
 planned before the stacks it needs exist, and creating one would leave an empty stack behind.
 """
@@ -15,6 +17,7 @@ from pipelines import naming
 from pipelines.aws import artifacts, bundle
 from pipelines.aws.errors import FAILED, OK
 from pipelines.aws.manifest import load_manifest, stale_hint
+from pipelines.aws.orphans import Orphan, find_orphans
 from pipelines.aws.progress import SILENT, Reporter
 from pipelines.aws.session import Clients
 from pipelines.aws.stackplan import Prepared, describe_plan, discard_all, plan_all
@@ -43,10 +46,13 @@ class DiffResult:
     # templates.zip against the bucket's: only when every stack was compared (None otherwise).
     templates: Literal["differs", "missing", "same"] | None = None
     templates_location: str = ""
+    # Stacks of the app the manifest no longer names: only when every stack was compared.
+    orphans: list[Orphan] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
-        return sum(s.changed for s in self.stacks) + (self.templates in ("differs", "missing"))
+        changed = sum(s.changed for s in self.stacks) + (self.templates in ("differs", "missing"))
+        return changed + len(self.orphans)
 
     @property
     def exit_code(self) -> int:
@@ -95,4 +101,5 @@ def diff(clients: Clients, options: DiffOptions, reporter: Reporter = SILENT) ->
         current = artifacts.bundle_is_current(clients, manifest, zipped)
         result.templates_location = f"s3://{manifest.artifact_bucket}/{manifest.templates_bundle}"
         result.templates = "same" if current else "missing" if current is None else "differs"
+        result.orphans = find_orphans(clients, manifest)
     return result
