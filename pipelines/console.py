@@ -203,11 +203,8 @@ def _not_pruned(result: DeployResult) -> None:
         )
 
 
-def _show_pruned(result: DestroyResult) -> None:
-    """What `deploy --prune` deleted, emptied and left behind."""
-    if result.declined:
-        click.echo("\nthe deploy is done; nothing pruned: the stacks listed for --prune still run")
-        return
+def _show_deletions(result: DestroyResult, done: str, after_failure: str) -> None:
+    """What a deletion of stacks (destroy, or deploy's prune) did: the failure first, if any."""
     if result.failed:
         for outcome in result.failed:
             click.echo(f"\n{outcome.stack} failed: {outcome.status}", err=True)
@@ -215,14 +212,23 @@ def _show_pruned(result: DestroyResult) -> None:
                 click.echo(f"  {failure}", err=True)
         if result.untouched:
             click.echo(f"Not touched: {', '.join(result.untouched)}.", err=True)
-        click.echo(
-            "The deploy itself is done. Fix the cause CloudFormation names above and run "
-            "`pipelines deploy --prune` again: stacks already gone are not listed.",
-            err=True,
-        )
-    click.echo(f"\npruned {len(result.deleted)} stacks: {', '.join(result.deleted) or '-'}")
+        click.echo(after_failure, err=True)
+    click.echo(f"\n{done} {len(result.deleted)} stacks: {', '.join(result.deleted) or '-'}")
     for bucket, count in result.emptied.items():
         click.echo(f"emptied {bucket} first ({count} object versions and delete markers)")
+
+
+def _show_pruned(result: DestroyResult) -> None:
+    """What `deploy --prune` deleted, emptied and left behind."""
+    if result.declined:
+        click.echo("\nthe deploy is done; nothing pruned: the stacks listed for --prune still run")
+        return
+    _show_deletions(
+        result,
+        "pruned",
+        "The deploy itself is done. Fix the cause CloudFormation names above and run "
+        "`pipelines deploy --prune` again: stacks already gone are not listed.",
+    )
     if behind := result.left_behind:
         click.echo("retained (still there, still billed; see docs/teardown.md):")
         for retained in behind:
@@ -262,21 +268,12 @@ def show_destroy(result: DestroyResult) -> int:
     if result.declined:
         click.echo("nothing deleted")
         return result.exit_code
-    if result.failed:
-        for outcome in result.failed:
-            click.echo(f"\n{outcome.stack} failed: {outcome.status}", err=True)
-            for failure in outcome.failures:
-                click.echo(f"  {failure}", err=True)
-        if result.untouched:
-            click.echo(f"Not touched: {', '.join(result.untouched)}.", err=True)
-        click.echo(
-            "Fix the cause CloudFormation names above and run `pipelines destroy` again: "
-            "stacks already gone are skipped.",
-            err=True,
-        )
-    click.echo(f"\ndeleted {len(result.deleted)} stacks: {', '.join(result.deleted) or '-'}")
-    for bucket, count in result.emptied.items():
-        click.echo(f"emptied {bucket} first ({count} object versions and delete markers)")
+    _show_deletions(
+        result,
+        "deleted",
+        "Fix the cause CloudFormation names above and run `pipelines destroy` again: "
+        "stacks already gone are skipped.",
+    )
     for line in result.removed:
         click.echo(f"removed {line}")
     behind = result.left_behind

@@ -43,28 +43,14 @@ class ApiError(Exception):
         self.code = code
 
 
-class CodePipelineService:
-    """One pipeline's API: the interpreter that runs it, in its account and Region."""
+Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
-    def __init__(self, interpreter: Interpreter, partition: str = "aws") -> None:
-        self.interpreter = interpreter
-        self.pipeline = interpreter.pipeline
-        self.account, self.region = interpreter.account, interpreter.region
-        self.arn = f"arn:{partition}:codepipeline:{self.region}:{self.account}:{self.pipeline.name}"
-        self.created = now()
-        self._operations: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-            "GetPipeline": self.get_pipeline,
-            "ListPipelines": self.list_pipelines,
-            "GetPipelineState": self.get_pipeline_state,
-            "GetPipelineExecution": self.get_pipeline_execution,
-            "ListPipelineExecutions": self.list_pipeline_executions,
-            "ListActionExecutions": self.list_action_executions,
-            "StartPipelineExecution": self.start_pipeline_execution,
-            "StopPipelineExecution": self.stop_pipeline_execution,
-            "RetryStageExecution": self.retry_stage_execution,
-            "RollbackStage": self.rollback_stage,
-            "PutApprovalResult": self.put_approval_result,
-        }
+
+class OperationTable:
+    """An API answered here: its operations by name, each a handler of the request's JSON."""
+
+    def __init__(self, operations: dict[str, Handler]) -> None:
+        self._operations = operations
 
     @property
     def operations(self) -> frozenset[str]:
@@ -74,8 +60,37 @@ class CodePipelineService:
         handler = self._operations.get(operation)
         if handler is None:
             raise ApiError("UnknownOperationException", f"{operation} is not answered here")
+        return handler(request)
+
+
+class CodePipelineService(OperationTable):
+    """One pipeline's API: the interpreter that runs it, in its account and Region."""
+
+    def __init__(self, interpreter: Interpreter, partition: str = "aws") -> None:
+        self.interpreter = interpreter
+        self.pipeline = interpreter.pipeline
+        self.account, self.region = interpreter.account, interpreter.region
+        self.arn = f"arn:{partition}:codepipeline:{self.region}:{self.account}:{self.pipeline.name}"
+        self.created = now()
+        super().__init__(
+            {
+                "GetPipeline": self.get_pipeline,
+                "ListPipelines": self.list_pipelines,
+                "GetPipelineState": self.get_pipeline_state,
+                "GetPipelineExecution": self.get_pipeline_execution,
+                "ListPipelineExecutions": self.list_pipeline_executions,
+                "ListActionExecutions": self.list_action_executions,
+                "StartPipelineExecution": self.start_pipeline_execution,
+                "StopPipelineExecution": self.stop_pipeline_execution,
+                "RetryStageExecution": self.retry_stage_execution,
+                "RollbackStage": self.rollback_stage,
+                "PutApprovalResult": self.put_approval_result,
+            }
+        )
+
+    def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return handler(request)
+            return super().call(operation, request)
         except NotAllowed as refused:
             raise ApiError(refused.code, str(refused)) from None
         except ApprovalError as refused:
@@ -477,7 +492,7 @@ def json_default(value: object) -> object:
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 
 
-class EcsDeploymentsService:
+class EcsDeploymentsService(OperationTable):
     """ECS's ListServiceDeployments and DescribeServiceDeployments, which moto does not answer,
     from the deployments the interpreter's strategies ran (rollout.Deployments). A service
     deployed without phases (a rolling update, a first deployment) has none listed here, where
@@ -485,20 +500,12 @@ class EcsDeploymentsService:
 
     def __init__(self, interpreter: Interpreter) -> None:
         self.deployments = interpreter.context.deployments
-        self._operations: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-            "ListServiceDeployments": self.list_service_deployments,
-            "DescribeServiceDeployments": self.describe_service_deployments,
-        }
-
-    @property
-    def operations(self) -> frozenset[str]:
-        return frozenset(self._operations)
-
-    def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        handler = self._operations.get(operation)
-        if handler is None:
-            raise ApiError("UnknownOperationException", f"{operation} is not answered here")
-        return handler(request)
+        super().__init__(
+            {
+                "ListServiceDeployments": self.list_service_deployments,
+                "DescribeServiceDeployments": self.describe_service_deployments,
+            }
+        )
 
     def list_service_deployments(self, request: Mapping[str, Any]) -> dict[str, Any]:
         service = request.get("service")
