@@ -453,9 +453,13 @@ def _check_service(
     assert ingress["IpRanges"] == []
 
     elbv2 = accounts.client("elbv2", account, region)
-    [target_group_arn] = [
-        resources[k] for k in resources_of_type(body, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    ]
+    shifting = project.rollout(env, service).shifts_traffic
+    # A service ECS shifts traffic for has a second, alternate group for the new revision.
+    groups = ["TargetGroup", "AlternateTargetGroup"] if shifting else ["TargetGroup"]
+    assert sorted(resources_of_type(body, "AWS::ElasticLoadBalancingV2::TargetGroup")) == sorted(
+        groups
+    )
+    target_group_arn = resources["TargetGroup"]
     [target_group] = elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])[
         "TargetGroups"
     ]
@@ -465,12 +469,22 @@ def _check_service(
     assert target_group["HealthCheckPath"] == (spec.health_check.path if spec.health_check else "/")
     listener = elbv2.describe_listeners(ListenerArns=[env.load_balancer.listener_arn])
     [balancer_arn] = {item["LoadBalancerArn"] for item in listener["Listeners"]}
-    assert target_group["LoadBalancerArns"] == [balancer_arn]
+    # A set: moto names the balancer once per rule forwarding to the group (production and
+    # test-traffic rules), where ELB names each load balancer once.
+    assert set(target_group["LoadBalancerArns"]) == {balancer_arn}
     rules = elbv2.describe_rules(ListenerArn=env.load_balancer.listener_arn)["Rules"]
     [rule] = [
-        r for r in rules if any(a.get("TargetGroupArn") == target_group_arn for a in r["Actions"])
+        r
+        for r in rules
+        if target_group_arn in _forwarded_to(r["Actions"])
+        and not any(c["Field"] == "http-header" for c in r["Conditions"])  # a test-traffic rule
     ]
-    assert rule["Actions"] == [{"Type": "forward", "TargetGroupArn": target_group_arn}]
+    if shifting:
+        # All production traffic on the primary group until ECS moves the weights.
+        alternate_arn = resources["AlternateTargetGroup"]
+        assert _forwarded_to(rule["Actions"]) == {target_group_arn: 1, alternate_arn: 0}
+    else:
+        assert rule["Actions"] == [{"Type": "forward", "TargetGroupArn": target_group_arn}]
     hosts = [
         c["HostHeaderConfig"]["Values"] for c in rule["Conditions"] if c["Field"] == "host-header"
     ]
@@ -478,13 +492,24 @@ def _check_service(
     assert int(rule["Priority"]) >= env.load_balancer.priority
     # moto's ECS drops LoadBalancers: the service is attached to this target group in the template.
     _, service_props = _single(body, "AWS::ECS::Service")
-    assert service_props["LoadBalancers"] == [
-        {
-            "ContainerName": service,
-            "ContainerPort": spec.port,
-            "TargetGroupArn": {"Ref": "TargetGroup"},
-        }
-    ]
+    [balancer] = service_props["LoadBalancers"]
+    assert {k: v for k, v in balancer.items() if k != "AdvancedConfiguration"} == {
+        "ContainerName": service,
+        "ContainerPort": spec.port,
+        "TargetGroupArn": {"Ref": "TargetGroup"},
+    }
+    assert ("AdvancedConfiguration" in balancer) == shifting
+
+
+def _forwarded_to(actions: list[dict[str, Any]]) -> dict[str, int]:
+    """The target groups a rule's forward action sends to, with their weights."""
+    weights: dict[str, int] = {}
+    for action in actions:
+        if action.get("TargetGroupArn"):
+            weights[action["TargetGroupArn"]] = 1
+        for group in action.get("ForwardConfig", {}).get("TargetGroups", []):
+            weights[group["TargetGroupArn"]] = group.get("Weight", 1)
+    return weights
 
 
 def test_a_service_stack_needs_its_environment_deploy_stack(
