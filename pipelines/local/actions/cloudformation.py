@@ -71,16 +71,21 @@ class CloudFormationActions:
         if mode == "CHANGE_SET_REPLACE":
             return ActionResult(self._create(run, target, mode))
         # ECS's side: a service that shifts traffic deploys in phases once the stack changed.
+        # ECS and CloudFormation do this themselves, so the engine reads and rolls back with
+        # the account's own clients, not the action's role (which has no reason to read them).
         ecs = self.context.clients.in_account("ecs", target.account, target.region)
+        engine_cfn = self.context.clients.in_account(
+            "cloudformation", target.account, target.region
+        )
         before = service_before(
-            cfn=target.cfn, ecs=ecs, account=target.account, region=target.region, stack=stack
+            cfn=engine_cfn, ecs=ecs, account=target.account, region=target.region, stack=stack
         )
         if mode == "CHANGE_SET_EXECUTE":
             summary = self._execute_named(target, config["ChangeSetName"])
         else:
             summary = self._create(run, target, mode)
         if before is not None:
-            rolled_out = roll_out(self.context, run, target.cfn, ecs, before)
+            rolled_out = roll_out(self.context, run, engine_cfn, ecs, before)
             if rolled_out:
                 summary = f"{summary}; {rolled_out}"
         return ActionResult(summary)
