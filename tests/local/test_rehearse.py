@@ -297,8 +297,10 @@ def test_an_unknown_action_mode_configuration_or_rule_is_a_clear_error() -> None
 @pytest.mark.slow
 def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_execution() -> None:
     """--approve ask: the answer to the second execution's prod approval also puts prod's alarm
-    into ALARM, as a bad release would. The OnSuccess condition reads it and rolls prod back to
-    the first execution's digest; the release is then not where it was meant to be."""
+    into ALARM, as a bad release would. prod's canary (the example's rollout) sees it during its
+    first bake: ECS rolls the deployment back, the Apply action fails, and the stage's rollback
+    runs prod again with the first execution's digest; the release is not where it was meant
+    to be."""
     from pipelines.local.embedded import Accounts
 
     asked: list[str] = []
@@ -321,14 +323,16 @@ def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_executio
     assert by_env["prod"] == {(first, first)}
     # not the steps' events, nor the release markers'
     stages = [e for e in result.events if not e.what.startswith("runner ") and e.what != "marked"]
+    prod = [(e.execution, e.what) for e in stages if e.stage == "prod"]
+    assert (2, "rollout alarm") in prod and (2, "rollout rolled back") in prod
     assert [(e.execution, e.stage, e.what, e.detail) for e in stages][-2:] == [
         (2, "prod", "failed", ""),
         (2, "prod", "rollback succeeded", first),
     ]
-    # The rollback ran prod's actions again with the first execution, its release marker too:
-    # the tags say what prod runs again, and that it ran the second digest before.
+    # The canary stopped the second digest before prod's release marker, so the tags never
+    # said prod ran it; the rollback's marker tags the first digest again.
     assert result.tags["deployed-prod"] == first
-    assert result.tags["deployed-prod-previous"] == second
+    assert "deployed-prod-previous" not in result.tags
     assert result.tags["deployed-staging"] == result.tags["deployed-dev"] == second
 
 
