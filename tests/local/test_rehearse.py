@@ -336,6 +336,49 @@ def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_executio
     assert result.tags["deployed-staging"] == result.tags["deployed-dev"] == second
 
 
+@pytest.mark.slow
+def test_an_alarm_after_a_rolling_deploy_rolls_the_stage_back_by_its_bake_condition(
+    tmp_path: Path,
+) -> None:
+    """The example with a rolling update in prod: no ECS alarm rollback, so the release reaches
+    prod's marker, and the stage's OnSuccess CloudWatchAlarm condition (bake_minutes) reads the
+    alarm and rolls prod back to the first execution's digest."""
+    import shutil
+
+    from pipelines.local.embedded import Accounts
+
+    environments = tmp_path / "environments"
+    shutil.copytree(EXAMPLE, environments)
+    prod = environments / "prod.yaml"
+    text = prod.read_text(encoding="utf-8")
+    canary = text[text.index("    rollout:") : text.index("    secrets:")]
+    assert "strategy: canary" in canary
+    prod.write_text(text.replace(canary, ""), encoding="utf-8")
+
+    def ask(question: str) -> bool:
+        if " into prod (execution #2)" in question:
+            cloudwatch = Accounts().client("cloudwatch", "333333333333", "eu-west-1")
+            cloudwatch.set_alarm_state(
+                AlarmName="shop-prod-5xx", StateValue="ALARM", StateReason="test: 5xx"
+            )
+        return True
+
+    result = rehearse(RehearsalOptions(environments, approve="ask", push=2, ask=ask))
+    first, second = result.digests
+    assert result.exit_code == FAILED
+    assert _digests_by_env(result)["prod"] == {(first, first)}
+    stages = [e for e in result.events if not e.what.startswith("runner ") and e.what != "marked"]
+    assert not any(e.what.startswith("rollout") for e in stages)
+    assert [(e.execution, e.stage, e.what, e.detail) for e in stages][-2:] == [
+        (2, "prod", "failed", ""),
+        (2, "prod", "rollback succeeded", first),
+    ]
+    # The second digest reached prod's marker before the bake failed; the rollback's marker
+    # tags the first again and keeps the second as the previous.
+    assert result.tags["deployed-prod"] == first
+    assert result.tags["deployed-prod-previous"] == second
+
+
 def test_endpoint_url_of_a_plain_moto_server_is_one_clear_error() -> None:
     """A moto server has no CodePipeline to run the pipeline: refused, naming what to run
     instead, before anything is pushed (no AssertionError from the stand-ins)."""
