@@ -18,37 +18,10 @@ from pipelines.aws.errors import BadInput
 from pipelines.aws.manifest import load_manifest
 from pipelines.aws.session import Sessions
 from pipelines.local.embedded import Accounts
+from tests.aws.recorder import BOOTSTRAP_DIGEST, Recorder
 from tests.aws.workspace import Workspace, push_image, stack
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
-
-BOOTSTRAP_DIGEST = "sha256:" + "b0" * 32
-
-
-class Recorder:
-    """A reporter that keeps what it is told, in order."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.deleting: list[str] = []
-
-    def info(self, line: str) -> None:
-        self.lines.append(line)
-
-    def warning(self, line: str) -> None:
-        self.lines.append(line)
-
-    def watching(self, stacks):  # type: ignore[no-untyped-def]
-        from contextlib import nullcontext
-
-        return nullcontext()
-
-    def stack_status(self, stack: str, status: str, detail: str = "") -> None:
-        if status == "DELETING":
-            self.deleting.append(stack)
-
-    def resource_status(self, *args: str) -> None:
-        pass
 
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"

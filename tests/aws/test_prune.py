@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from pipelines.aws.manifest import load_manifest
 from pipelines.aws.orphans import find_orphans
 from pipelines.aws.session import Sessions
 from pipelines.local.embedded import Accounts
+from tests.aws.recorder import BOOTSTRAP_DIGEST, Recorder
 from tests.aws.workspace import Workspace, stack
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
@@ -31,29 +31,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 ACCOUNT, REGION = "111111111111", "eu-west-1"
 ENV_ACCOUNT = "222222222222"
 BUCKET = "tiny-dev-scratch-222222222222"
-BOOTSTRAP_DIGEST = "sha256:" + "b0" * 32
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.deleting: list[str] = []
-
-    def info(self, line: str) -> None:
-        self.lines.append(line)
-
-    def warning(self, line: str) -> None:
-        self.lines.append(line)
-
-    def watching(self, stacks: Any) -> Any:
-        return nullcontext()
-
-    def stack_status(self, stack: str, status: str, detail: str = "") -> None:
-        if status == "DELETING":
-            self.deleting.append(stack)
-
-    def resource_status(self, *args: str) -> None:
-        pass
 
 
 def _tags(**tags: str) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -294,16 +295,11 @@ def test_an_unknown_action_mode_configuration_or_rule_is_a_clear_error() -> None
         _interpreter(rule)
 
 
-@pytest.mark.slow
-def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_execution() -> None:
-    """--approve ask: the answer to the second execution's prod approval also puts prod's alarm
-    into ALARM, as a bad release would. prod's canary (the example's rollout) sees it during its
-    first bake: ECS rolls the deployment back, the Apply action fails, and the stage's rollback
-    runs prod again with the first execution's digest; the release is not where it was meant
-    to be."""
+def _alarm_at_second_prod(asked: list[str]) -> Callable[[str], bool]:
+    """--approve ask's answers: yes to every approval, and the answer to the second execution's
+    prod approval also puts prod's alarm into ALARM, as a bad release would. Each question is
+    kept in `asked`."""
     from pipelines.local.embedded import Accounts
-
-    asked: list[str] = []
 
     def ask(question: str) -> bool:
         asked.append(question)
@@ -314,7 +310,20 @@ def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_executio
             )
         return True
 
-    result = rehearse(RehearsalOptions(EXAMPLE, approve="ask", push=2, ask=ask))
+    return ask
+
+
+@pytest.mark.slow
+def test_an_alarm_during_the_bake_rolls_the_stage_back_to_the_last_good_execution() -> None:
+    """--approve ask: the answer to the second execution's prod approval also puts prod's alarm
+    into ALARM, as a bad release would. prod's canary (the example's rollout) sees it during its
+    first bake: ECS rolls the deployment back, the Apply action fails, and the stage's rollback
+    runs prod again with the first execution's digest; the release is not where it was meant
+    to be."""
+    asked: list[str] = []
+    result = rehearse(
+        RehearsalOptions(EXAMPLE, approve="ask", push=2, ask=_alarm_at_second_prod(asked))
+    )
     first, second = result.digests
     assert len(asked) == 4  # staging and prod, for each execution
     assert result.exit_code == FAILED
@@ -345,8 +354,6 @@ def test_an_alarm_after_a_rolling_deploy_rolls_the_stage_back_by_its_bake_condit
     alarm and rolls prod back to the first execution's digest."""
     import shutil
 
-    from pipelines.local.embedded import Accounts
-
     environments = tmp_path / "environments"
     shutil.copytree(EXAMPLE, environments)
     prod = environments / "prod.yaml"
@@ -355,15 +362,9 @@ def test_an_alarm_after_a_rolling_deploy_rolls_the_stage_back_by_its_bake_condit
     assert "strategy: canary" in canary
     prod.write_text(text.replace(canary, ""), encoding="utf-8")
 
-    def ask(question: str) -> bool:
-        if " into prod (execution #2)" in question:
-            cloudwatch = Accounts().client("cloudwatch", "333333333333", "eu-west-1")
-            cloudwatch.set_alarm_state(
-                AlarmName="shop-prod-5xx", StateValue="ALARM", StateReason="test: 5xx"
-            )
-        return True
-
-    result = rehearse(RehearsalOptions(environments, approve="ask", push=2, ask=ask))
+    result = rehearse(
+        RehearsalOptions(environments, approve="ask", push=2, ask=_alarm_at_second_prod([]))
+    )
     first, second = result.digests
     assert result.exit_code == FAILED
     assert _digests_by_env(result)["prod"] == {(first, first)}
