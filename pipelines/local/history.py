@@ -85,6 +85,9 @@ class History:
         # (execution id, stage) -> that execution's status in the stage
         self.stage_results: dict[tuple[str, str], StageStatus] = {}
         self._waiting: dict[str, _Waiting] = {}  # token -> the approval waiting for it
+        # Tokens already decided: a second put_approval_result is refused at once, even before
+        # the approval's thread has woken up and finished its action.
+        self._decided: set[str] = set()
 
     # Stages ------------------------------------------------------------------------------------
 
@@ -169,6 +172,11 @@ class History:
         """put_approval_result: the approval `token` was given for is decided."""
         with self._lock:
             waiting = self._waiting.get(token)
+            if token in self._decided:
+                raise ApprovalError(
+                    "ApprovalAlreadyCompletedException",
+                    f"the approval {stage}/{action} has already been decided",
+                )
             if waiting is None or (waiting.record.stage, waiting.record.action.name) != (
                 stage,
                 action,
@@ -191,6 +199,7 @@ class History:
                     f"the token is not that of the approval pending in {stage}/{action}",
                 )
             waiting.decision = _Decision(approved, summary)
+            self._decided.add(token)
             waiting.record.updated_by = by
             waiting.event.set()
             return now()
