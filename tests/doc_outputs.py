@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,8 +52,13 @@ def blocks(root: Path = ROOT) -> Iterator[Block]:
             yield Block(page, match.group(1), match.group(2))
 
 
-def normalise(text: str, workdir: Path | None = None) -> str:
-    """Durations, digests, UUIDs and the scratch directory, which change on every run."""
+def normalise(text: str, workdir: Path | None = None, ids: Iterable[str] = ()) -> str:
+    """Durations, digests, UUIDs and the scratch directory, which change on every run.
+
+    `ids` are UUIDs the commands printed in full somewhere, maybe not in `text`: where `text`
+    shows one by its first 8 digits only (an execution in `pipelines status`), those become the
+    stand-in's first 8 digits too.
+    """
     if workdir is not None:
         text = text.replace(f"{workdir}/", "")
     digests: dict[str, str] = {}
@@ -67,15 +72,37 @@ def normalise(text: str, workdir: Path | None = None) -> str:
     text = re.sub(r"sha256:([0-9a-f]{64})", digest, text)
     for full, stand_in in digests.items():  # the same digests, shortened to 12 digits
         text = text.replace(f"sha256:{full[:12]}", f"sha256:{stand_in[:12]}")
-    text = re.sub(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "00000000-0000-4000-8000-000000000000",
-        text,
-    )
+    text = _number_ids(text, ids)
     text = re.sub(r"\b\d+(?:\.\d+)? s\b", "N s", text)  # synth and check: "in 0.97 s"
     text = re.sub(r"\[\s*\d+\.\d+s\]", "[  N.Ns]", text)  # the rehearsal's clock
     text = re.sub(r"\b\d+\.\d+s\b", "N.Ns", text)
     return text
+
+
+UUID_OR_PREFIX = re.compile(
+    r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?\b"
+)
+
+
+def _number_ids(text: str, ids: Iterable[str]) -> str:
+    """Each UUID becomes a stand-in numbered in order of appearance, the same one every time."""
+    by_prefix = {full[:8]: full for full in ids}
+    stand_ins: dict[str, str] = {}
+
+    def stand_in(full: str) -> str:
+        if full not in stand_ins:
+            n = len(stand_ins)
+            stand_ins[full] = f"{n:08x}-0000-4000-8000-{n:012x}"
+        return stand_ins[full]
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if len(token) > 8:
+            return stand_in(token)
+        full = by_prefix.get(token)
+        return stand_in(full)[:8] if full else token
+
+    return UUID_OR_PREFIX.sub(replace, text)
 
 
 def _example(workdir: Path) -> Path:
@@ -174,6 +201,27 @@ def rehearsal(workdir: Path) -> str:
 class Output(NamedTuple):
     produce: Callable[[Path], str]
     slow: bool  # needs cfn-lint or a rehearsal on moto: run with the slow tests
+    session: bool = False  # a block of the one sandbox session of tests/doc_sessions.py
+
+
+def _session_block(name: str) -> Output:
+    def produce(workdir: Path) -> str:
+        from tests.doc_sessions import transcript
+
+        return transcript()[name]
+
+    return Output(produce, slow=True, session=True)
+
+
+SESSION_BLOCKS = (
+    "sandbox-exports",
+    "sandbox-release",
+    "sandbox-release-again",
+    "sandbox-run",
+    "prune",
+    "destroy-env",
+    "destroy-app",
+)
 
 
 OUTPUTS: dict[str, Output] = {
@@ -183,6 +231,7 @@ OUTPUTS: dict[str, Output] = {
     "resource-types": Output(resource_types, slow=False),
     "check": Output(check, slow=True),
     "rehearsal": Output(rehearsal, slow=True),
+    **{name: _session_block(name) for name in SESSION_BLOCKS},
 }
 
 
