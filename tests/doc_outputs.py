@@ -186,6 +186,12 @@ def resource_types(workdir: Path) -> str:
     return "".join(f"{name:<{width}}  {count}\n" for name, count in ordered)
 
 
+def synth_cost(workdir: Path) -> str:
+    return "$ pipelines synth --quiet --cost\n" + _pipelines(
+        _example(workdir), "synth", "--quiet", "--cost"
+    )
+
+
 def check(workdir: Path) -> str:
     _pipelines(_example(workdir), "synth", "-q")
     return "$ pipelines check\n" + _pipelines(workdir, "check")
@@ -228,6 +234,7 @@ OUTPUTS: dict[str, Output] = {
     "synth-summary": Output(synth_summary, slow=False),
     **{name: Output(_synth_error(name), slow=False) for name in MISTAKES},
     "deploy-waves": Output(deploy_waves, slow=False),
+    "synth-cost": Output(synth_cost, slow=False),
     "resource-types": Output(resource_types, slow=False),
     "check": Output(check, slow=True),
     "rehearsal": Output(rehearsal, slow=True),
