@@ -138,15 +138,19 @@ def create_standins(accounts: Any, project: Project) -> None:
         if env.cluster and once(env, f"cluster:{env.cluster}"):
             ecs = accounts.client("ecs", env.account, env.region)
             ecs.create_cluster(clusterName=env.cluster)
-        if env.load_balancer and once(env, env.load_balancer.listener_arn):
+        if env.load_balancer is None:
+            continue
+        # Two load balancers of one account may share a security group, as AWS allows.
+        if once(env, f"security-group:{env.load_balancer.security_group}"):
+            _security_group(accounts, env)
+        if once(env, env.load_balancer.listener_arn):
             _load_balancer(accounts, env)
 
 
-def _load_balancer(accounts: Any, env: Environment) -> None:
-    """The existing ALB: its security group, and a listener with the ARN the YAML names."""
+def _security_group(accounts: Any, env: Environment) -> None:
+    """The existing load balancer's security group, with the ID the YAML names."""
     assert env.load_balancer is not None
     ec2 = accounts.client("ec2", env.account, env.region)
-    elbv2 = accounts.client("elbv2", env.account, env.region)
     group_id = env.load_balancer.security_group
     with _fixed("moto.ec2.models.security_groups:random_security_group_id", group_id):
         created = ec2.create_security_group(
@@ -155,6 +159,13 @@ def _load_balancer(accounts: Any, env: Environment) -> None:
             VpcId=env.network.vpc,
         )["GroupId"]
     assert created == group_id
+
+
+def _load_balancer(accounts: Any, env: Environment) -> None:
+    """The existing ALB, and a listener with the ARN the YAML names."""
+    assert env.load_balancer is not None
+    elbv2 = accounts.client("elbv2", env.account, env.region)
+    group_id = env.load_balancer.security_group
     # arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<lb id>/<listener id>
     _, _, name, balancer_id, listener_id = env.load_balancer.listener_arn.split(":")[5].split("/")
     with _fixed_elb_ids(balancer_id):
