@@ -147,7 +147,7 @@ CASES: dict[str, list[Expect]] = {
             "prod.yaml",
             "  migrate:",
             "runners.migrate",
-            "no step of prod runs migrate, so these settings would apply to nothing",
+            "no step or hook of prod runs migrate, so these settings would apply to nothing",
         )
     ],
     "runner-override-codebuild": [
