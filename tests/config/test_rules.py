@@ -23,6 +23,7 @@ from pipelines.config.rules import (
     key_of,
 )
 from pipelines.config.rules.bake import alarms_make_distinct_bake_rules
+from pipelines.config.rules.hooks import hooks_work
 from pipelines.config.rules.image_tags import (
     deployed_tags_distinct,
     release_tag_not_deployed_prefix,
@@ -314,6 +315,25 @@ CASES = [
         runners_and_steps_work,
         "needs `runner.image` in pipeline.yaml",
         fixture="builtin-without-runner-image",
+    ),
+    # lifecycle hooks
+    Case(hooks_work, None),
+    Case(hooks_work, "ECS runs lifecycle hooks only in", fixture="hooks-rolling"),
+    Case(hooks_work, "no test_traffic_header in prod", fixture="hooks-test-stage-without-header"),
+    Case(hooks_work, "refused by the allow-list", fixture="hooks-step-refused"),
+    Case(hooks_work, "#{...} variables have nothing", fixture="hooks-step-variable"),
+    Case(hooks_work, "smoke runs on CodeBuild", fixture="hooks-codebuild-runner"),
+    Case(
+        hooks_work,
+        "runs the release image",
+        {
+            "prod.yaml": [
+                (
+                    "      canary_bake_minutes: 15\n",
+                    "      canary_bake_minutes: 15\n      hooks: {post_scale_up: [migrate.migrate]}\n",
+                )
+            ]
+        },
     ),
     # name clashes and prefixes
     Case(names_distinct, None),
