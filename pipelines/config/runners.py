@@ -214,6 +214,17 @@ def hook_steps(project: Project, env: Environment) -> list[HookStep]:
     return found
 
 
+def _target_hooks(project: Project, env: Environment) -> dict[str, dict[str, tuple[str, ...]]]:
+    """env's hooks as runners.json holds them: service -> ECS's stage name -> step texts."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for hook in hook_steps(project, env):
+        found.setdefault(hook.service, {}).setdefault(hook.stage.upper(), []).append(hook.text)
+    return {
+        service: {stage: tuple(texts) for stage, texts in stages.items()}
+        for service, stages in found.items()
+    }
+
+
 def hook_environments(project: Project) -> list[Environment]:
     """Environments with a lifecycle hook: each gets a hook function on its runner stack."""
     return [env for env in project.environments if hook_steps(project, env)]
@@ -251,6 +262,7 @@ def runners_document(project: Project) -> str:
                 for name, spec in environment_runners(project, env).items()
                 if spec.on == "ecs"
             },
+            hooks=_target_hooks(project, env),
         )
         for env in ecs_environments(project)
     }
