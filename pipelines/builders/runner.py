@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
+from awacs import awslambda as lambda_actions
 from awacs import cloudformation as cfn_actions
 from awacs import codepipeline as codepipeline_actions
 from awacs import ecs as ecs_actions
 from awacs import iam as iam_actions
 from awacs import kms as kms_actions
-from awacs import awslambda as lambda_actions
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs import sts as sts_actions

@@ -473,9 +473,8 @@ def _lifecycle_hooks(
     hook's HookDetails do: ECS passes them to every call
     (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/lambda-lifecycle-hooks.html)."""
     app, partition = project.app, partition_of(env.region)
-    function = naming.arn(
-        partition, "lambda", env.region, env.account, f"function:{naming.hook_function(app, env.name)}"
-    )
+    name = naming.hook_function(app, env.name)
+    function = naming.arn(partition, "lambda", env.region, env.account, f"function:{name}")
     role = naming.role_arn(partition, env.account, naming.hook_role(app, env.name))
     return [
         ecs.DeploymentLifecycleHook(

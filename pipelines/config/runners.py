@@ -58,7 +58,7 @@ class HookStep(NamedTuple):
     environment: str
     service: str
     stage: str  # snake_case, as written (models.HOOK_STAGES)
-    index: int  # its place among the stage's steps
+    position: int  # its place among the stage's steps
     runner: str
     script: str
     text: str
@@ -236,8 +236,7 @@ def ecs_environments(project: Project) -> list[Environment]:
     return [
         env
         for env in project.environments
-        if any(s.on == "ecs" for s in environment_steps(project, env))
-        or hook_steps(project, env)
+        if any(s.on == "ecs" for s in environment_steps(project, env)) or hook_steps(project, env)
     ]
 
 

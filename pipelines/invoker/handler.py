@@ -403,9 +403,7 @@ def _hook(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     if not task.stopped:
         if rt.now() <= started.deadline:
             return hooks.answer("IN_PROGRESS", details)
-        stop_task(
-            place, started.task, f"pipelines: max wait of {started.max_wait_minutes} minutes"
-        )
+        stop_task(place, started.task, f"pipelines: max wait of {started.max_wait_minutes} minutes")
         _audit(
             "hook-failed",
             **where,

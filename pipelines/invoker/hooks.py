@@ -126,4 +126,3 @@ def state_of(details: Mapping[str, Any]) -> tuple[int, Started] | None:
 
 def with_state(details: Mapping[str, Any], step: int, started: Started) -> dict[str, Any]:
     return {**details, STATE_KEY: {"step": step, "task": json.loads(started.token())}}
-

@@ -165,7 +165,8 @@ CASES: dict[str, list[Expect]] = {
             "prod.yaml",
             "production_traffic_shift:",
             "services.web.rollout.hooks.production_traffic_shift",
-            "unknown name 'production_traffic_shift'; did you mean 'post_production_traffic_shift'?",
+            "unknown name 'production_traffic_shift'; "
+            "did you mean 'post_production_traffic_shift'?",
         )
     ],
     "hooks-step-refused": [

@@ -330,7 +330,8 @@ CASES = [
             "prod.yaml": [
                 (
                     "      canary_bake_minutes: 15\n",
-                    "      canary_bake_minutes: 15\n      hooks: {post_scale_up: [migrate.migrate]}\n",
+                    "      canary_bake_minutes: 15\n"
+                    "      hooks: {post_scale_up: [migrate.migrate]}\n",
                 )
             ]
         },

@@ -3,7 +3,7 @@ each deployment, through the environment's hook function and the invoker (docs/r
 
 from __future__ import annotations
 
-from pipelines import patterns
+from pipelines import naming, patterns
 from pipelines.config import runners
 from pipelines.config.models import TEST_TRAFFIC_STAGES, Environment, Project
 from pipelines.config.rules.documents import Documents, KeyPath, problem_at
@@ -46,6 +46,23 @@ def hooks_work(project: Project, documents: Documents) -> list[Problem]:
                         path,
                         "hooks run deploy-runner jobs, and pipeline.yaml defines no `runners` "
                         "that can run (see the problems reported there)",
+                    )
+                )
+                continue
+            names = (
+                naming.hook_function_role(project.app, env.name),
+                naming.hook_function(project.app, env.name),
+            )
+            longest = max(names, key=len)
+            if len(longest) > naming.MAX_ROLE_NAME:
+                # IAM role names and Lambda function names both stop at 64 characters.
+                problems.append(
+                    problem_at(
+                        doc,
+                        path,
+                        f"the hook function's role in {env.name} would be named {longest!r}, "
+                        f"{len(longest)} characters, over AWS's {naming.MAX_ROLE_NAME}; shorten "
+                        "the app's or the environment's name",
                     )
                 )
                 continue
