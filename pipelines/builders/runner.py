@@ -738,7 +738,10 @@ def _add_hook_function(
             Policies=[
                 role_policy(
                     "call-the-hook-function",
-                    allow([lambda_actions.InvokeFunction], [GetAtt(function, "Arn")]),
+                    # By name, as the services' LifecycleHooks name it.
+                    allow(
+                        [lambda_actions.InvokeFunction], [place.arn("lambda", f"function:{name}")]
+                    ),
                 )
             ],
         )
