@@ -147,8 +147,8 @@ CASES: dict[str, list[Expect]] = {
             "staging.yaml",
             "      hooks:",
             "services.web.rollout.hooks",
-            "web deploys with strategy rolling in staging, and ECS runs lifecycle hooks only in "
-            "blue_green, canary and linear deployments",
+            "web deploys with strategy rolling in staging, and hooks run at the stages of a "
+            "deployment that shifts traffic between two revisions",
         )
     ],
     "hooks-test-stage-without-header": [

@@ -318,7 +318,7 @@ CASES = [
     ),
     # lifecycle hooks
     Case(hooks_work, None),
-    Case(hooks_work, "ECS runs lifecycle hooks only in", fixture="hooks-rolling"),
+    Case(hooks_work, "shifts traffic between two revisions", fixture="hooks-rolling"),
     Case(hooks_work, "no test_traffic_header in prod", fixture="hooks-test-stage-without-header"),
     Case(hooks_work, "refused by the allow-list", fixture="hooks-step-refused"),
     Case(hooks_work, "#{...} variables have nothing", fixture="hooks-step-variable"),

@@ -14,8 +14,9 @@ from pipelines.invoker.defaults import RELEASE_IMAGE
 
 
 def hooks_work(project: Project, documents: Documents) -> list[Problem]:
-    """Each service's hooks can run in each environment. ECS runs lifecycle hooks only for
-    blue/green, canary and linear deployments, not rolling updates; a test-traffic stage needs
+    """Each service's hooks can run in each environment. ECS describes the hook stages as those
+    of a deployment shifting traffic between two revisions (blue/green, canary, linear), and
+    its pages do not say that a rolling update runs them; a test-traffic stage needs
     the test listener rule; and each step is one the invoker starts as an ECS task with
     nothing from the pipeline: admitted by the allow-list, on an ECS runner that runs its own
     image, with fixed arguments (a hook has no pipeline execution whose #{...} variables could
@@ -33,9 +34,9 @@ def hooks_work(project: Project, documents: Documents) -> list[Problem]:
                     problem_at(
                         doc,
                         path,
-                        f"{service} deploys with strategy rolling in {env.name}, and ECS runs "
-                        "lifecycle hooks only in blue_green, canary and linear deployments; set "
-                        "a strategy or remove hooks",
+                        f"{service} deploys with strategy rolling in {env.name}, and hooks run "
+                        "at the stages of a deployment that shifts traffic between two revisions "
+                        "(blue_green, canary, linear); set such a strategy or remove hooks",
                     )
                 )
                 continue
