@@ -485,3 +485,23 @@ def test_configured_minutes_of_each_strategy(tmp_path: Path) -> None:
     )
     assert configured_minutes(linear) == 5 + 4 * 3
     assert configured_minutes(dataclasses.replace(canary, strategy="blue_green")) == 0
+
+
+def test_hooks_refuse_a_hook_function_role_name_over_64_characters(tmp_path: Path) -> None:
+    """`<app>-<env>-runner-hook-fn` with a 24-character app and a 32-character environment is
+    72 characters; other rules refuse most such names first, this one says which name."""
+    import shutil
+
+    directory = tmp_path / "environments"
+    shutil.copytree(FIXTURES / "valid" / "hooks", directory)
+    env = "p" * 32
+    (directory / "prod.yaml").rename(directory / f"{env}.yaml")
+    pipeline = directory / "pipeline.yaml"
+    text = pipeline.read_text(encoding="utf-8")
+    text = text.replace("app: shop", "app: " + "s" * 24).replace(", prod]", f", {env}]")
+    pipeline.write_text(text, encoding="utf-8")
+    problems = hooks_work(build_project(read_files(directory)), read_files(directory).documents)
+    assert [p.message for p in problems] == [
+        f"the hook function's role in {env} would be named '{'s' * 24}-{env}-runner-hook-fn', "
+        "72 characters, over AWS's 64; shorten the app's or the environment's name"
+    ]
