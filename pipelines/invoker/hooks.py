@@ -35,9 +35,10 @@ from pipelines.invoker.tasks import InvokerError, Started
 # ECS calls an IN_PROGRESS hook again after this many seconds (its default is 30).
 CALLBACK_SECONDS = 30
 STATE_KEY = "pipelinesHook"
+# A service ARN in the long format (with its cluster) or the old short one.
 SERVICE_ARN = re.compile(
     r"arn:aws[a-z-]*:ecs:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):service/"
-    r"[A-Za-z0-9_-]{1,255}/(?P<name>[A-Za-z0-9_-]{1,255})"
+    r"(?:[A-Za-z0-9_-]{1,255}/)?(?P<name>[A-Za-z0-9_-]{1,255})"
 )
 REVISION_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:service-revision/\S{1,1000}")
 

@@ -137,6 +137,11 @@ def test_a_request_in_the_event_is_ignored_only_declared_steps_run(hooked: Runti
     assert container["command"][-2:] == ["--text", "first"]
 
 
+def test_a_service_arn_in_the_short_format_is_the_service(hooked: Runtime) -> None:
+    short = SERVICE_ARN.replace("/shop-prod-web/shop-prod-web", "/shop-prod-web")
+    assert handle_hook(_event(serviceArn=short), hooked)["hookStatus"] == "IN_PROGRESS"
+
+
 def test_hook_details_as_json_text_are_read(hooked: Runtime) -> None:
     text = json.dumps({"environment": "prod", "service": "web", "stage": STAGE})
     assert handle_hook(_event(text), hooked)["hookStatus"] == "IN_PROGRESS"  # type: ignore[arg-type]
