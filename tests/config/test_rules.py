@@ -505,3 +505,21 @@ def test_hooks_refuse_a_hook_function_role_name_over_64_characters(tmp_path: Pat
         f"the hook function's role in {env} would be named '{'s' * 24}-{env}-runner-hook-fn', "
         "72 characters, over AWS's 64; shorten the app's or the environment's name"
     ]
+
+
+def test_a_runner_only_hooks_use_has_its_role_names_checked(tmp_path: Path) -> None:
+    """The smoke runner runs only as a hook in staging and prod: its task role there still
+    has to fit IAM's 64 characters."""
+    import shutil
+
+    directory = tmp_path / "environments"
+    shutil.copytree(FIXTURES / "valid" / "hooks", directory)
+    runner = "s" * 24
+    for name in ("pipeline.yaml", "prod.yaml"):
+        file = directory / name
+        text = file.read_text(encoding="utf-8").replace("smoke", runner)
+        file.write_text(text.replace("app: shop", "app: " + "a" * 24), encoding="utf-8")
+    files = read_files(directory)
+    problems = runner_role_names_fit(build_project(files), files.documents)
+    assert [p.key for p in problems] == [f"runners.{runner}"]
+    assert "-staging-runner-" in problems[0].message and "is 69 characters" in problems[0].message
