@@ -198,7 +198,6 @@ HookStage = Literal[
     "post_test_traffic_shift",
     "post_production_traffic_shift",
 ]
-HOOK_STAGES: tuple[str, ...] = HookStage.__args__  # type: ignore[attr-defined]
 # Stages of test traffic: they need a test listener rule (test_traffic_header).
 TEST_TRAFFIC_STAGES = frozenset({"post_test_traffic_shift"})
 

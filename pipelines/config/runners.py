@@ -57,7 +57,7 @@ class HookStep(NamedTuple):
 
     environment: str
     service: str
-    stage: str  # snake_case, as written (models.HOOK_STAGES)
+    stage: str  # snake_case, as written (models.HookStage)
     position: int  # its place among the stage's steps
     runner: str
     script: str

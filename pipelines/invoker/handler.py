@@ -397,6 +397,9 @@ def _hook(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
     if not 0 <= step < len(steps) or started.target != environment:
         raise InvokerError("the hook's state does not belong to this hook")
     place = rt.place(started.target)
+    # The state comes back from the caller: it counts only if it names this step's own task.
+    if not job_tasks(place, hooks.hook_job_id(revision, stage, step), (started.task,)):
+        raise Refused(f"the hook's state names a task not started for step {step} of this hook")
     task = describe_task(place, started.task)
     name = f"{started.runner}.{started.script}"
     link = console_url(place.region, place.log_group, started.log_stream)

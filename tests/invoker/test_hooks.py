@@ -147,6 +147,19 @@ def test_hook_details_as_json_text_are_read(hooked: Runtime) -> None:
     assert handle_hook(_event(text), hooked)["hookStatus"] == "IN_PROGRESS"  # type: ignore[arg-type]
 
 
+def test_a_state_naming_another_steps_task_is_refused(hooked: Runtime) -> None:
+    """ECS hands back what the invoker answered, but the invoker cannot tell who calls it:
+    a state counts only if its task was started for that step of that deployment."""
+    first = handle_hook(_event(), hooked)
+    _set_task(hooked, _task_of(first), "STOPPED", 0)
+    state = first["hookDetails"][hooks.STATE_KEY]
+    forged = {**first["hookDetails"], hooks.STATE_KEY: {**state, "step": 1}}
+    assert handle_hook(_event(forged), hooked) == {"hookStatus": "FAILED"}
+    other = _event(first["hookDetails"], targetServiceRevisionArn=REVISION + "0")
+    assert handle_hook(other, hooked) == {"hookStatus": "FAILED"}
+    assert _tasks(hooked) == [_task_of(first)]
+
+
 def test_a_state_of_another_hook_is_refused(hooked: Runtime) -> None:
     first = handle_hook(_event(), hooked)
     forged = {**first["hookDetails"], hooks.STATE_KEY: {"step": 7, "task": {}}}
