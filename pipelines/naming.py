@@ -377,3 +377,18 @@ def repository_arn(partition: str, region: str, account: str, repository: str) -
 def image_registry(account: str, region: str) -> str:
     suffix = ".com.cn" if region.startswith("cn-") else ".com"
     return f"{account}.dkr.ecr.{region}.amazonaws{suffix}"
+
+
+def hook_function(app: str, env: str) -> str:
+    """The function ECS calls as an environment's lifecycle hooks; it forwards to the invoker."""
+    return f"{app}-{env}-runner-hook"
+
+
+def hook_role(app: str, env: str) -> str:
+    """The role ECS calls the hook function as (LifecycleHooks[].RoleArn)."""
+    return f"{app}-{env}-runner-hook"
+
+
+def hook_function_role(app: str, env: str) -> str:
+    """The role the hook function runs as: it may invoke the invoker, nothing else."""
+    return f"{app}-{env}-runner-hook-fn"

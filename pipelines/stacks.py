@@ -125,19 +125,21 @@ def _runner_stacks(
     if invoker_code_key is None:
         raise ValueError("the project has runners: the invoker's code key is needed")
     app, toolchain = project.app, project.toolchain
-    stacks = [
+    # The invoker's resource-based policy names each hook function's role, which IAM resolves
+    # when the policy is written, so those environments' runner stacks deploy first.
+    hooked = [naming.env_runner_stack(app, e.name) for e in runners.hook_environments(project)]
+    toolchain_stack = Stack(
+        naming.runner_stack(app),
+        "runner",
+        toolchain.account,
+        toolchain.region,
+        build_runner(project, invoker_code_key),
         # After the pipeline stack: the invoker's code is read from its artifact bucket.
-        Stack(
-            naming.runner_stack(app),
-            "runner",
-            toolchain.account,
-            toolchain.region,
-            build_runner(project, invoker_code_key),
-            needs=(pipeline.name,),
-        )
-    ]
+        needs=(pipeline.name, *hooked),
+    )
+    environment_stacks = []
     for env in runners.ecs_environments(project):
-        stacks.append(
+        environment_stacks.append(
             Stack(
                 naming.env_runner_stack(app, env.name),
                 "environment-runner",
@@ -149,7 +151,9 @@ def _runner_stacks(
                 environment=env.name,
             )
         )
-    return stacks
+    if hooked:
+        return [*environment_stacks, toolchain_stack]
+    return [toolchain_stack, *environment_stacks]
 
 
 def deploy_waves(stacks: list[Stack]) -> dict[str, int]:

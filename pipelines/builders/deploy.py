@@ -479,6 +479,16 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
                 StringEquals={"iam:PassedToService": "ecs.amazonaws.com"},
             )
         )
+    if _hooked(project, env):
+        # A service with lifecycle hooks hands ECS the hook role of the environment's runner
+        # stack (LifecycleHooks[].RoleArn), as it hands over its traffic-shift role.
+        statements.append(
+            allow(
+                [iam_actions.PassRole],
+                [naming.role_arn(partition, account, naming.hook_role(app, env.name))],
+                StringEquals={"iam:PassedToService": "ecs.amazonaws.com"},
+            )
+        )
     if env.alarms:
         statements.append(
             allow(
@@ -487,6 +497,11 @@ def _stack_resources(project: Project, env: Environment) -> list[Statement]:
             )
         )
     return statements
+
+
+def _hooked(project: Project, env: Environment) -> bool:
+    """Some service of the environment runs lifecycle hooks."""
+    return any(project.rollout(env, s).hooks for s in project.services)
 
 
 def _shifts_traffic(project: Project, env: Environment) -> bool:

@@ -21,8 +21,10 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
+from awacs import awslambda as lambda_actions
 from awacs import cloudformation as cfn_actions
 from awacs import codepipeline as codepipeline_actions
 from awacs import ecs as ecs_actions
@@ -69,7 +71,7 @@ from pipelines.config import runners as config_runners
 from pipelines.config.models import Environment, Network, Project
 from pipelines.config.permissions import Permission
 from pipelines.config.runner_spec import RunnerSpec
-from pipelines.invoker import names
+from pipelines.invoker import forwarder, names
 from pipelines.invoker.defaults import RELEASE_IMAGE
 
 LOG_RETENTION_DAYS = 365
@@ -241,6 +243,23 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
     )
     suppress_checkov(function, INVOKER_REASONS)
     template.add_resource(function)
+    for env in config_runners.hook_environments(project):
+        # Lambda admits a role of another account through the function's resource-based
+        # policy; the hook function's role also needs lambda:InvokeFunction on this function
+        # in its own policy (https://docs.aws.amazon.com/lambda/latest/dg/
+        # permissions-function-cross-account.html).
+        template.add_resource(
+            awslambda.Permission(
+                f"HookInvoke{_camel(env.name)}",
+                FunctionName=Ref(function),
+                Action="lambda:InvokeFunction",
+                Principal=naming.role_arn(
+                    partition_of(env.region),
+                    env.account,
+                    naming.hook_function_role(app, env.name),
+                ),
+            )
+        )
     return template
 
 
@@ -567,12 +586,19 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
         f"{app}: the deploy-runner jobs of {env.name}, and the role the invoker starts them with."
     )
     log_group_name = naming.env_runner_log_group(app, env.name)
+    hooked = bool(config_runners.hook_steps(project, env))
+    hook_log_group = naming.lambda_log_group(naming.hook_function(app, env.name))
     key = template.add_resource(
         _log_key(
-            place, "RunnerLogKey", f"Encrypts {app}'s {env.name} runner logs", [log_group_name]
+            place,
+            "RunnerLogKey",
+            f"Encrypts {app}'s {env.name} runner logs",
+            [log_group_name, hook_log_group] if hooked else [log_group_name],
         )
     )
     log_group = template.add_resource(_log_group("RunnerLogGroup", log_group_name, key))
+    if hooked:
+        _add_hook_function(template, project, env, place, key)
     cells = _TaskCells(
         where=env.name,
         whose=f"{env.name}'s",
@@ -616,6 +642,110 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
     suppress_checkov(invoke_role, ACCOUNT_ROOT_TRUST_REASON)
     template.add_resource(invoke_role)
     return template
+
+
+# The hook function: ECS's lifecycle hooks of env's services, forwarded to the invoker.
+
+HOOK_RUNTIME = "python3.12"
+# The invoker answers within its 60 s; the function waits a little longer for that answer.
+HOOK_TIMEOUT_SECONDS = 90
+HOOK_MEMORY_MB = 128
+# Kept under the 4,096 characters CloudFormation long capped inline code (Code.ZipFile) at; see
+# docs/rollouts.md for what AWS's pages say of it now.
+MAX_INLINE_CODE = 4096
+
+HOOK_REASONS = {
+    "CKV_AWS_115": "reserving concurrency fails outright in accounts whose Lambda quota is low; "
+    "ECS calls the function once per hook stage of a deployment, every 30 s at most",
+    "CKV_AWS_116": "ECS calls the function synchronously and reads its answer; a failed call "
+    "rolls the deployment back, so a dead-letter queue would hold nothing anyone reads",
+    "CKV_AWS_117": "the function calls only the Lambda API (the invoker); inside a VPC it would "
+    "need NAT or an interface endpoint, adding cost and no protection",
+}
+
+
+def hook_function_code(invoker_arn: str) -> str:
+    """The hook function's source (invoker/forwarder.py) with the invoker's ARN set."""
+    source = Path(forwarder.__file__).read_text(encoding="utf-8")
+    placeholder = 'INVOKER_ARN = ""\n'
+    if source.count(placeholder) != 1:
+        raise ValueError("invoker/forwarder.py must set INVOKER_ARN once, to an empty string")
+    code = source.replace(placeholder, f"INVOKER_ARN = {json.dumps(invoker_arn)}\n")
+    if len(code) > MAX_INLINE_CODE:
+        raise ValueError(f"the hook function is {len(code)} characters, over {MAX_INLINE_CODE}")
+    return code
+
+
+def _add_hook_function(
+    template: Template, project: Project, env: Environment, place: _Place, key: kms_resources.Key
+) -> None:
+    """The function ECS calls as env's lifecycle hooks, the role it runs as (it may invoke the
+    invoker and nothing else) and the role ECS calls it with (LifecycleHooks[].RoleArn: it may
+    invoke this function and nothing else)."""
+    app = project.app
+    toolchain = project.toolchain
+    name = naming.hook_function(app, env.name)
+    invoker_arn = naming.arn(
+        partition_of(toolchain.region),
+        "lambda",
+        toolchain.region,
+        toolchain.account,
+        f"function:{naming.invoker_function(app)}",
+    )
+    log_group = template.add_resource(
+        _log_group("HookLogGroup", naming.lambda_log_group(name), key)
+    )
+    role = template.add_resource(
+        iam.Role(
+            "HookFunctionRole",
+            RoleName=naming.hook_function_role(app, env.name),
+            Description=f"{app}'s {env.name} hook function runs as this role",
+            AssumeRolePolicyDocument=service_trust("lambda.amazonaws.com"),
+            Policies=[
+                role_policy(
+                    "forward-to-the-invoker",
+                    allow(
+                        [logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                        [GetAtt(log_group, "Arn")],
+                    ),
+                    allow([lambda_actions.InvokeFunction], [invoker_arn]),
+                )
+            ],
+        )
+    )
+    function = awslambda.Function(
+        "HookFunction",
+        FunctionName=name,
+        Description=f"{app}'s {env.name} lifecycle hooks: ECS's events, answered by the invoker",
+        Runtime=HOOK_RUNTIME,
+        Handler="index.handler",
+        Code=awslambda.Code(ZipFile=hook_function_code(invoker_arn)),
+        Role=GetAtt(role, "Arn"),
+        Timeout=HOOK_TIMEOUT_SECONDS,
+        MemorySize=HOOK_MEMORY_MB,
+        # Lambda would create the group itself, unencrypted and kept forever, if the function
+        # ran before it existed.
+        DependsOn=[log_group.title],
+    )
+    suppress_checkov(function, HOOK_REASONS)
+    template.add_resource(function)
+    template.add_resource(
+        iam.Role(
+            "HookRole",
+            RoleName=naming.hook_role(app, env.name),
+            Description=f"ECS calls {app}'s {env.name} hook function as this role",
+            AssumeRolePolicyDocument=service_trust("ecs.amazonaws.com"),
+            Policies=[
+                role_policy(
+                    "call-the-hook-function",
+                    # By name, as the services' LifecycleHooks name it.
+                    allow(
+                        [lambda_actions.InvokeFunction], [place.arn("lambda", f"function:{name}")]
+                    ),
+                )
+            ],
+        )
+    )
 
 
 # Shared parts ---------------------------------------------------------------------------------

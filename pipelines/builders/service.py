@@ -117,6 +117,8 @@ def build_service(project: Project, env: Environment, service: str) -> Template:
         )
     if rollout.shifts_traffic:
         _add_strategy(deployment, rollout)
+    if rollout.hooks:
+        deployment.LifecycleHooks = _lifecycle_hooks(project, env, service)
     if env.alarms:
         deployment.Alarms = ecs.DeploymentAlarms(
             AlarmNames=list(env.alarms), Enable=True, Rollback=True
@@ -461,3 +463,25 @@ def _add_strategy(deployment: ecs.DeploymentConfiguration, rollout: ResolvedRoll
             StepPercent=rollout.linear_step_percent,
             StepBakeTimeInMinutes=rollout.linear_step_bake_minutes,
         )
+
+
+def _lifecycle_hooks(
+    project: Project, env: Environment, service: str
+) -> list[ecs.DeploymentLifecycleHook]:
+    """One hook per stage with jobs, each calling the environment's hook function as its hook
+    role (both on the environment's runner stack). ECS's event does not name the stage, so each
+    hook's HookDetails do: ECS passes them to every call
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/lambda-lifecycle-hooks.html)."""
+    app, partition = project.app, partition_of(env.region)
+    name = naming.hook_function(app, env.name)
+    function = naming.arn(partition, "lambda", env.region, env.account, f"function:{name}")
+    role = naming.role_arn(partition, env.account, naming.hook_role(app, env.name))
+    return [
+        ecs.DeploymentLifecycleHook(
+            HookTargetArn=function,
+            RoleArn=role,
+            LifecycleStages=[stage.upper()],
+            HookDetails={"environment": env.name, "service": service, "stage": stage.upper()},
+        )
+        for stage in project.rollout(env, service).hooks
+    ]

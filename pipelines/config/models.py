@@ -8,7 +8,7 @@ annotation from its string, about 2 ms of each run's 15 ms of building these mod
 """
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -185,6 +185,40 @@ TrafficPercent = Annotated[
 LinearPercent = Annotated[float, Field(ge=3, le=100, allow_inf_nan=False), AfterValidator(_tenths)]
 
 
+# ECS's lifecycle stages a hook may run at, in snake_case (DeploymentLifecycleHook.
+# lifecycleStages: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/
+# API_DeploymentLifecycleHook.html). TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT are left
+# out on purpose: ECS runs those hooks again while it rolls a deployment back
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-lifecycle-hooks.html),
+# and a release job (a smoke test of the new revision) has nothing to do then.
+HookStage = Literal[
+    "reconcile_service",
+    "pre_scale_up",
+    "post_scale_up",
+    "post_test_traffic_shift",
+    "post_production_traffic_shift",
+]
+# Stages of test traffic: they need a test listener rule (test_traffic_header).
+TEST_TRAFFIC_STAGES = frozenset({"post_test_traffic_shift"})
+
+
+def _hook_step_text(value: Any) -> Any:
+    """A hook step is its text alone; a mapping (a `steps` entry with settings) is refused
+    with the reason."""
+    if isinstance(value, dict):
+        raise ValueError(
+            "write a hook step as its text alone (`runner.script` and its arguments): settings "
+            "such as on_rollback do not apply, as ECS runs none of the stages hooks may use "
+            "while it rolls a deployment back"
+        )
+    return value
+
+
+HookStepText = Annotated[
+    str, BeforeValidator(_hook_step_text), Field(min_length=3, max_length=1000)
+]
+
+
 class TrafficHeader(_Model):
     """An HTTP header that sends a request to the new revision before production traffic moves."""
 
@@ -275,6 +309,24 @@ class Rollout(_Model):
         description="blue_green, canary, linear: requests with this header reach the new "
         "revision through a test listener rule before production traffic shifts.",
     )
+    hooks: (
+        dict[
+            HookStage,
+            Annotated[list[HookStepText], Field(min_length=1, max_length=5)],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="blue_green, canary, linear: deploy-runner jobs ECS runs as lifecycle hooks "
+        "of each deployment of this service, by lifecycle stage (reconcile_service, "
+        "pre_scale_up, post_scale_up, post_test_traffic_shift, post_production_traffic_shift; "
+        "ECS's stage names in snake_case). Each entry is a step as `steps` write it "
+        "(`runner.script` and its arguments, shell-quoted), on an ECS runner, with fixed "
+        "arguments (no #{...} variables); the steps of a stage run one after another, and one "
+        "that fails rolls the deployment back. post_test_traffic_shift needs "
+        "test_traffic_header. An environment's `hooks` replace pipeline.yaml's; `{}` turns "
+        "them off there. See docs/rollouts.md.",
+    )
 
     def written(self) -> dict[str, Any]:
         """The settings this file sets, by key."""
@@ -307,6 +359,8 @@ class ResolvedRollout:
     linear_step_percent: float = 10.0
     linear_step_bake_minutes: int = 6
     test_traffic_header: TrafficHeader | None = None
+    # Lifecycle stage -> its steps' texts, in the order they run (Rollout.hooks).
+    hooks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def shifts_traffic(self) -> bool:

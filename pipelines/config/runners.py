@@ -52,6 +52,18 @@ class RunStep(NamedTuple):
     on_rollback: str = "run"  # skip: a stage rollback does not run it again (models.StepEntry)
 
 
+class HookStep(NamedTuple):
+    """One job of a service's lifecycle hook in an environment (models.Rollout.hooks)."""
+
+    environment: str
+    service: str
+    stage: str  # snake_case, as written (models.HookStage)
+    position: int  # its place among the stage's steps
+    runner: str
+    script: str
+    text: str
+
+
 def builtin_context(project: Project, environments: tuple[Environment, ...]) -> BuiltinContext:
     from pipelines.config.builtin_runners import BuiltinContext
 
@@ -111,8 +123,12 @@ def allow_list(project: Project) -> Mapping[str, RunnerSpec]:
 
 
 def environment_runners(project: Project, env: Environment) -> dict[str, RunnerSpec]:
-    """The runners env's steps use, with IAM for env alone and env's secrets merged in."""
-    used = sorted({step.runner for step in environment_steps(project, env)})
+    """The runners env's steps and hooks use, with IAM for env alone and env's secrets merged
+    in."""
+    used = sorted(
+        {step.runner for step in environment_steps(project, env)}
+        | {hook.runner for hook in hook_steps(project, env)}
+    )
     context = builtin_context(project, (env,))
     runners = {}
     for name in used:
@@ -173,12 +189,54 @@ def admit_step(runners: Mapping[str, RunnerSpec], text: str) -> Admitted:
     return admit(runners, parse_step(text), allow_variables=True)
 
 
+def hook_steps(project: Project, env: Environment) -> list[HookStep]:
+    """env's lifecycle hook jobs, by service and stage (the loader reports refusals)."""
+    if not project.runners:
+        return []
+    from pipelines.invoker.allowlist import parse_step
+
+    found = []
+    for service in sorted(project.services):
+        for stage, texts in project.rollout(env, service).hooks.items():
+            for index, text in enumerate(texts):
+                request = parse_step(text)
+                found.append(
+                    HookStep(
+                        env.name,
+                        service,
+                        stage,
+                        index,
+                        str(request.runner),
+                        str(request.script),
+                        text,
+                    )
+                )
+    return found
+
+
+def _target_hooks(project: Project, env: Environment) -> dict[str, dict[str, tuple[str, ...]]]:
+    """env's hooks as runners.json holds them: service -> ECS's stage name -> step texts."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for hook in hook_steps(project, env):
+        found.setdefault(hook.service, {}).setdefault(hook.stage.upper(), []).append(hook.text)
+    return {
+        service: {stage: tuple(texts) for stage, texts in stages.items()}
+        for service, stages in found.items()
+    }
+
+
+def hook_environments(project: Project) -> list[Environment]:
+    """Environments with a lifecycle hook: each gets a hook function on its runner stack."""
+    return [env for env in project.environments if hook_steps(project, env)]
+
+
 def ecs_environments(project: Project) -> list[Environment]:
-    """Environments with at least one ECS step: each gets a runner stack in its account."""
+    """Environments with at least one ECS step or hook: each gets a runner stack in its
+    account."""
     return [
         env
         for env in project.environments
-        if any(s.on == "ecs" for s in environment_steps(project, env))
+        if any(s.on == "ecs" for s in environment_steps(project, env)) or hook_steps(project, env)
     ]
 
 
@@ -203,6 +261,7 @@ def runners_document(project: Project) -> str:
                 for name, spec in environment_runners(project, env).items()
                 if spec.on == "ecs"
             },
+            hooks=_target_hooks(project, env),
         )
         for env in ecs_environments(project)
     }

@@ -15,6 +15,7 @@ from pipelines.conformance import (
     cloudformation_template_body_size,
     codepipeline_lambda_permissions,
     ecr_repository_policy_size,
+    ecs_lifecycle_hook_role,
     iam_managed_policies_per_role,
     iam_managed_policy_size,
     iam_pass_role_same_account,
@@ -22,6 +23,7 @@ from pipelines.conformance import (
     iam_trust_policy_size,
     kms_alias_same_account,
     kms_key_policy_size,
+    lambda_cross_account_invoke,
     permissions_boundary,
     s3_bucket_policy_size,
     sns_topic_policy_size,
@@ -46,6 +48,8 @@ SYNTH_RULES: tuple[Rule, ...] = (
     trust_condition_keys.RULE,
     permissions_boundary.RULE,
     cloudformation_role_scope.RULE,
+    ecs_lifecycle_hook_role.RULE,
+    lambda_cross_account_invoke.RULE,
 )
 
 

@@ -23,7 +23,8 @@ Format (version 1), one JSON object:
           "stack": "shop-prod-runner",               # optional, default from naming.py
           "subnets": ["subnet-..."],
           "assign_public_ip": false,                 # optional
-          "task_definitions": {"migrate": "shop-prod-runner-migrate"}   # optional, per runner
+          "task_definitions": {"migrate": "shop-prod-runner-migrate"},  # optional, per runner
+          "hooks": {"web": {"POST_TEST_TRAFFIC_SHIFT": ["smoke.run --url ..."]}}   # optional
         }
       },
       "runners": {"<name>": <RunnerSpec.model_dump(mode="json")>, ...}
@@ -34,7 +35,9 @@ the invoker assumes `role`, reads the security group from the `SecurityGroup` ou
 `stack`, and runs the task on `cluster`. Without `targets`, every job runs on the toolchain's
 `cluster` in `network`, as before. `release_repository` is the repository of the image being
 promoted: a runner whose image is `release` runs `<release_repository>@sha256:<digest>`, the
-digest coming with each request.
+digest coming with each request. A target's `hooks` are the steps each of its services runs as
+an ECS lifecycle hook, by ECS's stage name, in order: the only jobs a hook event can start
+(handler.py, Lifecycle hooks).
 
 The loader is plain Python (no pydantic): the invoker Lambda reads this file with nothing but
 the standard library and boto3, which the Lambda runtime provides. It checks every type it
@@ -58,6 +61,7 @@ FORMAT = 1
 ACCOUNT = re.compile(r"[0-9]{12}")
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 ENVIRONMENT = re.compile(names.ENVIRONMENT_NAME_PATTERN)
+HOOK_STAGE = re.compile(r"[A-Z]+(?:_[A-Z]+)*")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}")
 # registry host[:port]/repository, without a tag or a digest (those come with each request).
 REPOSITORY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:(?:[._-]|__|/)[a-z0-9]+)*")
@@ -119,6 +123,8 @@ class Target:
     subnets: tuple[str, ...]
     assign_public_ip: bool = False
     task_definitions: Mapping[str, str] = field(default_factory=dict)
+    # service -> ECS lifecycle stage (POST_TEST_TRAFFIC_SHIFT, ...) -> its steps, in order.
+    hooks: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def named(
@@ -132,6 +138,7 @@ class Target:
         assign_public_ip: bool = False,
         partition: str = "aws",
         task_definitions: Mapping[str, str] | None = None,
+        hooks: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
     ) -> Target:
         """The target of `env` with every name from naming.py (the runner stack's names)."""
         return cls(
@@ -146,6 +153,7 @@ class Target:
             subnets=tuple(subnets),
             assign_public_ip=assign_public_ip,
             task_definitions=dict(task_definitions or {}),
+            hooks=dict(hooks or {}),
         )
 
 
@@ -225,6 +233,16 @@ def dump_document(
                 "subnets": list(target.subnets),
                 "assign_public_ip": target.assign_public_ip,
                 "task_definitions": dict(target.task_definitions),
+                **(
+                    {
+                        "hooks": {
+                            service: {stage: list(steps) for stage, steps in stages.items()}
+                            for service, stages in target.hooks.items()
+                        }
+                    }
+                    if target.hooks
+                    else {}
+                ),
             }
             for name, target in targets.items()
         }
@@ -344,6 +362,15 @@ def _target(reader: _Reader, app: str, env: str, data: Any) -> Target:
             for k, v in reader.mapping(
                 raw.get("task_definitions", {}), f"{where}.task_definitions"
             ).items()
+        },
+        hooks={
+            reader.string(service, f"{where}.hooks"): {
+                reader.matching(stage, f"{where}.hooks.{service}", HOOK_STAGE, "a stage name"): (
+                    reader.strings(steps, f"{where}.hooks.{service}.{stage}", min_items=1)
+                )
+                for stage, steps in reader.mapping(stages, f"{where}.hooks.{service}").items()
+            }
+            for service, stages in reader.mapping(raw.get("hooks", {}), f"{where}.hooks").items()
         },
     )
 

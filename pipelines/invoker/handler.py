@@ -13,6 +13,9 @@ Two kinds of event reach `handler`:
   variables; anything else, or past the max wait (the task is stopped) -> failure naming the
   exit code and the logs; the `summary` variable is cut to names.MAX_SUMMARY characters. A
   refused request fails the action and starts nothing.
+- An ECS lifecycle hook, forwarded by an environment's hook function:
+  `{"action": "hook", "event": <ECS's hook event>}`, answered with ECS's hook answer (see
+  Lifecycle hooks below and hooks.py).
 - A direct invocation from `pipelines run`: `{"action": "start", <request>}`,
   `{"action": "status", "task": ARN, "logToken": ..., "environment": ENV}` or
   `{"action": "stop", "task": ARN, "environment": ENV}` (`environment` as in the start, if it
@@ -77,6 +80,18 @@ starting anything, the first call reads that execution (GetPipelineExecution): i
 executionType is ROLLBACK, the request is still admitted (a bad one is refused as always), no
 task starts, and the action succeeds with a summary saying it was skipped.
 
+Lifecycle hooks: a hook event starts only the steps runners.json declares for the service's
+hook at that stage in that environment (`targets.<env>.hooks`), never a request of its own, and
+only if its serviceArn is the service in the environment's account and region. The first call
+starts the first step exactly as a job of that environment starts (the target's role, its
+cluster) and answers IN_PROGRESS, with the step and its task in hookDetails, which ECS hands
+back on its next call. Each later call looks at the task: running -> IN_PROGRESS; exit 0 ->
+the next declared step, or SUCCEEDED after the last; anything else, or past the runner's max
+wait (the task is stopped) -> FAILED, and ECS rolls the deployment back. A call that cannot be
+answered (refused, or an error) answers FAILED too. A step's task is named by the deployment's
+targetServiceRevisionArn, the stage and the step's index (hooks.hook_job_id) as a job's task is
+named by its job id, so a repeated call resumes the task rather than starting another.
+
 AWS calls the invoker makes (boto3), and so the permissions it needs:
 
 - Its own role, in the toolchain account:
@@ -127,7 +142,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.invoker import names
+from pipelines.invoker import hooks, names
 from pipelines.invoker.allowlist import (
     Admitted,
     Refused,
@@ -345,7 +360,84 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any] | N
     if "CodePipeline.job" in event:
         handle_job(event["CodePipeline.job"], _runtime)
         return None
+    if event.get("action") == "hook":
+        return handle_hook(event.get("event"), _runtime)
     return handle_direct(event, _runtime)
+
+
+# ECS lifecycle hooks
+
+
+def handle_hook(event: Any, rt: Runtime) -> dict[str, Any]:
+    """One call of an ECS lifecycle hook; always an answer ECS reads, never an exception: what
+    cannot be answered fails the hook, and ECS rolls the deployment back."""
+    try:
+        if not isinstance(event, Mapping):
+            raise Refused("a hook event is an object")
+        return _hook(event, rt)
+    except Refused as refused:
+        _audit("refused", source="hook", reason=refused.reason)
+    except Exception as error:
+        traceback.print_exc()
+        _audit("hook-error", source="hook", error=str(error))
+    return hooks.answer("FAILED")
+
+
+def _hook(event: Mapping[str, Any], rt: Runtime) -> dict[str, Any]:
+    environment, service, stage, steps = hooks.hook_steps(
+        rt.document.targets, rt.document.app, event
+    )
+    details = hooks.details_of(event)
+    revision = str(event["targetServiceRevisionArn"])
+    where = {"environment": environment, "service": service, "stage": stage}
+    state = hooks.state_of(details)
+    if state is None:
+        return _hook_step(0, steps, revision, details, rt, where)
+    step, started = state
+    if not 0 <= step < len(steps) or started.target != environment:
+        raise InvokerError("the hook's state does not belong to this hook")
+    place = rt.place(started.target)
+    # The state comes back from the caller: it counts only if it names this step's own task.
+    if not job_tasks(place, hooks.hook_job_id(revision, stage, step), (started.task,)):
+        raise Refused(f"the hook's state names a task not started for step {step} of this hook")
+    task = describe_task(place, started.task)
+    name = f"{started.runner}.{started.script}"
+    link = console_url(place.region, place.log_group, started.log_stream)
+    if not task.stopped:
+        if rt.now() <= started.deadline:
+            return hooks.answer("IN_PROGRESS", details)
+        stop_task(place, started.task, f"pipelines: max wait of {started.max_wait_minutes} minutes")
+        _audit(
+            "hook-failed",
+            **where,
+            task=started.task,
+            reason=f"{name} still {task.status} after {started.max_wait_minutes} minutes",
+        )
+        return hooks.answer("FAILED")
+    if not task.succeeded:
+        _audit("hook-failed", **where, task=started.task, reason=_failure(name, task, link))
+        return hooks.answer("FAILED")
+    _audit("hook-step-succeeded", **where, step=step, task=started.task)
+    if step + 1 < len(steps):
+        return _hook_step(step + 1, steps, revision, details, rt, where)
+    return hooks.answer("SUCCEEDED")
+
+
+def _hook_step(
+    step: int,
+    steps: tuple[str, ...],
+    revision: str,
+    details: Mapping[str, Any],
+    rt: Runtime,
+    where: Mapping[str, str],
+) -> dict[str, Any]:
+    """Start a hook's step (or resume its task, started by an earlier call) and answer
+    IN_PROGRESS with it as the hook's state."""
+    request = hooks.request_of(steps[step], where["environment"])
+    job_id = hooks.hook_job_id(revision, where["stage"], step)
+    started, _, resumed = _start_in(request, rt, source="hook", job_id=job_id)
+    _audit("hook-step", **where, step=step, task=started.task, resumed=resumed)
+    return hooks.answer("IN_PROGRESS", hooks.with_state(details, step, started))
 
 
 # CodePipeline

@@ -285,11 +285,14 @@ def _configuration(configuration: dict[str, Any]) -> dict[str, str]:
 
 
 def physical_ids(clients: Any, account: str, region: str, stack: str) -> dict[str, str]:
-    """Logical ID -> physical ID of what CloudFormation created for a stack."""
+    """Logical ID -> physical ID of what CloudFormation created for a stack. A resource listed
+    without a physical ID (moto's AWS::Lambda::Permission) is left out: nothing can name it."""
     cfn = clients.client("cloudformation", account, region)
     created = cfn.describe_stack_resources(StackName=stack)["StackResources"]
     return {
-        r["LogicalResourceId"]: r["PhysicalResourceId"] for r in created if "LogicalResourceId" in r
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in created
+        if "LogicalResourceId" in r and r.get("PhysicalResourceId")
     }
 
 

@@ -16,8 +16,9 @@ once. What this module models, after CloudFormation changed a service whose
 - what `ListServiceDeployments` and `DescribeServiceDeployments` answer about it
   (`ServiceDeployment`, `Deployments`), in the shapes of botocore's model.
 
-Not modelled: traffic itself (no load balancer weights change, no request reaches a revision),
-lifecycle hooks, the circuit breaker, test traffic. The lifecycle stage shown for a canary's or a
+Lifecycle hooks run at their stages around these phases (actions/deployment.py). Not modelled:
+traffic itself (no load balancer weights change, no request reaches a revision), the circuit
+breaker, test traffic. The lifecycle stage shown for a canary's or a
 linear step's bake is PRODUCTION_TRAFFIC_SHIFT, and BAKE_TIME for the final bake: ECS's
 documentation names the stages, not which one a canary's bake is reported in.
 """

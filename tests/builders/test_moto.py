@@ -49,6 +49,9 @@ pytestmark = [
 
 # Valid resource types moto's CloudFormation accepts without creating anything.
 MOTO_UNBACKED = {
+    # The invoker's permissions for hook functions: moto adds them to the function's policy but
+    # lists them without a physical ID; tests/builders/test_hooks.py checks their properties.
+    "AWS::Lambda::Permission",
     "AWS::CodeBuild::Project",  # runner projects: template, cfn-lint and buildspec tests
     "AWS::CodePipeline::Pipeline",  # created below with codepipeline.create_pipeline instead
     "AWS::S3::BucketPolicy",  # replayed with s3.put_bucket_policy

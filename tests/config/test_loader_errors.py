@@ -142,12 +142,71 @@ CASES: dict[str, list[Expect]] = {
             "its output namespace 'prod-aa-b-c' is an earlier step's too",
         )
     ],
+    "hooks-rolling": [
+        Expect(
+            "staging.yaml",
+            "      hooks:",
+            "services.web.rollout.hooks",
+            "web deploys with strategy rolling in staging, and hooks run at the stages of a "
+            "deployment that shifts traffic between two revisions",
+        )
+    ],
+    "hooks-test-stage-without-header": [
+        Expect(
+            "prod.yaml",
+            "post_test_traffic_shift:",
+            "services.web.rollout.hooks.post_test_traffic_shift",
+            "post_test_traffic_shift comes after test traffic reaches the new revision, and web "
+            "has no test_traffic_header in prod",
+        )
+    ],
+    "hooks-unknown-stage": [
+        Expect(
+            "prod.yaml",
+            "production_traffic_shift:",
+            "services.web.rollout.hooks.production_traffic_shift",
+            "unknown name 'production_traffic_shift'; "
+            "did you mean 'post_production_traffic_shift'?",
+        )
+    ],
+    "hooks-step-refused": [
+        Expect(
+            "prod.yaml",
+            "--insecure",
+            "services.web.rollout.hooks.post_production_traffic_shift[0]",
+            "refused by the allow-list: option '--insecure' is not allowed for smoke.run",
+        )
+    ],
+    "hooks-step-variable": [
+        Expect(
+            "prod.yaml",
+            "#{source.ImageURI}",
+            "services.web.rollout.hooks.post_production_traffic_shift[0]",
+            "a hook runs outside any pipeline execution, so #{...} variables have nothing",
+        )
+    ],
+    "hooks-codebuild-runner": [
+        Expect(
+            "pipeline.yaml",
+            "- smoke.run",
+            "services.web.rollout.hooks.post_test_traffic_shift[0]",
+            "smoke runs on CodeBuild; hooks run as ECS tasks the invoker starts",
+        )
+    ],
+    "hooks-on-rollback": [
+        Expect(
+            "prod.yaml",
+            "on_rollback: skip",
+            "services.web.rollout.hooks.post_production_traffic_shift[0]",
+            "write a hook step as its text alone",
+        )
+    ],
     "runner-override-unused": [
         Expect(
             "prod.yaml",
             "  migrate:",
             "runners.migrate",
-            "no step of prod runs migrate, so these settings would apply to nothing",
+            "no step or hook of prod runs migrate, so these settings would apply to nothing",
         )
     ],
     "runner-override-codebuild": [

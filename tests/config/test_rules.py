@@ -23,6 +23,7 @@ from pipelines.config.rules import (
     key_of,
 )
 from pipelines.config.rules.bake import alarms_make_distinct_bake_rules
+from pipelines.config.rules.hooks import hooks_work
 from pipelines.config.rules.image_tags import (
     deployed_tags_distinct,
     release_tag_not_deployed_prefix,
@@ -315,6 +316,26 @@ CASES = [
         "needs `runner.image` in pipeline.yaml",
         fixture="builtin-without-runner-image",
     ),
+    # lifecycle hooks
+    Case(hooks_work, None),
+    Case(hooks_work, "shifts traffic between two revisions", fixture="hooks-rolling"),
+    Case(hooks_work, "no test_traffic_header in prod", fixture="hooks-test-stage-without-header"),
+    Case(hooks_work, "refused by the allow-list", fixture="hooks-step-refused"),
+    Case(hooks_work, "#{...} variables have nothing", fixture="hooks-step-variable"),
+    Case(hooks_work, "smoke runs on CodeBuild", fixture="hooks-codebuild-runner"),
+    Case(
+        hooks_work,
+        "runs the release image",
+        {
+            "prod.yaml": [
+                (
+                    "      canary_bake_minutes: 15\n",
+                    "      canary_bake_minutes: 15\n"
+                    "      hooks: {post_scale_up: [migrate.migrate]}\n",
+                )
+            ]
+        },
+    ),
     # name clashes and prefixes
     Case(names_distinct, None),
     Case(names_distinct, "would both be named", fixture="service-named-like-a-stack"),
@@ -464,3 +485,41 @@ def test_configured_minutes_of_each_strategy(tmp_path: Path) -> None:
     )
     assert configured_minutes(linear) == 5 + 4 * 3
     assert configured_minutes(dataclasses.replace(canary, strategy="blue_green")) == 0
+
+
+def test_hooks_refuse_a_hook_function_role_name_over_64_characters(tmp_path: Path) -> None:
+    """`<app>-<env>-runner-hook-fn` with a 24-character app and a 32-character environment is
+    72 characters; other rules refuse most such names first, this one says which name."""
+    import shutil
+
+    directory = tmp_path / "environments"
+    shutil.copytree(FIXTURES / "valid" / "hooks", directory)
+    env = "p" * 32
+    (directory / "prod.yaml").rename(directory / f"{env}.yaml")
+    pipeline = directory / "pipeline.yaml"
+    text = pipeline.read_text(encoding="utf-8")
+    text = text.replace("app: shop", "app: " + "s" * 24).replace(", prod]", f", {env}]")
+    pipeline.write_text(text, encoding="utf-8")
+    problems = hooks_work(build_project(read_files(directory)), read_files(directory).documents)
+    assert [p.message for p in problems] == [
+        f"the hook function's role in {env} would be named '{'s' * 24}-{env}-runner-hook-fn', "
+        "72 characters, over AWS's 64; shorten the app's or the environment's name"
+    ]
+
+
+def test_a_runner_only_hooks_use_has_its_role_names_checked(tmp_path: Path) -> None:
+    """The smoke runner runs only as a hook in staging and prod: its task role there still
+    has to fit IAM's 64 characters."""
+    import shutil
+
+    directory = tmp_path / "environments"
+    shutil.copytree(FIXTURES / "valid" / "hooks", directory)
+    runner = "s" * 24
+    for name in ("pipeline.yaml", "prod.yaml"):
+        file = directory / name
+        text = file.read_text(encoding="utf-8").replace("smoke", runner)
+        file.write_text(text.replace("app: shop", "app: " + "a" * 24), encoding="utf-8")
+    files = read_files(directory)
+    problems = runner_role_names_fit(build_project(files), files.documents)
+    assert [p.key for p in problems] == [f"runners.{runner}"]
+    assert "-staging-runner-" in problems[0].message and "is 69 characters" in problems[0].message

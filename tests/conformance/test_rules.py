@@ -4,6 +4,7 @@ that AWS rule is found by it, naming the stack and the resource."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -23,6 +24,7 @@ class Case(NamedTuple):
     stack: str  # the stack the finding names
     where: str  # the start of the finding's place
     message: str  # a part of the message
+    config: Path = EXAMPLE  # the configuration whose templates are edited
 
 
 def _cfn_role(t: Templates) -> dict[str, Any]:
@@ -166,6 +168,27 @@ def _lose_own_log_groups(t: Templates) -> None:
     _drop_action(_cfn_role(t), "logs:DeleteLogGroup")
 
 
+HOOKS = FIXTURES / "valid" / "hooks"
+
+
+def _hook_role_cannot_invoke(t: Templates) -> None:
+    _drop_action(resource(t, "shop-prod-runner", "HookRole"), "lambda:InvokeFunction")
+
+
+def _hook_role_not_passable(t: Templates) -> None:
+    role = _cfn_role(t)
+    for policy in role["Properties"]["Policies"]:
+        policy["PolicyDocument"]["Statement"] = [
+            s
+            for s in policy["PolicyDocument"]["Statement"]
+            if not str(s["Resource"]).endswith("shop-prod-runner-hook']")
+        ]
+
+
+def _invoker_forgets_prod_hooks(t: Templates) -> None:
+    del stack(t, "shop-runner").body["Resources"]["HookInvokeProd"]
+
+
 CASES = [
     Case("iam-role-inline-policies-size", _grow_inline, "shop-prod-deploy",
          "CloudFormationRole.Policies", "IAM allows 10,240 per role"),
@@ -223,6 +246,16 @@ CASES = [
          "ecs:DescribeTaskDefinition takes no resource-level permissions"),
     Case("iam-actions", _register_anything, "shop-prod-deploy", "CloudFormationRole.Policies",
          'ecs:RegisterTaskDefinition is allowed on "*" but takes resource-level permissions'),
+    Case("ecs-lifecycle-hook-role", _hook_role_cannot_invoke, "shop-prod-web",
+         "Service.DeploymentConfiguration.LifecycleHooks[0].RoleArn",
+         "may not lambda:InvokeFunction arn:aws:lambda:eu-west-1:333333333333:function:"
+         "shop-prod-runner-hook", HOOKS),
+    Case("ecs-lifecycle-hook-role", _hook_role_not_passable, "shop-prod-web",
+         "Service.DeploymentConfiguration.LifecycleHooks[0].RoleArn",
+         "may not pass arn:aws:iam::333333333333:role/shop-prod-runner-hook to ecs.amazonaws.com",
+         HOOKS),
+    Case("lambda-cross-account-invoke", _invoker_forgets_prod_hooks, "shop-prod-runner",
+         "HookFunctionRole.Policies", "whose resource-based policy does not admit it", HOOKS),
 ]  # fmt: skip
 
 
@@ -238,7 +271,7 @@ def test_every_rule_has_a_case_and_its_aws_documentation() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.rule}:{c.breaks.__name__}")
 def test_the_rule_finds_what_breaks_it_and_only_that(case: Case) -> None:
-    templates = stack_templates(EXAMPLE)
+    templates = stack_templates(case.config)
     rule = _rule(case.rule)
     assert rule.findings(templates) == []
 

@@ -78,6 +78,21 @@ def test_one_push_with_every_approval_reaches_every_service(environments: Path) 
 
 
 @pytest.mark.slow
+def test_lifecycle_hooks_run_at_their_stages_in_each_deployment() -> None:
+    """The hooks fixture: web's smoke test after test traffic shifts (staging and prod) and
+    after production traffic shifts (prod), admitted and stood in for in each deployment."""
+    hooks = FIXTURES / "valid" / "hooks"
+    result = rehearse(RehearsalOptions(hooks, approve="all"))
+    _assert_one_push_reached_every_service(result, hooks)
+    ran = sorted((e.stage, e.detail) for e in result.events if e.what == "hook stood in")
+    assert ran == [
+        ("prod", "web POST_PRODUCTION_TRAFFIC_SHIFT: smoke.run"),
+        ("prod", "web POST_TEST_TRAFFIC_SHIFT: smoke.run"),
+        ("staging", "web POST_TEST_TRAFFIC_SHIFT: smoke.run"),
+    ]
+
+
+@pytest.mark.slow
 def test_approve_none_changes_only_the_first_environment() -> None:
     result = rehearse(RehearsalOptions(EXAMPLE, approve="none"))
     [digest] = result.digests

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pipelines.config.models import EnvironmentFile, PipelineFile, Project
 from pipelines.config.rules.bake import alarms_make_distinct_bake_rules
 from pipelines.config.rules.documents import Documents, key_of, problem_at
+from pipelines.config.rules.hooks import hooks_work
 from pipelines.config.rules.image_tags import (
     deployed_tags_distinct,
     release_tag_not_deployed_prefix,
@@ -58,6 +59,7 @@ PROJECT_RULES: tuple[ProjectRule, ...] = (
     strategies_work,
     approvals_and_windows_work,
     runners_and_steps_work,
+    hooks_work,
 )
 LATER_PROJECT_RULES: tuple[ProjectRule, ...] = (
     runner_role_names_fit,

@@ -51,6 +51,7 @@ def runner_role_names_fit(project: Project, documents: Documents) -> list[Proble
             role
             for env in project.environments
             if any(s.runner == name for s in runners.environment_steps(project, env))
+            or any(h.runner == name for h in runners.hook_steps(project, env))
             for role in naming.runner_role_names(project.app, env.name, name)
         ]
         longest = max(made, key=len)

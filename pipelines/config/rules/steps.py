@@ -103,11 +103,11 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                     "give its secrets in pipeline.yaml",
                 )
                 continue
-            if name not in _step_runners(env):
+            if name not in _step_runners(project, env):
                 problem(
                     doc,
                     ("runners", name),
-                    f"no step of {env.name} runs {name}, so these settings would apply to "
+                    f"no step or hook of {env.name} runs {name}, so these settings would apply to "
                     "nothing; add a step or remove them",
                 )
                 continue
@@ -179,11 +179,17 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
     return problems
 
 
-def _step_runners(env: Environment) -> set[str]:
-    """The runners env's steps name (as written: refusals are reported on their own)."""
+def _step_runners(project: Project, env: Environment) -> set[str]:
+    """The runners env's steps and its services' hooks name (as written: refusals are
+    reported on their own)."""
+    hooks = [
+        text
+        for service in project.services
+        for texts in project.rollout(env, service).hooks.values()
+        for text in texts
+    ]
     return {
         text.split(None, 1)[0].partition(".")[0]
-        for _, texts in env.steps.phases()
-        for text in texts
+        for text in [*(t for _, texts in env.steps.phases() for t in texts), *hooks]
         if text.strip()
     }

@@ -18,6 +18,18 @@ stack rollback of a completed update: the stack shows UPDATE_COMPLETE where Clou
 shows UPDATE_ROLLBACK_COMPLETE), the service to its previous task definition, and the action
 fails with the alarm named.
 
+Lifecycle hooks (`DeploymentConfiguration.LifecycleHooks`) run at their stage: PRE_SCALE_UP,
+POST_SCALE_UP and POST_TEST_TRAFFIC_SHIFT before the first traffic phase,
+POST_PRODUCTION_TRAFFIC_SHIFT after the last traffic shift, before the final bake. Each is
+admitted by the invoker's own code (invoker/hooks.py's hook_steps, then admit_request for each
+declared step) with the event ECS would send: the service's ARN, the deployment's target
+revision and the hook's HookDetails. A job that runs its own image is stood in for (admitted,
+not run), as steps are; one the hook seam fails (`Hooks.inject_failure` with
+hook_failure_key), or a refused hook, fails the hook, and ECS rolls the deployment back as for
+an alarm. Not modelled: the environment's hook function and its cross-account call to the
+invoker, RECONCILE_SERVICE (no deployment here starts with two active revisions), the
+invoker's polling (a stood-in job ends at once).
+
 Only a service that ran a task definition before is phased: a first deployment has no old
 revision to shift traffic from, nor one to roll back to.
 """
@@ -35,7 +47,6 @@ from pipelines.aws.errors import OperationError
 from pipelines.local.actions.context import ActionRun, Context
 from pipelines.local.execution import ActionFailed, RehearsalError, now
 from pipelines.local.rollout import (
-    Breach,
     Phase,
     ServiceDeployment,
     alarm_names,
@@ -126,15 +137,110 @@ def roll_out(context: Context, run: ActionRun, cfn: Any, ecs: Any, before: Befor
         context.record(run, "rollout phase", f"{before.service}: {phase}")
         context.say(run, f"    {before.service}: {phase} ({seconds:.1f} s scaled)")
 
-    breach = watch_phases(steps, firing, timing, entered)
-    if breach is None:
+    hooks = _lifecycle_hooks(configuration)
+
+    def hooks_at(stages: tuple[str, ...]) -> str | None:
+        for stage in stages:
+            for details in hooks.get(stage, []):
+                deployments.update(deployment, lifecycle_stage=stage)
+                failure = _run_hook(
+                    context, run, before.stack, described["serviceArn"], deployment, details
+                )
+                if failure is not None:
+                    return f"lifecycle hook at {stage} failed: {failure}"
+        return None
+
+    # The final bake (BAKE_TIME) comes after the production traffic shift and its hook.
+    shifting, final = steps[:-1], steps[-1:]
+    failure = hooks_at(BEFORE_TRAFFIC)
+    breach = None if failure else watch_phases(shifting, firing, timing, entered)
+    if failure is None and breach is None:
+        failure = hooks_at(AFTER_TRAFFIC)
+    if failure is None and breach is None:
+        breach = watch_phases(final, firing, timing, entered)
+    if failure is None and breach is None:
         deployments.update(
             deployment, status="SUCCESSFUL", lifecycle_stage="CLEAN_UP", finished=now()
         )
         context.record(run, "rollout succeeded", before.service)
         return f"{strategy} deployment of {before.service} completed"
-    _failed(context, run, cfn, ecs, before, deployment, breach, rollback)
+    if failure is not None:
+        # ECS rolls back on a FAILED hook whatever DeploymentConfiguration.Alarms says.
+        _failed(context, run, cfn, ecs, before, deployment, failure, (), True)
+    assert breach is not None
+    alarms = ", ".join(breach.alarms)
+    why = f"alarm {alarms} in ALARM during {breach.phase.label}"
+    _failed(context, run, cfn, ecs, before, deployment, why, breach.alarms, rollback)
     raise AssertionError("unreachable")  # _failed raises
+
+
+# The stages whose hooks the rehearsal runs, around the traffic phases (see the docstring).
+BEFORE_TRAFFIC = ("PRE_SCALE_UP", "POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT")
+AFTER_TRAFFIC = ("POST_PRODUCTION_TRAFFIC_SHIFT",)
+
+
+def hook_failure_key(stack: str, stage: str) -> str:
+    """What `Hooks.inject_failure` is asked for a hook job of a service stack at a stage."""
+    return f"{stack}#hook:{stage}"
+
+
+def _lifecycle_hooks(configuration: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Lifecycle stage -> the HookDetails of each hook configured at it."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for hook in configuration.get("LifecycleHooks") or []:
+        details = hook.get("HookDetails") or {}
+        for stage in hook.get("LifecycleStages") or []:
+            found.setdefault(str(stage), []).append(details)
+    return found
+
+
+def _run_hook(
+    context: Context,
+    run: ActionRun,
+    stack: str,
+    service_arn: str,
+    deployment: ServiceDeployment,
+    details: dict[str, Any],
+) -> str | None:
+    """One hook, as the invoker answers it: each declared step admitted, then stood in for (or
+    failed by the hook seam); None if it succeeded, else why it failed."""
+    from pipelines.invoker import hooks as invoker_hooks
+    from pipelines.invoker.allowlist import Refused
+    from pipelines.invoker.handler import admit_request
+    from pipelines.local.actions.runner import ecs_runner
+
+    document = context.runners
+    if document is None:
+        return "runners.json is missing: nothing admits the hook's jobs"
+    event = {
+        "serviceArn": service_arn,
+        "targetServiceRevisionArn": deployment.target_revision,
+        "testTrafficWeights": {},
+        "productionTrafficWeights": {},
+        "hookDetails": details,
+    }
+    try:
+        environment, service, stage, texts = invoker_hooks.hook_steps(
+            document.targets, document.app, event
+        )
+        for text in texts:
+            admission = admit_request(document, invoker_hooks.request_of(text, environment))
+            name = f"{admission.admitted.runner}.{admission.admitted.script}"
+            place = ecs_runner(context, document, admission, document.targets[environment].region)
+            injected = context.hooks.inject_failure(hook_failure_key(stack, stage))
+            if injected:
+                context.record(run, "hook failed", f"{service} {stage}: {name}")
+                return f"{name} failed ({injected})"
+            context.record(run, "hook stood in", f"{service} {stage}: {name}")
+            context.say(
+                run,
+                f"    {service}: lifecycle hook {stage}: stood in: {name} (image {place.image}) "
+                "not run; admitted as the invoker admits it",
+            )
+    except Refused as refused:
+        context.record(run, "hook refused", refused.reason)
+        return f"refused: {refused.reason}"
+    return None
 
 
 def _failed(
@@ -144,23 +250,23 @@ def _failed(
     ecs: Any,
     before: Before,
     deployment: ServiceDeployment,
-    breach: Breach,
+    why: str,
+    triggered: tuple[str, ...],
     rollback: bool,
 ) -> None:
-    alarms = ", ".join(breach.alarms)
-    why = f"alarm {alarms} in ALARM during {breach.phase.label}"
     deployments = context.deployments
-    context.record(run, "rollout alarm", f"{before.service}: {why}")
+    what = "rollout alarm" if triggered else "rollout hook failed"
+    context.record(run, what, f"{before.service}: {why}")
     if not rollback:
         deployments.update(
-            deployment, status="STOPPED", reason=why, triggered=breach.alarms, finished=now()
+            deployment, status="STOPPED", reason=why, triggered=triggered, finished=now()
         )
         raise ActionFailed(f"{before.stack}: the ECS deployment of {before.service} failed: {why}")
     deployments.update(
         deployment,
         status="ROLLBACK_IN_PROGRESS",
         reason=why,
-        triggered=breach.alarms,
+        triggered=triggered,
         rollback={
             "reason": why,
             "startedAt": now(),

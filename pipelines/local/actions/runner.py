@@ -80,7 +80,7 @@ def runner_step(context: Context, run: ActionRun) -> ActionResult:
         skip = steps.skip_on_rollback(run.config["UserParameters"])
         if skip is not None and _is_rollback(run, skip):
             return _skipped_on_rollback(context, run, name, skip)
-        place = _ecs_runner(context, document, admission, run.region)
+        place = ecs_runner(context, document, admission, run.region)
     else:
         image = document.runners[admitted.runner].image
         place = _JobPlace(context.account, run.region, None, image)
@@ -186,7 +186,7 @@ def _invoker_deployed(context: Context, function: str, region: str) -> None:
         ) from None
 
 
-def _ecs_runner(
+def ecs_runner(
     context: Context, document: RunnersDocument, admission: Admission, region: str
 ) -> _JobPlace:
     """Where the invoker would start the task, checked as far as the invoker checks it
