@@ -114,7 +114,9 @@ def build_project(files: Files) -> Project:
     return Project(
         app=pipeline.app,
         toolchain=pipeline.toolchain,
-        image=pipeline.image,
+        # The rules have checked that exactly one of `image` and `images` is written.
+        image=pipeline.image or next(iter((pipeline.images or {}).values())),
+        images=pipeline.images or {},
         services=pipeline.services,
         notifications=pipeline.notifications,
         environments=tuple(environments),
