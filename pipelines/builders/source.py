@@ -47,17 +47,21 @@ def build_source(project: Project) -> Template:
         else f"{project.app}: image repositories; a push of an image's release tag starts "
         "that image's release."
     )
-    for name in project.image_names():
-        _add_repository(template, project.for_image(name))
+    for index, name in enumerate(project.image_names()):
+        _add_repository(template, project.for_image(name), first=index == 0)
     return template
 
 
-def _add_repository(template: Template, project: Project) -> None:
-    """One image's repository (`project` is its view), its push role, and their outputs."""
+def _add_repository(template: Template, project: Project, first: bool) -> None:
+    """One image's repository (`project` is its view), its push role, and their outputs.
+
+    The first image's repository keeps the logical ID the one `image` has: a repository is
+    retained and named, so under a new ID CloudFormation would try to create it again, and fail,
+    when an app of one image lists it first under `images` (docs/images.md)."""
     sfx = image_naming.logical_suffix(project.image_name)
     image = project.image
     repository = ecr.Repository(
-        f"Repository{sfx}",
+        "Repository" if first else f"Repository{sfx}",
         RepositoryName=image.repository,
         ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
         EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="KMS"),
@@ -109,9 +113,7 @@ def _add_repository(template: Template, project: Project) -> None:
         )
     template.add_output(Output(f"RepositoryName{sfx}", Value=Ref(repository)))
     template.add_output(Output(f"RepositoryArn{sfx}", Value=GetAtt(repository, "Arn")))
-    template.add_output(
-        Output(f"RepositoryUri{sfx}", Value=GetAtt(repository, "RepositoryUri"))
-    )
+    template.add_output(Output(f"RepositoryUri{sfx}", Value=GetAtt(repository, "RepositoryUri")))
 
 
 def _lifecycle(keep: int) -> str:

@@ -21,15 +21,19 @@ def one_image_form(pipeline: PipelineFile, doc: Document) -> list[Problem]:
             )
         ]
     if pipeline.image is None and pipeline.images is None:
-        return [
-            problem_at(
-                doc,
-                ("image",),
-                "missing required key: write `image` (the repository every service runs), or "
-                "`images` (several repositories, by name)",
-            )
-        ]
+        return [missing_image(doc)]
     return []
+
+
+def missing_image(doc: Document) -> Problem:
+    """Neither `image` nor `images`: also reported beside the schema's own problems, as a
+    required key is, since the schema alone cannot require one of two keys."""
+    return problem_at(
+        doc,
+        ("image",),
+        "missing required key: write `image` (the repository every service runs), or "
+        "`images` (several repositories, by name)",
+    )
 
 
 def services_name_known_images(pipeline: PipelineFile, doc: Document) -> list[Problem]:
