@@ -8,6 +8,7 @@ only when a table of stacks is shown, and boto3 only by the verbs.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -288,8 +289,17 @@ def show_destroy(result: DestroyResult) -> int:
     return result.exit_code
 
 
-def show_status(status: Status, output: str) -> int:
-    click.echo(status.json() if output == "json" else "\n".join(status.lines()))
+def show_status(statuses: list[Status], output: str) -> int:
+    """One image's status as always; several images' one after another (JSON: a list of
+    documents under `images`)."""
+    if len(statuses) == 1:
+        [status] = statuses
+        click.echo(status.json() if output == "json" else "\n".join(status.lines()))
+    elif output == "json":
+        documents = [json.loads(s.json()) for s in statuses]
+        click.echo(json.dumps({"images": documents}, indent=2, sort_keys=True))
+    else:
+        click.echo("\n\n".join("\n".join(s.lines()) for s in statuses))
     return 0
 
 
