@@ -41,6 +41,7 @@ from pipelines.local.sandbox import (
     BOOTSTRAP_TAG,
     SandboxReporter,
     generated_image,
+    one_pipeline,
     pipeline_declaration_of,
     push_image,
     require_moto,
@@ -126,6 +127,11 @@ def rehearse(options: RehearsalOptions, reporter: RehearsalReporter = SILENT) ->
         raise BadInput("--push must be at least 1")
     started = time.monotonic()
     project = load_project(options.environments)
+    if project.images:
+        raise BadInput(
+            f"{options.environments}/pipeline.yaml has `images`: the rehearsal runs one "
+            "pipeline, and does not yet rehearse an app of several images (docs/images.md)"
+        )
     promotion = [e.name for e in project.environments]
     if options.fail_at and options.fail_at not in promotion:
         raise BadInput(
@@ -205,7 +211,7 @@ def _in_running_sandbox(
     url = options.endpoint_url
     assert url is not None
     write_atomically(templates, synthesize(options.environments).files)
-    manifest = load_manifest(templates)
+    manifest = one_pipeline(load_manifest(templates))
     reporter.info(
         f"rehearsing {manifest.pipeline} on the sandbox at {url} (the stacks as it deployed "
         "them), no account used"

@@ -111,7 +111,7 @@ def open_sandbox(options: SandboxOptions, reporter: SandboxReporter = SILENT) ->
     require_moto()
     project = load_project(options.environments)
     write_atomically(options.templates, synthesize(options.environments).files)
-    manifest = load_manifest(options.templates)
+    manifest = one_pipeline(load_manifest(options.templates))
     server = Server(options.host, options.port)
     try:
         server.start()
@@ -134,6 +134,17 @@ def open_sandbox(options: SandboxOptions, reporter: SandboxReporter = SILENT) ->
         server.reset()
     finally:
         server.stop()
+
+
+def one_pipeline(manifest: Manifest) -> Manifest:
+    """The manifest, if its app has one pipeline: the engine runs one (docs/images.md)."""
+    if manifest.images:
+        raise BadInput(
+            f"{manifest.app} has `images` ({', '.join(manifest.image_names)}): the sandbox and "
+            "the rehearsal run one pipeline, and do not yet run an app of several images "
+            "(docs/images.md)"
+        )
+    return manifest
 
 
 def require_moto() -> None:
