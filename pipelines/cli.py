@@ -580,8 +580,19 @@ def rollback(
     metavar="URL",
     help="A running `pipelines sandbox` of these environments instead of one in-process.",
 )
+@click.option(
+    "--image",
+    "image",
+    metavar="NAME",
+    help="With several images (`images` in pipeline.yaml): the image whose release to rehearse.",
+)
 def rehearse(
-    environments: Path, approve: str, fail_at: str | None, push: int, endpoint_url: str | None
+    environments: Path,
+    approve: str,
+    fail_at: str | None,
+    push: int,
+    endpoint_url: str | None,
+    image: str | None,
 ) -> None:
     """Rehearse a release on an embedded AWS (moto): no account, no credentials.
 
@@ -601,7 +612,7 @@ def rehearse(
 
     # --approve ask asks on the terminal; without one, rehearse refuses before it starts.
     ask = confirm if approve == "ask" and stdin_is_terminal() else None
-    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url, ask)
+    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url, ask, image)
     try:
         run_verb(lambda: show_rehearsal(run(options, ConsoleReporter()), fail_at))
     except (ConfigError, LimitError) as error:

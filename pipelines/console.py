@@ -365,6 +365,7 @@ def show_rehearsal(result: Result, fail_at: str | None) -> int:
 
     digest = result.digests[-1]
     _live_table(result, digest)
+    _other_images(result)
     _deployed_tags(result.tags, digest)
     click.echo(f"\nrehearsal took {result.seconds:.1f}s")
     if fail_at:
@@ -379,6 +380,20 @@ def show_rehearsal(result: Result, fail_at: str | None) -> int:
             f"not every environment meant to receive {short_digest(digest)} runs it", err=True
         )
     return result.exit_code
+
+
+def _other_images(result: Result) -> None:
+    """With several images: the other images' services, which the release must leave alone."""
+    from pipelines.local.interpreter import short_digest
+
+    if not result.others:
+        return
+    click.echo("\nthe other images' services (this release must not touch them):")
+    for item in result.others:
+        runs = {item.parameter, item.running}
+        said = "bootstrap" if runs == {result.bootstrap} else "not the bootstrap"
+        shown = ", ".join(sorted(short_digest(d) if d else "-" for d in runs))
+        click.echo(f"  {item.environment:<12} {item.service:<12} {shown} ({said})")
 
 
 def _live_table(result: Result, digest: str) -> None:
