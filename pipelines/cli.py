@@ -667,7 +667,10 @@ def sandbox(ctx: click.Context, environments: Path, templates: Path, port: int) 
 @TEMPLATES
 @click.option("--tag", help="Tag to push under (default: the release tag of manifest.json).")
 @click.option("--endpoint-url", metavar="URL", help="The sandbox (default: $AWS_ENDPOINT_URL).")
-def sandbox_push(templates: Path, tag: str | None, endpoint_url: str | None) -> None:
+@_IMAGE
+def sandbox_push(
+    templates: Path, tag: str | None, endpoint_url: str | None, image: str | None
+) -> None:
     """Push a generated image to the sandbox's release repository; prints its digest.
 
     With the release tag, the push starts a release, as on AWS.
@@ -676,7 +679,7 @@ def sandbox_push(templates: Path, tag: str | None, endpoint_url: str | None) -> 
     from pipelines.local.sandbox import push_to_sandbox
 
     with _endpoint(endpoint_url):
-        run_verb(lambda: show_push(push_to_sandbox(templates, tag)))
+        run_verb(lambda: show_push(push_to_sandbox(templates, tag, image)))
 
 
 @main.command()

@@ -464,8 +464,9 @@ def run_sandbox(options: SandboxOptions) -> int:
         }
         try:
             manifest = sandbox.manifest
+            served = ", ".join(i.pipeline for i in manifest.images) or manifest.pipeline
             click.echo(
-                f"\nthe sandbox serves {manifest.pipeline} at {sandbox.endpoint}; paste these "
+                f"\nthe sandbox serves {served} at {sandbox.endpoint}; paste these "
                 "lines into another shell:\n"
             )
             for line in sandbox.exports():

@@ -798,12 +798,6 @@ class Project(_Model):
         name = self.image_name_of(service)
         return self.image if name is None else self.images[name]
 
-    def repository_uri_of(self, image: Image) -> str:
-        from pipelines import naming
-
-        registry = naming.image_registry(self.toolchain.account, self.toolchain.region)
-        return f"{registry}/{image.repository}"
-
     @property
     def accounts(self) -> list[str]:
         """Every environment account other than the toolchain's, sorted, once each."""

@@ -327,7 +327,7 @@ class Pushed:
     release: bool  # pushed under the release tag: a release starts
 
 
-def push_to_sandbox(templates: Path, tag: str | None = None) -> Pushed:
+def push_to_sandbox(templates: Path, tag: str | None = None, image: str | None = None) -> Pushed:
     """`pipelines sandbox push`: a new generated image in the sandbox's release repository,
     under the release tag (or `tag`), with the credentials and endpoint of the environment."""
     import os
@@ -340,7 +340,8 @@ def push_to_sandbox(templates: Path, tag: str | None = None) -> Pushed:
             "no sandbox to push to: paste the export lines `pipelines sandbox` printed (they "
             "set AWS_ENDPOINT_URL), or pass --endpoint-url"
         )
-    manifest = load_manifest(templates)
+    # With several images, the repository of the one named (required, as for every verb).
+    manifest = load_manifest(templates).for_image(image)
     clients = Sessions(region=manifest.toolchain_region)
     chosen = tag or manifest.release_tag
     digest = push_image(clients, manifest, f"push-{uuid.uuid4()}", chosen)

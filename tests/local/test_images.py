@@ -81,3 +81,16 @@ def test_the_cli_rehearses_one_image_and_shows_the_others_untouched() -> None:
     assert "rehearsing shop-worker-release" in result.output
     others = result.output.split("the other images' services", 1)[1].split("\n\n", 1)[0]
     assert others.count("(bootstrap)") == 6  # admin and web in dev, staging and prod
+
+
+def test_sandbox_push_of_several_images_needs_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.local.sandbox import push_to_sandbox
+    from pipelines.render import write_atomically
+    from pipelines.synth import synthesize
+
+    write_atomically(tmp_path, synthesize(TWO_IMAGES).files)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached
+    with pytest.raises(BadInput, match=r"pass --image NAME \(one of web, worker\)"):
+        push_to_sandbox(tmp_path)
