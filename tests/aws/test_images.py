@@ -186,3 +186,32 @@ def test_each_service_stack_records_its_own_images_bootstrap(two_images: Workspa
     worker = manifest.stack("shop-dev-worker")
     assert own_bootstrap(worker) == manifest.for_image("worker").bootstrap
     assert own_bootstrap(manifest.stack("shop-dev-web")) is None  # web has no bootstrap
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+def test_deploy_and_destroy_cover_every_images_repository_and_pipeline(aws, tmp_path) -> None:
+    """Against moto: deploy creates every stack of both images in its waves, and destroy
+    removes them all, lists both repositories as retained and, with --include-retained, deletes
+    both."""
+    from tests.aws.recorder import BOOTSTRAP_DIGEST
+    from tests.aws.workspace import stack
+
+    workspace = Workspace.from_example(FIXTURES / "valid" / "two-images", tmp_path)
+    workspace.standins(aws)
+    bootstrap = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-web@{BOOTSTRAP_DIGEST}"
+    result = workspace.run("deploy", "--yes", "--bootstrap-image", bootstrap)
+    assert result.exit_code == 0, result.output
+    assert all(stack(aws, entry) is not None for entry in workspace.entries())
+    ecr = aws.client("ecr", *TOOLCHAIN)
+    names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+    assert names == {"shop-web", "shop-worker"}
+
+    result = workspace.run("destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert all(stack(aws, entry) is None for entry in workspace.entries())
+    assert "ECR repository shop-web (shop-source Repository;" in result.output
+    assert "ECR repository shop-worker (shop-source RepositoryWorker;" in result.output
+    later = workspace.run("destroy", "--yes", "--include-retained")
+    assert later.exit_code == 0, later.output
+    assert ecr.describe_repositories()["repositories"] == []
