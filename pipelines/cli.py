@@ -409,11 +409,30 @@ def destroy(
     )
 
 
+_IMAGE = click.option(
+    "--image",
+    "image",
+    metavar="NAME",
+    help="With several images (`images` in pipeline.yaml): the image whose pipeline to act on.",
+)
+
+
 @main.command()
 @_aws_options
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--image",
+    "image",
+    metavar="NAME",
+    help="With several images: only this image's pipeline (default: every image's).",
+)
 def status(
-    templates: Path, profile: str | None, region: str | None, role_name: str | None, output: str
+    templates: Path,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+    output: str,
+    image: str | None,
 ) -> None:
     """Per environment: the live digest, drift, who deployed it, and pending approvals.
 
@@ -422,10 +441,10 @@ def status(
       pipelines status --output json | jq '.environments[].pending_approval'
     """
     from pipelines.aws.status import StatusOptions
-    from pipelines.aws.status import status as run
+    from pipelines.aws.status import statuses as run
     from pipelines.console import show_status
 
-    options = StatusOptions(templates)
+    options = StatusOptions(templates, image)
     _aws(lambda clients: show_status(run(clients, options), output), profile, region, role_name)
 
 
@@ -441,6 +460,7 @@ def _decision(approve: bool) -> Callable[..., None]:
         help="The digest the pending approval must promote (or a unique 12+ hex prefix).",
     )
     @click.option("--comment", help="Summary recorded with the approval.")
+    @_IMAGE
     def command(
         templates: Path,
         profile: str | None,
@@ -449,11 +469,12 @@ def _decision(approve: bool) -> Callable[..., None]:
         env: str,
         digest: str,
         comment: str | None,
+        image: str | None,
     ) -> None:
         from pipelines.aws.approve import ApprovalOptions, decide
         from pipelines.console import show_decision
 
-        options = ApprovalOptions(templates, env, digest, comment, approve)
+        options = ApprovalOptions(templates, env, digest, comment, approve, image)
         _aws(lambda clients: show_decision(decide(clients, options)), profile, region, role_name)
 
     command.__doc__ = (
@@ -475,8 +496,14 @@ main.command("reject")(_decision(False))
 @click.option(
     "--digest", required=True, metavar="sha256:HEX", help="An image already in the repository."
 )
+@_IMAGE
 def release(
-    templates: Path, profile: str | None, region: str | None, role_name: str | None, digest: str
+    templates: Path,
+    profile: str | None,
+    region: str | None,
+    role_name: str | None,
+    digest: str,
+    image: str | None,
 ) -> None:
     """Start the pipeline for an image already in ECR, by digest.
 
@@ -488,7 +515,7 @@ def release(
     from pipelines.aws.release import release as run
     from pipelines.console import show_release
 
-    options = ReleaseOptions(templates, digest)
+    options = ReleaseOptions(templates, digest, image)
     _aws(lambda clients: show_release(run(clients, options)), profile, region, role_name)
 
 
@@ -497,6 +524,7 @@ def release(
 @click.argument("env")
 @click.option("--to", metavar="sha256:HEX", help="Image to return to (default: the previous one).")
 @click.option("--yes", "-y", is_flag=True, help="Roll back without asking.")
+@_IMAGE
 def rollback(
     templates: Path,
     profile: str | None,
@@ -505,6 +533,7 @@ def rollback(
     env: str,
     to: str | None,
     yes: bool,
+    image: str | None,
 ) -> None:
     """Put ENV's services back on the previous (or --to) image now, through CloudFormation.
 
@@ -520,7 +549,7 @@ def rollback(
     from pipelines.aws.rollback import rollback as run
     from pipelines.console import ConsoleReporter, show_rollback
 
-    options = RollbackOptions(templates, env, to, yes)
+    options = RollbackOptions(templates, env, to, yes, image)
     _aws(
         lambda clients: show_rollback(run(clients, options, ConsoleReporter(), _asking(yes))),
         profile,
@@ -551,8 +580,19 @@ def rollback(
     metavar="URL",
     help="A running `pipelines sandbox` of these environments instead of one in-process.",
 )
+@click.option(
+    "--image",
+    "image",
+    metavar="NAME",
+    help="With several images (`images` in pipeline.yaml): the image whose release to rehearse.",
+)
 def rehearse(
-    environments: Path, approve: str, fail_at: str | None, push: int, endpoint_url: str | None
+    environments: Path,
+    approve: str,
+    fail_at: str | None,
+    push: int,
+    endpoint_url: str | None,
+    image: str | None,
 ) -> None:
     """Rehearse a release on an embedded AWS (moto): no account, no credentials.
 
@@ -572,7 +612,7 @@ def rehearse(
 
     # --approve ask asks on the terminal; without one, rehearse refuses before it starts.
     ask = confirm if approve == "ask" and stdin_is_terminal() else None
-    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url, ask)
+    options = RehearsalOptions(environments, approve, fail_at, push, endpoint_url, ask, image)
     try:
         run_verb(lambda: show_rehearsal(run(options, ConsoleReporter()), fail_at))
     except (ConfigError, LimitError) as error:
@@ -627,7 +667,10 @@ def sandbox(ctx: click.Context, environments: Path, templates: Path, port: int) 
 @TEMPLATES
 @click.option("--tag", help="Tag to push under (default: the release tag of manifest.json).")
 @click.option("--endpoint-url", metavar="URL", help="The sandbox (default: $AWS_ENDPOINT_URL).")
-def sandbox_push(templates: Path, tag: str | None, endpoint_url: str | None) -> None:
+@_IMAGE
+def sandbox_push(
+    templates: Path, tag: str | None, endpoint_url: str | None, image: str | None
+) -> None:
     """Push a generated image to the sandbox's release repository; prints its digest.
 
     With the release tag, the push starts a release, as on AWS.
@@ -636,7 +679,7 @@ def sandbox_push(templates: Path, tag: str | None, endpoint_url: str | None) -> 
     from pipelines.local.sandbox import push_to_sandbox
 
     with _endpoint(endpoint_url):
-        run_verb(lambda: show_push(push_to_sandbox(templates, tag)))
+        run_verb(lambda: show_push(push_to_sandbox(templates, tag, image)))
 
 
 @main.command()

@@ -8,6 +8,7 @@ only when a table of stacks is shown, and boto3 only by the verbs.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -288,8 +289,17 @@ def show_destroy(result: DestroyResult) -> int:
     return result.exit_code
 
 
-def show_status(status: Status, output: str) -> int:
-    click.echo(status.json() if output == "json" else "\n".join(status.lines()))
+def show_status(statuses: list[Status], output: str) -> int:
+    """One image's status as always; several images' one after another (JSON: a list of
+    documents under `images`)."""
+    if len(statuses) == 1:
+        [status] = statuses
+        click.echo(status.json() if output == "json" else "\n".join(status.lines()))
+    elif output == "json":
+        documents = [json.loads(s.json()) for s in statuses]
+        click.echo(json.dumps({"images": documents}, indent=2, sort_keys=True))
+    else:
+        click.echo("\n\n".join("\n".join(s.lines()) for s in statuses))
     return 0
 
 
@@ -355,6 +365,7 @@ def show_rehearsal(result: Result, fail_at: str | None) -> int:
 
     digest = result.digests[-1]
     _live_table(result, digest)
+    _other_images(result)
     _deployed_tags(result.tags, digest)
     click.echo(f"\nrehearsal took {result.seconds:.1f}s")
     if fail_at:
@@ -369,6 +380,20 @@ def show_rehearsal(result: Result, fail_at: str | None) -> int:
             f"not every environment meant to receive {short_digest(digest)} runs it", err=True
         )
     return result.exit_code
+
+
+def _other_images(result: Result) -> None:
+    """With several images: the other images' services, which the release must leave alone."""
+    from pipelines.local.interpreter import short_digest
+
+    if not result.others:
+        return
+    click.echo("\nthe other images' services (this release must not touch them):")
+    for item in result.others:
+        runs = {item.parameter, item.running}
+        said = "bootstrap" if runs == {result.bootstrap} else "not the bootstrap"
+        shown = ", ".join(sorted(short_digest(d) if d else "-" for d in runs))
+        click.echo(f"  {item.environment:<12} {item.service:<12} {shown} ({said})")
 
 
 def _live_table(result: Result, digest: str) -> None:
@@ -439,8 +464,9 @@ def run_sandbox(options: SandboxOptions) -> int:
         }
         try:
             manifest = sandbox.manifest
+            served = ", ".join(i.pipeline for i in manifest.images) or manifest.pipeline
             click.echo(
-                f"\nthe sandbox serves {manifest.pipeline} at {sandbox.endpoint}; paste these "
+                f"\nthe sandbox serves {served} at {sandbox.endpoint}; paste these "
                 "lines into another shell:\n"
             )
             for line in sandbox.exports():

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pipelines import json_text, limits, naming
+from pipelines import image_naming, json_text, limits, naming
 from pipelines.builders.pipeline import CAPABILITIES
 from pipelines.config.models import Project
 from pipelines.conformance.model import StackTemplate
@@ -19,7 +19,7 @@ from pipelines.conformance.rules import findings as conformance_findings
 from pipelines.errors import LimitError
 from pipelines.invoker import names
 from pipelines.release import lead_time
-from pipelines.release.plan import ReleasePlan
+from pipelines.release.plan import ReleasePlan, plans_by_image
 from pipelines.stacks import Stack, deploy_waves
 from pipelines.template_data import template_data
 
@@ -160,13 +160,16 @@ def _manifest(
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "app": project.app,
-        "pipeline": naming.pipeline_name(project.app),
-        "toolchain": {"account": project.toolchain.account, "region": project.toolchain.region},
-        "image": {
-            "repository": project.image.repository,
-            "release_tag": project.image.release_tag,
-            "bootstrap": project.image.bootstrap,
-        },
+    }
+    if not project.images:
+        manifest["pipeline"] = naming.pipeline_name(project.app)
+    manifest["toolchain"] = {
+        "account": project.toolchain.account,
+        "region": project.toolchain.region,
+    }
+    if not project.images:
+        manifest["image"] = _image(project)
+    manifest |= {
         "promotion": [e.name for e in project.environments],
         "environments": _environments(project),
         "templates_bundle": naming.TEMPLATES_BUNDLE_KEY,
@@ -196,22 +199,25 @@ def _manifest(
             for o in outputs
         ],
     }
-    if plan is not None:
+    if project.images:
+        # Several images: which pipeline releases which repository to which services, so that
+        # the verbs read it here instead of parsing names.
+        plans = plans_by_image(project, plan) if plan is not None else {}
+        manifest["images"] = [
+            {
+                "name": name,
+                "pipeline": image_naming.pipeline_name(project.app, name),
+                **_image(view),
+                "services": sorted(view.services),
+                **({"stages": _stages(plans[name])} if name in plans else {}),
+            }
+            for name in project.images
+            for view in [project.for_image(name)]
+        ]
+    elif plan is not None:
         # The pipeline's stages, whose they are and their actions, so that the verbs never
         # parse stage or action names.
-        manifest["stages"] = [
-            {
-                "name": s.name,
-                "environment": s.environment.name if s.environment else None,
-                "actions": [
-                    {"name": a.name, "kind": str(a.kind), "service": a.service}
-                    if a.service
-                    else {"name": a.name, "kind": str(a.kind)}
-                    for a in s.steps
-                ],
-            }
-            for s in plan.stages
-        ]
+        manifest["stages"] = _stages(plan)
     if assets:
         manifest["assets"] = [
             {
@@ -223,6 +229,31 @@ def _manifest(
             for a in assets
         ]
     return manifest
+
+
+def _image(project: Project) -> dict[str, Any]:
+    return {
+        "repository": project.image.repository,
+        "release_tag": project.image.release_tag,
+        "bootstrap": project.image.bootstrap,
+    }
+
+
+def _stages(plan: ReleasePlan) -> list[dict[str, Any]]:
+    """A pipeline's stages, whose they are and their actions."""
+    return [
+        {
+            "name": s.name,
+            "environment": s.environment.name if s.environment else None,
+            "actions": [
+                {"name": a.name, "kind": str(a.kind), "service": a.service}
+                if a.service
+                else {"name": a.name, "kind": str(a.kind)}
+                for a in s.steps
+            ],
+        }
+        for s in plan.stages
+    ]
 
 
 def _environments(project: Project) -> list[dict[str, Any]]:

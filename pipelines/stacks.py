@@ -16,7 +16,7 @@ from pipelines.builders.service import DIGEST_PATTERN, build_service
 from pipelines.builders.source import build_source
 from pipelines.config import runners
 from pipelines.config.models import Project
-from pipelines.release.plan import ReleasePlan
+from pipelines.release.plan import ReleasePlan, plans_by_image
 
 
 class Stack(NamedTuple):
@@ -83,13 +83,7 @@ def build_stacks(
                     needs=(source.name, deploy.name),
                     environment=env.name,
                     service=service,
-                    parameters={
-                        naming.IMAGE_URI_PARAMETER: {
-                            "set_by": "pipeline",
-                            "pattern": DIGEST_PATTERN,
-                            "description": "image pinned by digest; deploy keeps the live value",
-                        }
-                    },
+                    parameters={naming.IMAGE_URI_PARAMETER: _image_parameter(project, service)},
                 )
             )
     pipeline = Stack(
@@ -97,7 +91,7 @@ def build_stacks(
         "pipeline",
         toolchain.account,
         toolchain.region,
-        build_pipeline(project, plan),
+        build_pipeline(project, plans_by_image(project, plan)),
         needs=(source.name, *(s.name for s in regional)),
         parameters={
             naming.artifact_key_parameter(s.region): {
@@ -114,6 +108,20 @@ def build_stacks(
     if project.runners:
         stacks += _runner_stacks(project, source, pipeline, invoker_code_key)
     return stacks
+
+
+def _image_parameter(project: Project, service: str) -> dict[str, str]:
+    """The service stack's image parameter, as deploy reads it. With several images, each
+    service's first image is its own image's bootstrap, so it is recorded per stack."""
+    parameter = {
+        "set_by": "pipeline",
+        "pattern": DIGEST_PATTERN,
+        "description": "image pinned by digest; deploy keeps the live value",
+    }
+    bootstrap = project.image_of(service).bootstrap
+    if project.images and bootstrap:
+        parameter["bootstrap"] = bootstrap
+    return parameter
 
 
 def _runner_stacks(

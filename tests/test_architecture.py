@@ -19,7 +19,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipelines"
 # Lowest first. A name is a top-level module or package of `pipelines`.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # leaf modules: the standard library only, and each other
-    ("__init__", "aws_facts", "durations", "errors", "json_text", "naming", "patterns"),
+    (
+        "__init__",
+        "aws_facts",
+        "durations",
+        "errors",
+        "image_naming",
+        "json_text",
+        "naming",
+        "patterns",
+    ),
     ("process",),  # the process's garbage-collector settings
     # the Lambda: the standard library, boto3, the leaf modules; and synth's packaging of it
     ("invoker", "invoker_package"),

@@ -37,6 +37,7 @@ class ApprovalOptions:
     digest: str
     comment: str | None = None
     approve: bool = True
+    image: str | None = None  # required with several images: whose pipeline's approval
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Decision:
 
 
 def decide(clients: Clients, options: ApprovalOptions) -> Decision:
-    manifest = load_manifest(options.templates)
+    manifest = load_manifest(options.templates).for_image(options.image)
     manifest.check_environment(options.env)
     given = digests.parse(options.digest)
     home = (manifest.toolchain_account, manifest.toolchain_region)

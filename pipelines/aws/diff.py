@@ -20,7 +20,7 @@ from pipelines.aws.manifest import load_manifest, stale_hint
 from pipelines.aws.orphans import Orphan, find_orphans
 from pipelines.aws.progress import SILENT, Reporter
 from pipelines.aws.session import Clients
-from pipelines.aws.stackplan import Prepared, describe_plan, discard_all, plan_all
+from pipelines.aws.stackplan import Prepared, describe_plan, discard_all, own_bootstrap, plan_all
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def diff(clients: Clients, options: DiffOptions, reporter: Reporter = SILENT) ->
                     p.has_changes,
                     needs_bootstrap=p.action in ("create", "recreate")
                     and naming.IMAGE_URI_PARAMETER in p.entry.parameters
-                    and not manifest.bootstrap,
+                    and not (manifest.bootstrap or own_bootstrap(p.entry)),
                 )
                 for p in prepared
             ]

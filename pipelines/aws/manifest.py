@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -64,6 +64,21 @@ class ActionEntry(NamedTuple):
 
 
 @dataclass(frozen=True)
+class ImageEntry:
+    """One image of an app with several: its pipeline, its repository and the services that
+    pipeline deploys (manifest.json's `images`)."""
+
+    name: str
+    pipeline: str
+    repository: str
+    release_tag: str
+    bootstrap: str | None
+    services: tuple[str, ...]
+    stages: dict[str, tuple[str, ...]]
+    actions: dict[str, tuple[ActionEntry, ...]]
+
+
+@dataclass(frozen=True)
 class Manifest:
     directory: Path
     app: str
@@ -85,6 +100,49 @@ class Manifest:
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Per stage name, its actions as synth planned them (empty: an older manifest).
     actions: dict[str, tuple[ActionEntry, ...]] = field(default_factory=dict)
+    # An app of several images: each of them. Until `for_image` picks one, `pipeline`,
+    # `repository`, `release_tag`, `stages` and `actions` are empty.
+    images: tuple[ImageEntry, ...] = ()
+    # The image `for_image` picked (None: the app's one image).
+    image: str | None = None
+
+    @property
+    def image_names(self) -> list[str]:
+        return [i.name for i in self.images]
+
+    def for_image(self, name: str | None) -> Manifest:
+        """The manifest as the verbs of one pipeline see it: that image's pipeline, repository
+        and stages, and only the service stacks it deploys. An app of several images needs a
+        name; an app of one takes none."""
+        if not self.images:
+            if name is not None:
+                raise BadInput(
+                    f"--image {name}: {self.app} has one image ({self.repository}), and --image "
+                    "is only for an app of several (`images` in pipeline.yaml); leave it out"
+                )
+            return self
+        listed = ", ".join(self.image_names)
+        if name is None:
+            raise BadInput(f"{self.app} has several images: pass --image NAME (one of {listed})")
+        chosen = next((i for i in self.images if i.name == name), None)
+        if chosen is None:
+            raise BadInput(
+                f"no image {name!r} in {self.directory / MANIFEST} (images: {listed})"
+                f"{_close(name, self.image_names)}"
+            )
+        return replace(
+            self,
+            pipeline=chosen.pipeline,
+            repository=chosen.repository,
+            release_tag=chosen.release_tag,
+            bootstrap=chosen.bootstrap,
+            stages=chosen.stages,
+            actions=chosen.actions,
+            stacks=tuple(
+                e for e in self.stacks if e.kind != "service" or e.service in chosen.services
+            ),
+            image=chosen.name,
+        )
 
     def service_actions(
         self, stages: tuple[str, ...], service: str, kinds: frozenset[str]
@@ -199,11 +257,13 @@ def load_manifest(directory: Path) -> Manifest:
                 f"{path}: manifest version {data['version']} is not {SUPPORTED_VERSION}; "
                 "synthesize with this version of pipelines"
             )
-        image = data["image"]
+        images = tuple(_image_entry(i) for i in data.get("images", ()))
+        # An app of several images has no one pipeline or image: `for_image` picks them.
+        image = data["image"] if not images else {"repository": "", "release_tag": ""}
         return Manifest(
             directory=Path(directory),
             app=data["app"],
-            pipeline=data["pipeline"],
+            pipeline=data["pipeline"] if not images else "",
             toolchain_account=data["toolchain"]["account"],
             toolchain_region=data["toolchain"]["region"],
             repository=image["repository"],
@@ -233,12 +293,35 @@ def load_manifest(directory: Path) -> Manifest:
                 )
                 for stage in data.get("stages", [])
             },
+            images=images,
         )
     except (KeyError, TypeError) as error:
         raise BadInput(
             f"{path}: not a manifest written by `pipelines synth` (missing {error}); "
             "run `pipelines synth` again"
         ) from None
+
+
+def _image_entry(data: dict[str, Any]) -> ImageEntry:
+    return ImageEntry(
+        name=data["name"],
+        pipeline=data["pipeline"],
+        repository=data["repository"],
+        release_tag=data["release_tag"],
+        bootstrap=data.get("bootstrap"),
+        services=tuple(data["services"]),
+        stages=_stages(data.get("stages", [])),
+        actions=_actions(data.get("stages", [])),
+    )
+
+
+def _actions(stages: list[dict[str, Any]]) -> dict[str, tuple[ActionEntry, ...]]:
+    return {
+        stage["name"]: tuple(
+            ActionEntry(a["name"], a["kind"], a.get("service")) for a in stage.get("actions", ())
+        )
+        for stage in stages
+    }
 
 
 def _stages(stages: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:

@@ -22,6 +22,7 @@ from pipelines.aws.session import Clients
 class ReleaseOptions:
     templates: Path
     digest: str
+    image: str | None = None  # required with several images: which pipeline, which repository
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Started:
 
 
 def release(clients: Clients, options: ReleaseOptions) -> Started:
-    manifest = load_manifest(options.templates)
+    manifest = load_manifest(options.templates).for_image(options.image)
     given = digests.parse(options.digest)
     home = (manifest.toolchain_account, manifest.toolchain_region)
     with located(clients.where(*home)):

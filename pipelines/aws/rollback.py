@@ -51,6 +51,7 @@ class RollbackOptions:
     env: str
     to: str | None = None
     yes: bool = False
+    image: str | None = None  # required with several images: whose services roll back
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def rollback(
 ) -> RollbackResult:
     """Plan the rollback and report the plan; then, with `options.yes` or if `confirm` agrees,
     apply it. Without either, it refuses before any AWS call."""
-    manifest = load_manifest(options.templates)
+    manifest = load_manifest(options.templates).for_image(options.image)
     entries = manifest.service_stacks(options.env)
     given = digests.parse(options.to) if options.to else None
     if not options.yes and confirm is None:

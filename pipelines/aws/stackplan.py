@@ -117,14 +117,23 @@ def check_can_change(
         for e in entries
         if naming.IMAGE_URI_PARAMETER in e.parameters
         and (change_set_type(live[e.name]) == "CREATE" or needs_recreate(live[e.name]))
+        and not (bootstrap or own_bootstrap(e))
     ]
-    if new_services and not bootstrap:
+    if new_services:
         raise BadInput(
             f"{', '.join(new_services)} do{'es' if len(new_services) == 1 else ''} not exist yet "
             "and need a first image to start from: pass --bootstrap-image "
             "<registry>/<repository>@sha256:<digest>, or set image.bootstrap in "
             "environments/pipeline.yaml and run `pipelines synth`"
         )
+
+
+def own_bootstrap(entry: StackEntry) -> str | None:
+    """The first image manifest.json records for this service stack: with several images,
+    the bootstrap of the image the service runs (`--bootstrap-image` comes before it)."""
+    parameter = entry.parameters.get(naming.IMAGE_URI_PARAMETER) or {}
+    found = parameter.get("bootstrap")
+    return found if isinstance(found, str) else None
 
 
 def parameters_for(
@@ -139,8 +148,8 @@ def parameters_for(
             result.append({"ParameterKey": key, "ParameterValue": looked_up[key]})
         elif kind == "UPDATE":
             result.append({"ParameterKey": key, "UsePreviousValue": True})
-        elif key == naming.IMAGE_URI_PARAMETER and bootstrap:
-            result.append({"ParameterKey": key, "ParameterValue": bootstrap})
+        elif key == naming.IMAGE_URI_PARAMETER and (first := bootstrap or own_bootstrap(entry)):
+            result.append({"ParameterKey": key, "ParameterValue": first})
         else:
             raise BadInput(f"{entry.name}: parameter {key} needs a value to create the stack")
     return result

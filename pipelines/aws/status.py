@@ -106,6 +106,7 @@ class Report:
 @dataclass(frozen=True)
 class StatusOptions:
     templates: Path
+    image: str | None = None  # with several images: one of them (None: every image)
 
 
 @dataclass
@@ -124,8 +125,19 @@ class Status:
 
 
 def status(clients: Clients, options: StatusOptions) -> Status:
-    manifest = load_manifest(options.templates)
+    manifest = load_manifest(options.templates).for_image(options.image)
     return Status(manifest, collect(clients, manifest))
+
+
+def statuses(clients: Clients, options: StatusOptions) -> list[Status]:
+    """The status of the image asked for; with several images and none asked for, of each."""
+    manifest = load_manifest(options.templates)
+    if options.image is not None or not manifest.images:
+        return [status(clients, options)]
+    return [
+        Status(chosen, collect(clients, chosen))
+        for chosen in (manifest.for_image(name) for name in manifest.image_names)
+    ]
 
 
 def collect(clients: Clients, manifest: Manifest) -> Report:
@@ -423,7 +435,10 @@ def _isoformat(value: Any) -> str:
 
 
 def _jsonable(manifest: Manifest, report: Report) -> dict[str, Any]:
+    # An app of several images says whose pipeline this is; one image's document is unchanged.
+    image = {"image": manifest.image} if manifest.image is not None else {}
     return {
+        **image,
         "pipeline": manifest.pipeline,
         "pipeline_found": report.pipeline_found,
         "toolchain": {"account": manifest.toolchain_account, "region": manifest.toolchain_region},

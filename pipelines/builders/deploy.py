@@ -18,7 +18,7 @@ from awacs.aws import Statement
 from troposphere import Export, GetAtt, Output, Ref, Template, iam
 from troposphere import kms as kms_resources
 
-from pipelines import naming
+from pipelines import image_naming, naming
 from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
@@ -68,13 +68,17 @@ def build_deploy(project: Project, env: Environment) -> Template:
             PolicyDocument=document(*_service_boundary(project, env)),
         )
     )
-    pipeline_role = naming.role_arn(partition, project.toolchain.account, naming.pipeline_role(app))
+    # Every image's pipeline deploys to the environment through this one role.
+    pipeline_roles = [
+        naming.role_arn(partition, project.toolchain.account, image_naming.pipeline_role(app, name))
+        for name in project.image_names()
+    ]
     deploy_role = template.add_resource(
         iam.Role(
             "DeployRole",
             RoleName=naming.deploy_role(app, env.name),
             Description=f"{app}'s release pipeline assumes this role to deploy to {env.name}",
-            AssumeRolePolicyDocument=principals_trust(partition, [pipeline_role]),
+            AssumeRolePolicyDocument=principals_trust(partition, pipeline_roles),
             Policies=[role_policy("deploy-service-stacks", *_deploy_statements(project, env))],
         )
     )
@@ -96,15 +100,18 @@ def _service_boundary(project: Project, env: Environment) -> list[Statement]:
     names widened to patterns so that its size does not grow with the number of services
     (IAM allows 6,144 characters in a managed policy)."""
     app, partition, region, account = project.app, partition_of(env.region), env.region, env.account
-    repository = naming.repository_arn(
-        partition, project.toolchain.region, project.toolchain.account, project.image.repository
-    )
+    repositories = [
+        naming.repository_arn(
+            partition, project.toolchain.region, project.toolchain.account, image.repository
+        )
+        for image in project.all_images
+    ]
     log_groups = naming.arn(
         partition, "logs", region, account, f"log-group:{naming.log_group_prefix(app, env.name)}*"
     )
     secrets = {a for s in project.services for a in project.settings(env, s).secrets.values()}
     statements = [
-        *image_pull_statements([repository]),
+        *image_pull_statements(repositories),
         allow([logs.CreateLogStream, logs.PutLogEvents], [log_groups]),
     ]
     secret_arns = [a for a in secrets if ":secretsmanager:" in a]

@@ -17,7 +17,7 @@ from awacs import ecr as ecr_actions
 from awacs import logs as logs_actions
 from troposphere import GetAtt, Template, awslambda, iam, logs
 
-from pipelines import naming
+from pipelines import image_naming, naming
 from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import allow, logs_key, role_policy, service_trust
 from pipelines.builders.service import LOG_RETENTION_DAYS
@@ -59,7 +59,7 @@ def marker_function_arn(project: Project) -> str:
         "lambda",
         toolchain.region,
         toolchain.account,
-        f"function:{naming.release_marker_function(project.app)}",
+        f"function:{image_naming.release_marker_function(project.app, project.image_name)}",
     )
 
 
@@ -67,15 +67,17 @@ def add_release_marker(template: Template, project: Project) -> awslambda.Functi
     """The marker function, its role, and its KMS-encrypted log group with retention."""
     app, toolchain = project.app, project.toolchain
     partition = partition_of(toolchain.region)
-    function_name = naming.release_marker_function(app)
+    function_name = image_naming.release_marker_function(app, project.image_name)
+    # One marker per image's pipeline, each allowed only its own repository.
+    sfx = image_naming.logical_suffix(project.image_name)
     log_group_name = naming.lambda_log_group(function_name)
     key = template.add_resource(
         logs_key(
-            "ReleaseMarkerLogKey",
+            f"ReleaseMarkerLogKey{sfx}",
             f"Encrypts the logs of {app}'s release marker",
             partition=partition,
             region=toolchain.region,
-            sid="CloudWatchLogsEncryptsReleaseMarkerLogs",
+            sid=f"CloudWatchLogsEncryptsReleaseMarker{sfx}Logs",
             log_groups=[
                 naming.arn(
                     partition,
@@ -89,7 +91,7 @@ def add_release_marker(template: Template, project: Project) -> awslambda.Functi
     )
     log_group = template.add_resource(
         logs.LogGroup(
-            "ReleaseMarkerLogGroup",
+            f"ReleaseMarkerLogGroup{sfx}",
             LogGroupName=log_group_name,
             RetentionInDays=LOG_RETENTION_DAYS,
             KmsKeyId=GetAtt(key, "Arn"),
@@ -100,8 +102,8 @@ def add_release_marker(template: Template, project: Project) -> awslambda.Functi
     )
     role = template.add_resource(
         iam.Role(
-            "ReleaseMarkerRole",
-            RoleName=naming.release_marker_role(app),
+            f"ReleaseMarkerRole{sfx}",
+            RoleName=image_naming.release_marker_role(app, project.image_name),
             Description=f"{app}'s release marker Lambda runs as this role",
             # No aws:SourceAccount condition: AWS does not document that Lambda sets it when it
             # assumes an execution role, and a condition on a key the request lacks denies it.
@@ -134,7 +136,7 @@ def add_release_marker(template: Template, project: Project) -> awslambda.Functi
         )
     )
     function = awslambda.Function(
-        MARKER_FUNCTION,
+        f"{MARKER_FUNCTION}{sfx}",
         FunctionName=function_name,
         Description=f"{app}'s release marker: tags the digest each environment runs as "
         f"{naming.deployed_tag('<env>')} in {project.image.repository}",

@@ -19,7 +19,7 @@ from awacs.aws import Statement
 from troposphere import GetAtt, Join, Output, Parameter, Ref, Template, codepipeline, events, iam
 from troposphere import sns as sns_resources
 
-from pipelines import naming
+from pipelines import image_naming, naming
 from pipelines.aws_facts import partition_of
 from pipelines.builders.artifacts import ARTIFACT_BUCKET, ARTIFACT_KEY, add_artifact_store
 from pipelines.builders.iam import (
@@ -46,11 +46,17 @@ EXECUTION_VARIABLE = "#{codepipeline.PipelineExecutionId}"
 MAX_PLANS_IN_APPROVAL = 3
 
 
-def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
+def build_pipeline(project: Project, plans: Mapping[str | None, ReleasePlan]) -> Template:
+    """The pipeline stack: the artifact store and approvals topic every pipeline shares, and per
+    image (`plans` holds each image's plan, by name; None for the one `image`) its pipeline,
+    its role, its release marker and the rule a push to its repository fires."""
     app = project.app
+    if project.images:
+        described = "Each image's pipeline is started by a push to that image's repository"
+    else:
+        described = f"A push of {project.image.repository}:{project.image.release_tag}"
     template = new_template(
-        f"{app}: release pipeline. A push of {project.image.repository}:"
-        f"{project.image.release_tag} deploys to {project.environments[0].name} and is "
+        f"{app}: release pipeline. {described} deploys to {project.environments[0].name} and is "
         "promoted through each later environment."
     )
     add_artifact_store(template, project, project.toolchain.region)
@@ -70,12 +76,23 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
                 f"ApprovalSubscription{i}", Protocol="email", Endpoint=email, TopicArn=Ref(topic)
             )
         )
+    for name, plan in plans.items():
+        _add_image_pipeline(template, project.for_image(name), plan)
+    template.add_output(Output("ArtifactBucketName", Value=Ref(ARTIFACT_BUCKET)))
+    template.add_output(Output("ArtifactKeyArn", Value=GetAtt(ARTIFACT_KEY, "Arn")))
+    template.add_output(Output("ApprovalTopicArn", Value=Ref(topic)))
+    return template
+
+
+def _add_image_pipeline(template: Template, project: Project, plan: ReleasePlan) -> None:
+    """One image's pipeline and what is its alone (`project` is that image's view)."""
+    sfx = image_naming.logical_suffix(project.image_name)
     role = template.add_resource(_pipeline_role(project))
     add_release_marker(template, project)
     pipeline = template.add_resource(
         codepipeline.Pipeline(
-            "Pipeline",
-            Name=naming.pipeline_name(app),
+            f"Pipeline{sfx}",
+            Name=image_naming.pipeline_name(project.app, project.image_name),
             RoleArn=GetAtt(role, "Arn"),
             PipelineType="V2",
             # One execution per stage at a time, in push order: an approval always belongs to
@@ -87,11 +104,7 @@ def build_pipeline(project: Project, plan: ReleasePlan) -> Template:
         )
     )
     _add_trigger(template, project)
-    template.add_output(Output("PipelineName", Value=Ref(pipeline)))
-    template.add_output(Output("ArtifactBucketName", Value=Ref(ARTIFACT_BUCKET)))
-    template.add_output(Output("ArtifactKeyArn", Value=GetAtt(ARTIFACT_KEY, "Arn")))
-    template.add_output(Output("ApprovalTopicArn", Value=Ref(topic)))
-    return template
+    template.add_output(Output(f"PipelineName{sfx}", Value=Ref(pipeline)))
 
 
 def artifact_key_parameter(project: Project, region: str) -> Parameter:
@@ -273,7 +286,9 @@ def _marker_action(project: Project, env: Environment, step: Step) -> codepipeli
         "tag": naming.deployed_tag(env.name),
         "previous": naming.previous_deployed_tag(env.name),
     }
-    return _invoke(step, naming.release_marker_function(project.app), request)
+    return _invoke(
+        step, image_naming.release_marker_function(project.app, project.image_name), request
+    )
 
 
 def _runner_action(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
@@ -479,9 +494,11 @@ def _pipeline_role(project: Project) -> iam.Role:
             allow(KEY_USE_ACTIONS, [Ref(naming.artifact_key_parameter(r)) for r in other_regions])
         )
     return iam.Role(
-        "PipelineRole",
-        RoleName=naming.pipeline_role(app),
-        Description=f"{app}'s release pipeline runs as this role",
+        f"PipelineRole{image_naming.logical_suffix(project.image_name)}",
+        RoleName=image_naming.pipeline_role(app, project.image_name),
+        Description=f"{image_naming.pipeline_name(app, project.image_name)} runs as this role"
+        if project.image_name
+        else f"{app}'s release pipeline runs as this role",
         AssumeRolePolicyDocument=service_trust("codepipeline.amazonaws.com"),
         Policies=[role_policy("run-release-pipeline", *statements)],
     )
@@ -543,19 +560,22 @@ def _runner_statements(project: Project) -> list[Statement]:
 
 
 def _add_trigger(template: Template, project: Project) -> None:
-    app, toolchain = project.app, project.toolchain
+    app, toolchain, image = project.app, project.toolchain, project.image_name
+    sfx = image_naming.logical_suffix(image)
     pipeline_arn = naming.arn(
         partition_of(toolchain.region),
         "codepipeline",
         toolchain.region,
         toolchain.account,
-        naming.pipeline_name(app),
+        image_naming.pipeline_name(app, image),
     )
     role = template.add_resource(
         iam.Role(
-            "TriggerRole",
-            RoleName=naming.trigger_role(app),
-            Description=f"EventBridge starts {app}'s release pipeline as this role",
+            f"TriggerRole{sfx}",
+            RoleName=image_naming.trigger_role(app, image),
+            Description=f"EventBridge starts {image_naming.pipeline_name(app, image)} as this role"
+            if image
+            else f"EventBridge starts {app}'s release pipeline as this role",
             AssumeRolePolicyDocument=service_trust("events.amazonaws.com"),
             Policies=[
                 role_policy(
@@ -567,8 +587,8 @@ def _add_trigger(template: Template, project: Project) -> None:
     )
     template.add_resource(
         events.Rule(
-            "TriggerRule",
-            Name=naming.trigger_rule(app),
+            f"TriggerRule{sfx}",
+            Name=image_naming.trigger_rule(app, image),
             Description=f"A push of {project.image.repository}:{project.image.release_tag} "
             "starts a release",
             State="ENABLED",

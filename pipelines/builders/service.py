@@ -184,8 +184,12 @@ def _execution_role(
     project: Project, env: Environment, service: str, log_group: logs.LogGroup
 ) -> iam.Role:
     partition = partition_of(env.region)
+    # Only the repository of the image this service runs.
     repository = naming.repository_arn(
-        partition, project.toolchain.region, project.toolchain.account, project.image.repository
+        partition,
+        project.toolchain.region,
+        project.toolchain.account,
+        project.image_of(service).repository,
     )
     secrets = project.settings(env, service).secrets
     parameter_arns = sorted(a for a in secrets.values() if ":ssm:" in a)

@@ -1,4 +1,4 @@
-"""<app>-source: the ECR repository whose release tag starts a release."""
+"""<app>-source: the ECR repository (one per image) whose release tag starts a release."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from awacs import ecr as ecr_actions
 from awacs.aws import Allow, Principal, Statement
 from troposphere import GetAtt, Output, Ref, Template, ecr, iam
 
-from pipelines import naming
+from pipelines import image_naming, naming
 from pipelines.aws_facts import partition_of
 from pipelines.builders.iam import (
     ACCOUNT_ROOT_TRUST_REASON,
@@ -43,10 +43,25 @@ PUSH_ACTIONS = [
 def build_source(project: Project) -> Template:
     template = new_template(
         f"{project.app}: image repository; a push of the release tag starts a release."
+        if not project.images
+        else f"{project.app}: image repositories; a push of an image's release tag starts "
+        "that image's release."
     )
+    for index, name in enumerate(project.image_names()):
+        _add_repository(template, project.for_image(name), first=index == 0)
+    return template
+
+
+def _add_repository(template: Template, project: Project, first: bool) -> None:
+    """One image's repository (`project` is its view), its push role, and their outputs.
+
+    The first image's repository keeps the logical ID the one `image` has: a repository is
+    retained and named, so under a new ID CloudFormation would try to create it again, and fail,
+    when an app of one image lists it first under `images` (docs/images.md)."""
+    sfx = image_naming.logical_suffix(project.image_name)
     image = project.image
     repository = ecr.Repository(
-        "Repository",
+        "Repository" if first else f"Repository{sfx}",
         RepositoryName=image.repository,
         ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
         EncryptionConfiguration=ecr.EncryptionConfiguration(EncryptionType="KMS"),
@@ -88,18 +103,17 @@ def build_source(project: Project) -> Template:
         )
     template.add_resource(repository)
     if image.push_principals:
-        template.add_resource(_push_role(project))
+        push_role = template.add_resource(_push_role(project))
         template.add_output(
             Output(
-                "PushRoleArn",
-                Value=GetAtt("PushRole", "Arn"),
+                f"PushRoleArn{sfx}",
+                Value=GetAtt(push_role, "Arn"),
                 Description="Role an external CI assumes to push",
             )
         )
-    template.add_output(Output("RepositoryName", Value=Ref(repository)))
-    template.add_output(Output("RepositoryArn", Value=GetAtt(repository, "Arn")))
-    template.add_output(Output("RepositoryUri", Value=GetAtt(repository, "RepositoryUri")))
-    return template
+    template.add_output(Output(f"RepositoryName{sfx}", Value=Ref(repository)))
+    template.add_output(Output(f"RepositoryArn{sfx}", Value=GetAtt(repository, "Arn")))
+    template.add_output(Output(f"RepositoryUri{sfx}", Value=GetAtt(repository, "RepositoryUri")))
 
 
 def _lifecycle(keep: int) -> str:
@@ -136,8 +150,8 @@ def _push_role(project: Project) -> iam.Role:
         partition, project.toolchain.region, project.toolchain.account, project.image.repository
     )
     role = iam.Role(
-        "PushRole",
-        RoleName=naming.push_role(project.app),
+        f"PushRole{image_naming.logical_suffix(project.image_name)}",
+        RoleName=image_naming.push_role(project.app, project.image_name),
         Description=f"Lets an external CI push images to {project.image.repository}",
         AssumeRolePolicyDocument=principals_trust(partition, project.image.push_principals),
         Policies=[

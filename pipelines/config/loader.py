@@ -23,6 +23,7 @@ from pipelines.config.rules import (
     Documents,
     key_of,
 )
+from pipelines.config.rules.images import missing_image
 from pipelines.config.yaml_source import Document, read_document
 from pipelines.errors import ConfigError, Problem, unknown_name
 
@@ -57,7 +58,10 @@ def read_files(directory: Path) -> Files:
     if not directory.is_dir():
         raise ConfigError([Problem(directory, None, "", "no such directory")])
     pipeline_doc = read_document(directory / PIPELINE_FILE)
-    pipeline = _validate(PipelineFile, pipeline_doc)
+    try:
+        pipeline = _validate(PipelineFile, pipeline_doc)
+    except ConfigError as error:
+        raise ConfigError(_with_missing_image(error.problems, pipeline_doc)) from None
 
     env_docs = _environment_documents(directory, pipeline, pipeline_doc)
     # Check every environment file before reporting, so one run shows every file's problems.
@@ -114,7 +118,9 @@ def build_project(files: Files) -> Project:
     return Project(
         app=pipeline.app,
         toolchain=pipeline.toolchain,
-        image=pipeline.image,
+        # The rules have checked that exactly one of `image` and `images` is written.
+        image=pipeline.image or next(iter((pipeline.images or {}).values())),
+        images=pipeline.images or {},
         services=pipeline.services,
         notifications=pipeline.notifications,
         environments=tuple(environments),
@@ -168,6 +174,16 @@ def _environment_documents(
     if problems:
         raise ConfigError(problems)
     return {name: read_document(directory / f"{name}.yaml") for name in pipeline.promotion}
+
+
+def _with_missing_image(problems: list[Problem], doc: Document) -> list[Problem]:
+    """The schema's problems, and a missing `image` where a missing required key would be
+    reported (after `app` and `toolchain`), if pipeline.yaml has neither `image` nor `images`."""
+    data = doc.data
+    if not isinstance(data, dict) or "image" in data or "images" in data:
+        return problems
+    before = sum(1 for p in problems if p.key.split(".")[0] in ("app", "toolchain"))
+    return [*problems[:before], missing_image(doc), *problems[before:]]
 
 
 def _misnamed(directory: Path, name: str) -> bool:

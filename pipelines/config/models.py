@@ -102,6 +102,20 @@ class Toolchain(_Model):
     region: Region
 
 
+# An image's name goes into its pipeline's names and its resources' logical IDs: lowercase
+# letters and digits only (no `-`, so that two names never make one CamelCase ID), and short
+# enough that `<app>-<image>-pipeline-trigger` fits IAM's 64 characters with a 24-character app.
+MAX_IMAGE_NAME = 16
+ImageName = Annotated[
+    str,
+    _matches(
+        rf"[a-z][a-z0-9]{{0,{MAX_IMAGE_NAME - 1}}}",
+        f"an image name (1-{MAX_IMAGE_NAME} of a-z and 0-9, starting with a letter)",
+        "web",
+    ),
+]
+
+
 class Image(_Model):
     """The ECR repository whose release tag starts a release."""
 
@@ -420,6 +434,11 @@ class Service(_Model):
         description="Path pattern for the load balancer rule, needed when several services share "
         "one host.",
     )
+    image: ImageName | None = Field(
+        default=None,
+        description="With `images`: the name of the image this service runs, whose pipeline "
+        "deploys it. Required when there are several images; refused with `image`.",
+    )
 
     @field_validator("cpu")
     @classmethod
@@ -628,7 +647,17 @@ class PipelineFile(_Model):
         ),
     ]
     toolchain: Toolchain
-    image: Image
+    image: Image | None = Field(
+        default=None,
+        description="The one image every service runs, and its release pipeline. Write either "
+        "`image` or `images`, not both.",
+    )
+    images: Annotated[dict[ImageName, Image], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Several images by name, each with its own ECR repository and its own "
+        "release pipeline that deploys only the services naming it (`services.<s>.image`). "
+        "Write either `image` or `images`, not both; with one image, prefer `image`.",
+    )
     promotion: Annotated[list[EnvironmentName], Field(min_length=1)]
     services: Annotated[dict[ServiceName, Service], Field(min_length=1)]
     notifications: Notifications = Field(default_factory=Notifications)
@@ -638,8 +667,15 @@ class PipelineFile(_Model):
     runners: dict[RunnerName, RunnerEntry] = Field(
         default={},
         description="Deploy-runner jobs environments may run as `steps`: a built-in's name "
-        f"({', '.join(BUILTIN_NAMES)}), or a runner of your own with its allow-listed scripts.",
+        f"({', '.join(BUILTIN_NAMES)}), or a runner of your own with its allow-listed scripts. "
+        "Not yet with several `images`.",
     )
+
+    def declared_images(self) -> list[tuple[tuple[str, ...], Image]]:
+        """Each image as written, with its key path: `image`, or each of `images`."""
+        if self.images is not None:
+            return [(("images", name), image) for name, image in self.images.items()]
+        return [(("image",), self.image)] if self.image is not None else []
 
 
 class LoadBalancer(_Model):
@@ -777,12 +813,44 @@ class Environment(_Model):
 class Project(_Model):
     app: str
     toolchain: Toolchain
+    # The image of this pipeline. A project of several images holds them in `images` (and here
+    # the first of them); `for_image` gives the project one pipeline sees.
     image: Image
     services: dict[str, Service]
     notifications: Notifications
     environments: tuple[Environment, ...]
     runner: RunnerSettings | None = None
     runners: dict[str, BuiltinRunner | RunnerSpec] = Field(default={})
+    # Several images by name (empty: the one `image`), and in a view of one of them, its name.
+    images: dict[str, Image] = Field(default={})
+    image_name: str | None = None
+
+    def image_names(self) -> list[str | None]:
+        """The name of each pipeline's image: `[None]` for the one `image`."""
+        return list(self.images) if self.images else [None]
+
+    def for_image(self, name: str | None) -> "Project":
+        """The project as one image's pipeline sees it: that image, and only its services (the
+        services of a view are never rendered as stacks: each service stack is built from the
+        whole project, so its listener priority is the same in every view)."""
+        if name is None:
+            return self
+        services = {s: spec for s, spec in self.services.items() if self.image_name_of(s) == name}
+        return self.model_copy(
+            update={"image": self.images[name], "services": services, "image_name": name}
+        )
+
+    def image_name_of(self, service: str) -> str | None:
+        """The name of the image the service runs: the one it names, the only one of `images`,
+        or None for the one `image`."""
+        if not self.images:
+            return None
+        return self.services[service].image or next(iter(self.images))
+
+    def image_of(self, service: str) -> Image:
+        """The image the service runs."""
+        name = self.image_name_of(service)
+        return self.image if name is None else self.images[name]
 
     @property
     def accounts(self) -> list[str]:
@@ -800,6 +868,11 @@ class Project(_Model):
 
         registry = naming.image_registry(self.toolchain.account, self.toolchain.region)
         return f"{registry}/{self.image.repository}"
+
+    @property
+    def all_images(self) -> list[Image]:
+        """Every image of the project: its one `image`, or each of `images`."""
+        return list(self.images.values()) if self.images else [self.image]
 
     @property
     def regions(self) -> list[str]:

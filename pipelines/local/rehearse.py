@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines import naming
+from pipelines import image_naming, naming
 from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import FAILED, OK, BadInput, OperationError
 from pipelines.local.sandbox import (
@@ -82,6 +82,7 @@ class RehearsalOptions:
     push: int = 1
     endpoint_url: str | None = None
     ask: Callable[[str], bool] | None = None  # for --approve ask: the question, yes or no
+    image: str | None = None  # with several images: the one whose pipeline is rehearsed
 
 
 @dataclass
@@ -105,6 +106,8 @@ class Result:
     tags: dict[str, str] = field(default_factory=dict)  # deployed-... tag -> digest, from ECR
     # Meant to receive the last digest, but the release stopped before it got there.
     untouched: frozenset[str] = frozenset()
+    # With several images: the services of the other images, which the release must not touch.
+    others: list[Live] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,14 @@ def rehearse(options: RehearsalOptions, reporter: RehearsalReporter = SILENT) ->
         raise BadInput("--push must be at least 1")
     started = time.monotonic()
     project = load_project(options.environments)
+    if project.images and options.image is None:
+        raise BadInput(
+            f"{project.app} has several images: pass --image NAME (one of "
+            f"{', '.join(project.images)}) to rehearse the release of that image"
+        )
+    if options.image is not None and options.image not in project.images:
+        known = ", ".join(project.images) or "none: it has one `image`"
+        raise BadInput(f"--image {options.image}: no such image (images: {known})")
     promotion = [e.name for e in project.environments]
     if options.fail_at and options.fail_at not in promotion:
         raise BadInput(
@@ -162,30 +173,33 @@ def _in_own_sandbox(
     from pipelines.local.sandbox import SandboxOptions, open_sandbox
 
     app = project.app
+    view = project.for_image(options.image)
     fail_stacks = {
         naming.service_stack(app, env.name, service)
         for env in project.environments
         if env.name == options.fail_at
-        for service in project.services
+        for service in view.services
     }
 
     def inject(stack: str) -> str | None:
         return f"--fail-at {options.fail_at}" if stack in fail_stacks else None
 
-    pipeline = naming.pipeline_name(app)
+    pipeline = image_naming.pipeline_name(app, options.image)
     reporter.info(
         f"rehearsing {pipeline} on an embedded AWS (moto in this process), no account used"
     )
     sandbox_options = SandboxOptions(options.environments, templates, inject_failure=inject)
     with open_sandbox(sandbox_options, reporter) as sandbox:
+        manifest = sandbox.manifest.for_image(options.image)
         return _release(
             options,
-            sandbox.manifest,
+            manifest,
             sandbox.clients,
             sandbox.bootstrap,
             started,
             reporter,
-            sandbox.interpreter,
+            sandbox.interpreters[manifest.pipeline],
+            sandbox.manifest,
         )
 
 
@@ -205,7 +219,7 @@ def _in_running_sandbox(
     url = options.endpoint_url
     assert url is not None
     write_atomically(templates, synthesize(options.environments).files)
-    manifest = load_manifest(templates)
+    manifest = load_manifest(templates).for_image(options.image)
     reporter.info(
         f"rehearsing {manifest.pipeline} on the sandbox at {url} (the stacks as it deployed "
         "them), no account used"
@@ -214,7 +228,8 @@ def _in_running_sandbox(
         clients = Sessions(region=manifest.toolchain_region)
         _check_sandbox(clients, manifest, url)
         bootstrap = _bootstrap_digest(clients, manifest)
-        return _release(options, manifest, clients, bootstrap, started, reporter, None)
+        whole = load_manifest(templates)
+        return _release(options, manifest, clients, bootstrap, started, reporter, None, whole)
 
 
 def _check_sandbox(clients: Any, manifest: Manifest, url: str) -> None:
@@ -254,10 +269,14 @@ def _release(
     started: float,
     reporter: RehearsalReporter,
     engine: Interpreter | None,
+    whole: Manifest | None = None,
 ) -> Result:
     """Push, decide the approvals through the API until every execution pushed has ended, and
     read back what runs. `engine` is the sandbox's interpreter when it runs in this process:
-    its errors end the rehearsal, its events are the result's."""
+    its errors end the rehearsal, its events are the result's. With several images, `manifest`
+    is the rehearsed image's and `whole` the app's: the other images' services must still run
+    what they ran before (the bootstrap, in a sandbox of its own)."""
+    before = _others(clients, manifest, whole)
     home = (manifest.toolchain_account, manifest.toolchain_region)
     cp = clients.client("codepipeline", *home)
     declaration = cp.get_pipeline(name=manifest.pipeline)["pipeline"]
@@ -289,7 +308,8 @@ def _release(
     tags = deployed_tags(clients, manifest)
     seconds = time.monotonic() - started
     untouched = frozenset(meant) - set(reached)
-    ok = every_meant_runs(live, digests[-1], meant)
+    others = _others(clients, manifest, whole)
+    ok = every_meant_runs(live, digests[-1], meant) and others == before
     return Result(
         OK if ok else FAILED,
         digests,
@@ -300,6 +320,7 @@ def _release(
         seconds,
         tags,
         untouched,
+        others,
     )
 
 
@@ -448,6 +469,14 @@ def _meant(
             if env:
                 last_stage[env] = index
     return [env for env in manifest.promotion if last_stage.get(env, -1) < stop]
+
+
+def _others(clients: Any, manifest: Manifest, whole: Manifest | None) -> list[Live]:
+    """What the services of the other images run (none with one image)."""
+    if whole is None or not whole.images:
+        return []
+    ours = {e.name for e in manifest.stacks}
+    return [item for item in read_back(clients, whole) if item.stack not in ours]
 
 
 def read_back(clients: Any, manifest: Any) -> list[Live]:

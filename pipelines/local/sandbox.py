@@ -24,7 +24,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from pipelines.local.interpreter import Interpreter
     from pipelines.local.runs import DirectRuns
     from pipelines.local.server import Server
-    from pipelines.local.service import CodePipelineService
+    from pipelines.local.service import CodePipelineService, PipelineRouter
 
 PIPELINE_TYPE = "AWS::CodePipeline::Pipeline"
 BOOTSTRAP_TAG = "bootstrap"
@@ -76,10 +76,12 @@ class Sandbox:
     manifest: Manifest
     project: Project
     clients: Sessions
-    interpreter: Interpreter
-    service: CodePipelineService
+    interpreter: Interpreter  # the one pipeline's; with several images, the first image's
+    service: CodePipelineService | PipelineRouter
     bootstrap: str  # the digest of the bootstrap image every service started on
     credentials: dict[str, str]  # of the toolchain account: AWS_ACCESS_KEY_ID, ...
+    # Every pipeline's interpreter, by pipeline name (several with several images).
+    interpreters: dict[str, Interpreter] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -130,7 +132,8 @@ def open_sandbox(options: SandboxOptions, reporter: SandboxReporter = SILENT) ->
                 yield sandbox
             finally:
                 server.application.service = server.application.runs = None
-                stop_executions(sandbox.interpreter)
+                for interpreter in sandbox.interpreters.values():
+                    stop_executions(interpreter)
         server.reset()
     finally:
         server.stop()
@@ -156,24 +159,34 @@ def _deployed(
     from pipelines.aws.session import Sessions
     from pipelines.local.execution import Hooks
     from pipelines.local.interpreter import Interpreter  # looked up now: tests replace it
-    from pipelines.local.service import CodePipelineService
+    from pipelines.local.service import CodePipelineService, PipelineRouter
 
     clients = Sessions(region=manifest.toolchain_region)
     bootstrap = deploy_app(clients, manifest, project, options.environments, reporter)
-    declaration = pipeline_declaration_of(clients, manifest)
     hooks = Hooks(None, options.inject_failure or _no_failure, reporter.info)
-    interpreter = Interpreter(
-        clients,
-        declaration,
-        manifest.toolchain_account,
-        manifest.toolchain_region,
-        hooks,
-        runners=runners_document(manifest.directory),
-        marker_function=_marker_function(manifest),
-    )
-    service = CodePipelineService(interpreter)
+    interpreters = {}
+    for view in pipeline_views(manifest):
+        interpreters[view.pipeline] = Interpreter(
+            clients,
+            pipeline_declaration_of(clients, view),
+            manifest.toolchain_account,
+            manifest.toolchain_region,
+            hooks,
+            runners=runners_document(manifest.directory),
+            marker_function=_marker_function(view),
+        )
+    services = [CodePipelineService(i) for i in interpreters.values()]
+    service = services[0] if len(services) == 1 else PipelineRouter(services)
     credentials = toolchain_credentials(clients, manifest)
-    return Sandbox(server, manifest, project, clients, interpreter, service, bootstrap, credentials)
+    first = services[0].interpreter
+    return Sandbox(
+        server, manifest, project, clients, first, service, bootstrap, credentials, interpreters
+    )
+
+
+def pipeline_views(manifest: Manifest) -> list[Manifest]:
+    """The manifest as each pipeline sees it: itself for one image, else one per image."""
+    return [manifest.for_image(name) for name in manifest.image_names] or [manifest]
 
 
 def _direct_runs(sandbox: Sandbox) -> tuple[str, DirectRuns] | None:
@@ -194,9 +207,9 @@ def _no_failure(stack: str) -> str | None:
 
 
 def _marker_function(manifest: Manifest) -> str:
-    from pipelines import naming
+    from pipelines import image_naming
 
-    return naming.release_marker_function(manifest.app)
+    return image_naming.release_marker_function(manifest.app, manifest.image)
 
 
 def deploy_app(
@@ -224,8 +237,11 @@ def deploy_app(
     reporter.info(f"\n== pipelines deploy --yes --stack {' '.join(source)}")
     sources = DeployOptions(templates, environments, stacks=tuple(source), yes=True)
     _checked(reporter, deploy(clients, sources, reporter))
-    bootstrap = push_image(clients, manifest, "bootstrap", BOOTSTRAP_TAG)
-    bootstrap_uri = manifest.image_uri(bootstrap)
+    # The same generated image in every image's repository: one digest, so every service starts
+    # on it and a rehearsal tells a release from the bootstrap by digest alone.
+    views = pipeline_views(manifest)
+    [bootstrap, *_] = [push_image(clients, view, "bootstrap", BOOTSTRAP_TAG) for view in views]
+    bootstrap_uri = views[0].image_uri(bootstrap)
     reporter.info(f"pushed the bootstrap image {bootstrap_uri}")
     reporter.info(f"\n== pipelines deploy --yes --bootstrap-image {bootstrap_uri}")
     everything = DeployOptions(templates, environments, yes=True, bootstrap_image=bootstrap_uri)
@@ -311,7 +327,7 @@ class Pushed:
     release: bool  # pushed under the release tag: a release starts
 
 
-def push_to_sandbox(templates: Path, tag: str | None = None) -> Pushed:
+def push_to_sandbox(templates: Path, tag: str | None = None, image: str | None = None) -> Pushed:
     """`pipelines sandbox push`: a new generated image in the sandbox's release repository,
     under the release tag (or `tag`), with the credentials and endpoint of the environment."""
     import os
@@ -324,7 +340,8 @@ def push_to_sandbox(templates: Path, tag: str | None = None) -> Pushed:
             "no sandbox to push to: paste the export lines `pipelines sandbox` printed (they "
             "set AWS_ENDPOINT_URL), or pass --endpoint-url"
         )
-    manifest = load_manifest(templates)
+    # With several images, the repository of the one named (required, as for every verb).
+    manifest = load_manifest(templates).for_image(image)
     clients = Sessions(region=manifest.toolchain_region)
     chosen = tag or manifest.release_tag
     digest = push_image(clients, manifest, f"push-{uuid.uuid4()}", chosen)
@@ -349,8 +366,10 @@ def pipeline_declaration_of(clients: Any, manifest: Any) -> dict[str, Any]:
 
     [entry] = manifest.of_kind("pipeline")
     template = json.loads(manifest.body(entry))
-    [(_logical, resource)] = [
-        (k, r) for k, r in template["Resources"].items() if r["Type"] == PIPELINE_TYPE
+    pipelines = [r for r in template["Resources"].values() if r["Type"] == PIPELINE_TYPE]
+    # With several images, the one named for this manifest's image (`for_image`).
+    [resource] = [
+        r for r in pipelines if len(pipelines) == 1 or r["Properties"]["Name"] == manifest.pipeline
     ]
     resolver = live_resolver(clients, entry.account, entry.region, entry.name, template)
     return pipeline_declaration(resolver.resolve(resource["Properties"]))

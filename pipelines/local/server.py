@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
     from pipelines.local.runs import DirectRuns
-    from pipelines.local.service import CodePipelineService
+    from pipelines.local.service import CodePipelineService, PipelineRouter
 
 ECR_PUT_IMAGE = "AmazonEC2ContainerRegistry_V20150921.PutImage"
 # Lambda's Invoke: POST /2015-03-31/functions/<name or ARN>/invocations
@@ -57,7 +57,7 @@ class SandboxApplication:
     def __init__(self, moto: Application) -> None:
         self.moto = moto
         # Set once the pipeline is deployed; until then every request is moto's.
-        self.service: CodePipelineService | None = None
+        self.service: CodePipelineService | PipelineRouter | None = None
         # The invoker Lambda's direct invocations (`pipelines run`), by its function name.
         self.runs: tuple[str, DirectRuns] | None = None
 
@@ -145,7 +145,7 @@ def _answer(
 
 def _put_image(
     moto: Application,
-    service: CodePipelineService,
+    service: CodePipelineService | PipelineRouter,
     environ: Environ,
     start_response: StartResponse,
 ) -> list[bytes]:

@@ -17,7 +17,7 @@ matches a pattern (event_pattern.py: moto does not answer TestEventPattern).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,35 @@ class OperationTable:
         if handler is None:
             raise ApiError("UnknownOperationException", f"{operation} is not answered here")
         return handler(request)
+
+
+class PipelineRouter:
+    """The pipelines of an app of several images, in one account and Region: a request goes to
+    the pipeline it names, a push to every pipeline (each starts only if its own rule matches)."""
+
+    def __init__(self, services: Sequence[CodePipelineService]) -> None:
+        self.services = {s.pipeline.name: s for s in services}
+        self.first = services[0]
+        # ECS's service deployments, and the journal of a push that started nothing, are the
+        # first pipeline's (docs/images.md says what the sandbox does not yet show).
+        self.interpreter = self.first.interpreter
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return self.first.operations
+
+    def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        if operation == "ListPipelines":
+            listed = [s.call(operation, request)["pipelines"] for s in self.services.values()]
+            return {"pipelines": [p for pipelines in listed for p in pipelines]}
+        name = request.get("name", request.get("pipelineName"))
+        named = self.services.get(name) if isinstance(name, str) else None
+        # An unknown name is refused by any pipeline, as CodePipeline refuses it.
+        return (named or self.first).call(operation, request)
+
+    def pushed(self, account: str, region: str, repository: str, tag: str, digest: str) -> None:
+        for service in self.services.values():
+            service.pushed(account, region, repository, tag, digest)
 
 
 class CodePipelineService(OperationTable):

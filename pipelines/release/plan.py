@@ -57,6 +57,14 @@ class ReleasePlan(NamedTuple):
     stages: tuple[Stage, ...]
 
 
+def plans_by_image(project: Project, plan: ReleasePlan) -> dict[str | None, ReleasePlan]:
+    """Each pipeline's plan by its image's name: `plan` for the one `image`; with several, each
+    image's own, deploying only the services that run it."""
+    if not project.images:
+        return {None: plan}
+    return {name: plan_release(project.for_image(name)) for name in project.images}
+
+
 def plan_release(project: Project) -> ReleasePlan:
     source = Stage(
         naming.SOURCE_STAGE,

@@ -70,8 +70,8 @@ CASES = {
     "a key with terminal escapes": Case(
         lambda d: _edit(d, "pipeline.yaml", "app: shop\n", 'app: shop\n"x\\e[2Jy": 1\n'),
         "pipeline.yaml", b'"x\\e[2Jy"',
-        "x\\x1b[2Jy: unknown key 'x\\x1b[2Jy' (known: app, image, notifications, promotion, "
-        "runner, runners, services, toolchain)",
+        "x\\x1b[2Jy: unknown key 'x\\x1b[2Jy' (known: app, image, images, notifications, "
+        "promotion, runner, runners, services, toolchain)",
     ),
     "a byte that is not UTF-8": Case(
         lambda d: (d / "prod.yaml").write_bytes(

@@ -322,6 +322,86 @@ CASES: dict[str, list[Expect]] = {
     "file-not-in-promotion": [
         Expect("staging.yaml", None, "", "environment 'staging' is not in promotion")
     ],
+    "images-and-image": [
+        Expect(
+            "pipeline.yaml",
+            8,  # `images:` (the line `keep_images:` also holds the text)
+            "images",
+            "write either `image` (one image) or `images` (several, by name), not both",
+        )
+    ],
+    "images-missing": [
+        Expect(
+            "pipeline.yaml",
+            "app: shop",
+            "image",
+            "missing required key: write `image` (the repository every service runs), or `images`",
+        )
+    ],
+    "image-name-invalid": [
+        Expect(
+            "pipeline.yaml",
+            "  bg-worker:",
+            "images.bg-worker",
+            "invalid name: 'bg-worker' is not an image name (1-16 of a-z and 0-9, starting with "
+            "a letter)",
+        ),
+        Expect(
+            "pipeline.yaml",
+            "image: bg-worker",
+            "services.worker.image",
+            "'bg-worker' is not an image name",
+        ),
+    ],
+    "service-image-missing": [
+        Expect(
+            "pipeline.yaml",
+            25,  # the service's line: it has no `image` key
+            "services.worker.image",
+            "missing required key: with several images, name the one this service runs "
+            "(web, worker)",
+        )
+    ],
+    "service-image-unknown": [
+        Expect(
+            "pipeline.yaml",
+            "image: wroker",
+            "services.worker.image",
+            "unknown image 'wroker'; did you mean 'worker'? (known: web, worker)",
+        )
+    ],
+    "service-image-with-image": [
+        Expect(
+            "pipeline.yaml",
+            "image: api",
+            "services.api.image",
+            "a service names its image only with `images`",
+        )
+    ],
+    "image-unused": [
+        Expect(
+            "pipeline.yaml",
+            10,  # `worker:` under `images`
+            "images.worker",
+            "no service runs image 'worker': its pipeline would deploy nothing",
+        )
+    ],
+    "images-same-repository": [
+        Expect(
+            "pipeline.yaml",
+            11,  # the second `repository: shop-web`
+            "images.worker.repository",
+            "images 'web' and 'worker' both name repository 'shop-web'; each image needs its own",
+        )
+    ],
+    "images-with-runners": [
+        Expect(
+            "pipeline.yaml",
+            "runners:",
+            "runners",
+            "runners (and environment steps) are not yet supported with several images",
+        )
+    ],
     "release-tag-deployed-prefix": [
         Expect(
             "pipeline.yaml",

@@ -28,6 +28,12 @@ from pipelines.config.rules.image_tags import (
     deployed_tags_distinct,
     release_tag_not_deployed_prefix,
 )
+from pipelines.config.rules.images import (
+    one_image_form,
+    repositories_distinct,
+    runners_with_one_image,
+    services_name_known_images,
+)
 from pipelines.config.rules.listeners import listener_fits_environment, listener_priorities_distinct
 from pipelines.config.rules.name_clashes import names_distinct
 from pipelines.config.rules.name_lengths import resource_names_fit, runner_role_names_fit
@@ -61,6 +67,12 @@ ALL_RULES: tuple[Rule, ...] = (
     *PIPELINE_RULES,
     *PROJECT_RULES,
     *LATER_PROJECT_RULES,
+)
+TWO_IMAGES = "valid/two-images"
+EXAMPLE_IMAGE = "image:\n  repository: shop-web\n  release_tag: release\n  keep_images: 50\n"
+# The example's one image written under `images`, as `web`.
+AS_IMAGES = (
+    "images:\n  web:\n    repository: shop-web\n    release_tag: release\n    keep_images: 50\n"
 )
 PROD_SECRET = "arn:aws:secretsmanager:eu-west-1:333333333333:secret:shop/db"
 
@@ -187,6 +199,51 @@ CASES = [
     ),
     Case(runner_role_names_fit, None),
     Case(runner_role_names_fit, "shorten the runner's name", fixture="runner-names-too-long"),
+    # images
+    Case(one_image_form, None, fixture=TWO_IMAGES),
+    Case(one_image_form, "not both", fixture="images-and-image"),
+    Case(one_image_form, "missing required key", fixture="images-missing"),
+    Case(services_name_known_images, None, fixture=TWO_IMAGES),
+    Case(
+        services_name_known_images,
+        "name the one this service runs",
+        fixture="service-image-missing",
+    ),
+    Case(services_name_known_images, "unknown image 'wroker'", fixture="service-image-unknown"),
+    Case(services_name_known_images, "only with `images`", fixture="service-image-with-image"),
+    Case(services_name_known_images, "no service runs image 'worker'", fixture="image-unused"),
+    Case(  # one image under `images`: its services need not name it
+        services_name_known_images,
+        None,
+        {"pipeline.yaml": [(EXAMPLE_IMAGE, AS_IMAGES)]},
+    ),
+    Case(repositories_distinct, None, fixture=TWO_IMAGES),
+    Case(
+        repositories_distinct, "both name repository 'shop-web'", fixture="images-same-repository"
+    ),
+    Case(runners_with_one_image, None, fixture=TWO_IMAGES),
+    Case(
+        runners_with_one_image,
+        "not yet supported with several images",
+        fixture="images-with-runners",
+    ),
+    Case(  # runners with one image under `images`: unambiguous
+        runners_with_one_image,
+        None,
+        {"pipeline.yaml": [(EXAMPLE_IMAGE, AS_IMAGES)]},
+    ),
+    Case(  # each image of `images` is checked too
+        release_tag_not_deployed_prefix,
+        "starts with 'deployed-'",
+        {
+            "pipeline.yaml": [
+                (
+                    EXAMPLE_IMAGE,
+                    "images:\n  web:\n    repository: shop-web\n    release_tag: deployed-x\n",
+                )
+            ]
+        },
+    ),
     # image tags
     Case(release_tag_not_deployed_prefix, None),
     Case(
@@ -356,7 +413,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_rule(case: Case, tmp_path: Path) -> None:
     directory = (
-        FIXTURES / "invalid" / case.fixture
+        FIXTURES / (case.fixture if "/" in case.fixture else f"invalid/{case.fixture}")
         if case.fixture
         else edited_example(tmp_path / "environments", case.edits)
     )

@@ -22,6 +22,12 @@ from pipelines.config.rules.image_tags import (
     deployed_tags_distinct,
     release_tag_not_deployed_prefix,
 )
+from pipelines.config.rules.images import (
+    one_image_form,
+    repositories_distinct,
+    runners_with_one_image,
+    services_name_known_images,
+)
 from pipelines.config.rules.listeners import listener_fits_environment, listener_priorities_distinct
 from pipelines.config.rules.name_clashes import names_distinct
 from pipelines.config.rules.name_lengths import resource_names_fit, runner_role_names_fit
@@ -50,6 +56,10 @@ ENVIRONMENT_RULES: tuple[EnvironmentRule, ...] = (
     resource_names_fit,
 )
 PIPELINE_RULES: tuple[PipelineRule, ...] = (
+    one_image_form,
+    services_name_known_images,
+    repositories_distinct,
+    runners_with_one_image,
     release_tag_not_deployed_prefix,
     deployed_tags_distinct,
     push_principals_in_toolchain_partition,

@@ -13,16 +13,16 @@ from pipelines.errors import Problem
 def release_tag_not_deployed_prefix(pipeline: PipelineFile, doc: Document) -> list[Problem]:
     """The release tag does not start like the release marker's tags: ECR would move one tag for
     both, and the marker would read a release as what an environment runs."""
-    if not pipeline.image.release_tag.startswith(naming.DEPLOYED_TAG_PREFIX):
-        return []
     return [
         problem_at(
             doc,
-            ("image", "release_tag"),
-            f"{pipeline.image.release_tag!r} starts with {naming.DEPLOYED_TAG_PREFIX!r}, "
+            (*path, "release_tag"),
+            f"{image.release_tag!r} starts with {naming.DEPLOYED_TAG_PREFIX!r}, "
             "which the release marker's tags use (deployed-<env> marks what an environment "
             "runs); choose another release tag",
         )
+        for path, image in pipeline.declared_images()
+        if image.release_tag.startswith(naming.DEPLOYED_TAG_PREFIX)
     ]
 
 

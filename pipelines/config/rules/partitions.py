@@ -36,9 +36,10 @@ def push_principals_in_toolchain_partition(pipeline: PipelineFile, doc: Document
     return [
         problem_at(
             doc,
-            ("image", "push_principals", i),
+            (*path, "push_principals", i),
             f"{arn} is not in the toolchain's partition ({partition})",
         )
-        for i, arn in enumerate(pipeline.image.push_principals)
+        for path, image in pipeline.declared_images()
+        for i, arn in enumerate(image.push_principals)
         if arn.split(":")[1] != partition
     ]

@@ -1,0 +1,164 @@
+"""Several images (tests/fixtures/valid/two-images): one pipeline per image, each started only by
+a push to its own repository and deploying only the services that run it; the IAM of each
+reaches only its own repository."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipelines import image_naming
+from pipelines.config.loader import load_project
+from pipelines.config.models import MAX_IMAGE_NAME
+from tests.support import FIXTURES, template
+
+SERVICES = {"web": ["admin", "web"], "worker": ["worker"]}
+REPOSITORIES = {"web": "shop-web", "worker": "shop-worker"}
+TAGS = {"web": "release", "worker": "worker-release"}
+REPO_ARN = "arn:aws:ecr:eu-west-1:111111111111:repository/{}"
+
+
+def _pipeline_stack(syntheses: Any) -> dict[str, Any]:
+    return template(syntheses["two-images"], "shop-pipeline")["Resources"]
+
+
+def _actions(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for stage in pipeline["Properties"]["Stages"] for a in stage["Actions"]]
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_each_image_has_its_own_pipeline_and_ecr_source(syntheses) -> None:
+    resources = _pipeline_stack(syntheses)
+    pipelines = {k: v for k, v in resources.items() if v["Type"] == "AWS::CodePipeline::Pipeline"}
+    assert sorted(pipelines) == ["PipelineWeb", "PipelineWorker"]
+    for image in ("web", "worker"):
+        pipeline = pipelines[f"Pipeline{image.capitalize()}"]
+        assert pipeline["Properties"]["Name"] == f"shop-{image}-release"
+        [source] = [a for a in _actions(pipeline) if a["ActionTypeId"]["Provider"] == "ECR"]
+        assert source["Configuration"] == {
+            "RepositoryName": REPOSITORIES[image],
+            "ImageTag": TAGS[image],
+        }
+
+
+def test_each_pipeline_deploys_only_its_own_services(syntheses) -> None:
+    resources = _pipeline_stack(syntheses)
+    for image, services in SERVICES.items():
+        actions = _actions(resources[f"Pipeline{image.capitalize()}"])
+        stacks = {
+            a["Configuration"]["StackName"]
+            for a in actions
+            if a["ActionTypeId"]["Provider"] == "CloudFormation"
+        }
+        assert stacks == {f"shop-{env}-{s}" for env in ("dev", "staging", "prod") for s in services}
+        overrides = {
+            a["Configuration"]["ParameterOverrides"]
+            for a in actions
+            if "ParameterOverrides" in a.get("Configuration", {})
+        }
+        uri = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/{REPOSITORIES[image]}@"
+        assert overrides == {json.dumps({"ImageUri": uri + "#{SourceVariables.ImageDigest}"})}
+        markers = [a for a in actions if a["ActionTypeId"]["Provider"] == "Lambda"]
+        assert {a["Configuration"]["FunctionName"] for a in markers} == {
+            f"shop-{image}-release-marker"
+        }
+        assert all(
+            json.loads(a["Configuration"]["UserParameters"])["repository"] == REPOSITORIES[image]
+            for a in markers
+        )
+
+
+def test_only_a_push_to_its_own_repository_starts_a_pipeline(syntheses) -> None:
+    resources = _pipeline_stack(syntheses)
+    for image in ("web", "worker"):
+        rule = resources[f"TriggerRule{image.capitalize()}"]["Properties"]
+        assert rule["EventPattern"]["detail"]["repository-name"] == [REPOSITORIES[image]]
+        assert rule["EventPattern"]["detail"]["image-tag"] == [TAGS[image]]
+        [target] = rule["Targets"]
+        assert target["Arn"].endswith(f":shop-{image}-release")
+        [start] = _statements(resources[f"TriggerRole{image.capitalize()}"])
+        assert start["Resource"] == [target["Arn"]]
+
+
+def test_each_pipelines_roles_reach_only_its_own_repository(syntheses) -> None:
+    resources = _pipeline_stack(syntheses)
+    for image, other in (("web", "worker"), ("worker", "web")):
+        sfx = image.capitalize()
+        for role in (f"PipelineRole{sfx}", f"ReleaseMarkerRole{sfx}"):
+            text = json.dumps(resources[role])
+            assert REPO_ARN.format(REPOSITORIES[image]) in text
+            assert REPO_ARN.format(REPOSITORIES[other]) not in text
+        invoked = [
+            s["Resource"]
+            for s in _statements(resources[f"PipelineRole{sfx}"])
+            if s["Action"] == ["lambda:InvokeFunction"]
+        ]
+        assert invoked == [
+            [f"arn:aws:lambda:eu-west-1:111111111111:function:shop-{image}-release-marker"]
+        ]
+
+
+def test_a_service_pulls_only_from_its_own_images_repository(syntheses) -> None:
+    for service, repository in (("web", "shop-web"), ("worker", "shop-worker")):
+        body = template(syntheses["two-images"], f"shop-dev-{service}")
+        text = json.dumps(body["Resources"]["ExecutionRole"])
+        assert REPO_ARN.format(repository) in text
+        assert REPO_ARN.format(({"shop-web", "shop-worker"} - {repository}).pop()) not in text
+
+
+def test_the_environment_deploy_role_trusts_every_images_pipeline(syntheses) -> None:
+    role = template(syntheses["two-images"], "shop-dev-deploy")["Resources"]["DeployRole"]
+    [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"]["ArnEquals"]["aws:PrincipalArn"] == [
+        "arn:aws:iam::111111111111:role/shop-web-pipeline",
+        "arn:aws:iam::111111111111:role/shop-worker-pipeline",
+    ]
+
+
+def test_the_source_stack_holds_every_repository(syntheses) -> None:
+    resources = template(syntheses["two-images"], "shop-source")["Resources"]
+    repositories = {
+        k: v["Properties"]["RepositoryName"]
+        for k, v in resources.items()
+        if v["Type"] == "AWS::ECR::Repository"
+    }
+    # The first image keeps the one image's logical ID, so listing an existing repository first
+    # under `images` does not make CloudFormation create it again.
+    assert repositories == {"Repository": "shop-web", "RepositoryWorker": "shop-worker"}
+    assert resources["PushRoleWeb"]["Properties"]["RoleName"] == "shop-web-image-push"
+    assert "PushRoleWorker" not in resources  # worker has no push principals
+
+
+def test_one_image_keeps_every_name() -> None:
+    for made, today in (
+        (image_naming.pipeline_name("shop", None), "shop-release"),
+        (image_naming.pipeline_role("shop", None), "shop-pipeline"),
+        (image_naming.trigger_role("shop", None), "shop-pipeline-trigger"),
+        (image_naming.trigger_rule("shop", None), "shop-release-on-push"),
+        (image_naming.push_role("shop", None), "shop-image-push"),
+        (image_naming.release_marker_function("shop", None), "shop-release-marker"),
+        (image_naming.release_marker_role("shop", None), "shop-release-marker"),
+        (image_naming.logical_suffix(None), ""),
+    ):
+        assert made == today
+
+
+def test_the_longest_image_name_fits_every_limit() -> None:
+    app, image = "a" * 24, "b" * MAX_IMAGE_NAME  # the longest app and image names allowed
+    for what, name, limit in image_naming.longest_names(app, image):
+        assert len(name) <= limit, (what, name)
+    assert len(image_naming.pipeline_name(app, image)) <= 100  # CodePipeline's limit
+
+
+def test_a_view_holds_one_image_and_its_services() -> None:
+    project = load_project(FIXTURES / "valid" / "two-images")
+    assert project.image_names() == ["web", "worker"]
+    for name, services in SERVICES.items():
+        view = project.for_image(name)
+        assert view.image.repository == REPOSITORIES[name]
+        assert sorted(view.services) == services
+        assert view.image_name == name
+    assert project.image_of("admin").repository == "shop-web"
