@@ -19,11 +19,15 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 
 
-def image_uri(manifest: dict[str, Any]) -> str:
-    """The release image as the pipeline passes it: the toolchain repository, by digest."""
+def image_uri(manifest: dict[str, Any], service: str | None = None) -> str:
+    """The release image as the pipeline passes it: the toolchain repository, by digest; with
+    several images, the repository of the image `service` is built from."""
     toolchain = manifest["toolchain"]
     registry = f"{toolchain['account']}.dkr.ecr.{toolchain['region']}.amazonaws.com"
-    return f"{registry}/{manifest['image']['repository']}@{DIGEST}"
+    if "images" not in manifest:
+        return f"{registry}/{manifest['image']['repository']}@{DIGEST}"
+    [repository] = [i["repository"] for i in manifest["images"] if service in i["services"]]
+    return f"{registry}/{repository}@{DIGEST}"
 
 
 def create_stack(

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from botocore.exceptions import ClientError
@@ -86,7 +87,11 @@ class Config:
     def deploy(self, accounts: Accounts, name: str) -> dict[str, Any]:
         entry = self.entries[name]
         self.upload_assets(accounts, name)
-        parameters = {"ImageUri": image_uri(self.manifest)} if entry["kind"] == "service" else {}
+        parameters = (
+            {"ImageUri": image_uri(self.manifest, entry["service"])}
+            if entry["kind"] == "service"
+            else {}
+        )
         for key, spec in entry["parameters"].items():
             if "kms_alias" in spec:  # as deploy looks it up: by alias, in the key's account
                 kms = accounts.client("kms", spec["account"], spec["region"])
@@ -196,10 +201,25 @@ def _check_roles(accounts: Accounts, entry: dict[str, Any], body: dict[str, Any]
 
 
 def _check_source(accounts: Accounts, config: Config) -> None:
-    project, image = config.project, config.project.image
+    project = config.project
+    images = [project.for_image(name).image for name in project.image_names()]
     [entry] = config.of_kind("source")
+    repositories = resources_of_type(config.body(entry["name"]), "AWS::ECR::Repository")
+    assert len(repositories) == len(images)
+    for image in images:
+        [props] = [
+            r["Properties"]
+            for r in repositories.values()
+            if r["Properties"]["RepositoryName"] == image.repository
+        ]
+        _check_repository(accounts, config, entry, image, props)
+
+
+def _check_repository(
+    accounts: Accounts, config: Config, entry: dict[str, Any], image: Any, props: dict[str, Any]
+) -> None:
+    project = config.project
     ecr = accounts.client("ecr", entry["account"], entry["region"])
-    _, props = _single(config.body(entry["name"]), "AWS::ECR::Repository")
     assert props["EncryptionConfiguration"] == {"EncryptionType": "KMS"}  # moto drops it
     apply_repository_properties_moto_drops(ecr, props)
 
@@ -403,7 +423,7 @@ def _check_service(
     ecs = accounts.client("ecs", account, region)
     resources = physical_ids(accounts, entry["account"], entry["region"], entry["name"])
 
-    assert out["ImageUri"] == image_uri(config.manifest)
+    assert out["ImageUri"] == image_uri(config.manifest, service)
     cluster = out["ClusterName"]
     if env.cluster:
         assert cluster == env.cluster
@@ -419,7 +439,7 @@ def _check_service(
     task = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     [container] = task["containerDefinitions"]
     assert container["name"] == service
-    assert container["image"] == image_uri(config.manifest)  # the digest reached the task
+    assert container["image"] == image_uri(config.manifest, service)  # the digest reached the task
     assert {e["name"]: e["value"] for e in container["environment"]} == project.variables(
         env, service
     )
@@ -531,11 +551,47 @@ def test_a_service_stack_needs_its_environment_deploy_stack(
 # 2. The pipeline declaration ----------------------------------------------------------------------
 
 
-def _pipeline(config: Config) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+class Release(NamedTuple):
+    """One image's release pipeline, as manifest.json names it, and its template properties."""
+
+    pipeline: str
+    repository: str
+    release_tag: str
+    services: list[str]
+    props: dict[str, Any]
+
+
+def _pipelines(config: Config) -> tuple[dict[str, Any], dict[str, Any], list[Release]]:
+    """The pipeline stack and each image's pipeline on it (one, for an app of one image)."""
     [entry] = config.of_kind("pipeline")
     body = config.body(entry["name"])
-    _, props = _single(body, "AWS::CodePipeline::Pipeline")
-    return entry, body, props
+    manifest = config.manifest
+    images = manifest.get("images") or [
+        {
+            "pipeline": manifest["pipeline"],
+            **manifest["image"],
+            "services": sorted(config.project.services),
+        }
+    ]
+    declared = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in resources_of_type(body, "AWS::CodePipeline::Pipeline").values()
+    }
+    assert sorted(declared) == sorted(i["pipeline"] for i in images)
+    return (
+        entry,
+        body,
+        [
+            Release(
+                i["pipeline"],
+                i["repository"],
+                i["release_tag"],
+                sorted(i["services"]),
+                declared[i["pipeline"]],
+            )
+            for i in images
+        ],
+    )
 
 
 def _names(stages: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -580,7 +636,19 @@ def _check_artifacts_and_variables(declaration: dict[str, Any]) -> None:
 def test_pipeline_declaration_is_accepted_by_codepipeline(
     config: Config, accounts: Accounts
 ) -> None:
-    entry, body, props = _pipeline(config)
+    entry, body, releases = _pipelines(config)
+    for release in releases:
+        _check_declaration(config, accounts, entry, body, release)
+
+
+def _check_declaration(
+    config: Config,
+    accounts: Accounts,
+    entry: dict[str, Any],
+    body: dict[str, Any],
+    release: Release,
+) -> None:
+    props = release.props
     account, region = entry["account"], entry["region"]
     # Another region's artifact key comes in by ARN, as deploy passes it.
     keys = {
@@ -608,7 +676,7 @@ def test_pipeline_declaration_is_accepted_by_codepipeline(
 
     codepipeline = accounts.client("codepipeline", account, region)
     codepipeline.create_pipeline(pipeline=declaration)
-    got = codepipeline.get_pipeline(name=config.manifest["pipeline"])["pipeline"]
+    got = codepipeline.get_pipeline(name=release.pipeline)["pipeline"]
     assert _names(got["stages"]) == _names(declaration["stages"])
     assert _names(got["stages"]) == _template_names(props["Stages"])
     assert (got["pipelineType"], got["executionMode"]) == ("V2", "QUEUED")
@@ -626,26 +694,35 @@ def test_pipeline_declaration_is_accepted_by_codepipeline(
 
 
 def test_pipeline_promotes_in_order_with_approvals_between_plan_and_apply(config: Config) -> None:
+    _, _, releases = _pipelines(config)
+    overrides = sum(_check_promotion(config, release) for release in releases)
+    every_service = sorted(e["name"] for e in config.of_kind("service"))
+    assert overrides == len(every_service)
+
+
+def _check_promotion(config: Config, release: Release) -> int:
+    """The checks of one image's pipeline; how many actions pass it an image."""
     project = config.project
-    _, _, props = _pipeline(config)
-    stages = props["Stages"]
+    stages = release.props["Stages"]
     assert [s["Name"] for s in stages] == ["Source", *config.manifest["promotion"]]
     assert config.manifest["promotion"] == [e.name for e in project.environments]
 
     [image_source] = [a for a in stages[0]["Actions"] if a["ActionTypeId"]["Provider"] == "ECR"]
     assert image_source["Namespace"] == "SourceVariables"
     assert image_source["Configuration"] == {
-        "RepositoryName": project.image.repository,
-        "ImageTag": project.image.release_tag,
+        "RepositoryName": release.repository,
+        "ImageTag": release.release_tag,
     }
     registry = f"{project.toolchain.account}.dkr.ecr.{project.toolchain.region}.amazonaws.com"
-    expected_image = f"{registry}/{project.image.repository}@{DIGEST_VARIABLE}"
+    expected_image = f"{registry}/{release.repository}@{DIGEST_VARIABLE}"
 
     overrides = 0
     for stage, env in zip(stages[1:], project.environments, strict=True):
         actions = stage["Actions"]
         stacks = sorted(
-            e["name"] for e in config.of_kind("service") if e["environment"] == env.name
+            e["name"]
+            for e in config.of_kind("service")
+            if e["environment"] == env.name and e["service"] in release.services
         )
 
         def mode(action: dict[str, Any]) -> str | None:
@@ -689,7 +766,8 @@ def test_pipeline_promotes_in_order_with_approvals_between_plan_and_apply(config
         for a in s["Actions"]
         if "ParameterOverrides" in a.get("Configuration", {})
     ]
-    assert len(every) == overrides == len(config.of_kind("service"))
+    assert len(every) == overrides
+    return overrides
 
 
 # 3. The pipeline stack in moto CloudFormation ----------------------------------------------------
@@ -697,7 +775,7 @@ def test_pipeline_promotes_in_order_with_approvals_between_plan_and_apply(config
 
 def test_pipeline_stack_deploys(config: Config, accounts: Accounts) -> None:
     project = config.project
-    entry, body, props = _pipeline(config)
+    entry, body, releases = _pipelines(config)
     account, region = entry["account"], entry["region"]
     for name in entry["needs"]:
         config.deploy(accounts, name)
@@ -716,9 +794,30 @@ def test_pipeline_stack_deploys(config: Config, accounts: Accounts) -> None:
     topic = sns.get_topic_attributes(TopicArn=out["ApprovalTopicArn"])["Attributes"]
     assert topic["KmsMasterKeyId"] == out["ArtifactKeyArn"]
 
+    rules = resources_of_type(body, "AWS::Events::Rule").values()
+    assert len(rules) == len(releases)
+    for release in releases:
+        _check_release_pipeline(config, accounts, entry, out, resolver, release)
+
+
+def _check_release_pipeline(
+    config: Config,
+    accounts: Accounts,
+    entry: dict[str, Any],
+    out: dict[str, str],
+    resolver: Any,
+    release: Release,
+) -> None:
+    """One image's trigger and pipeline, as the pipeline stack created them."""
+    project, props = config.project, release.props
+    account, region = entry["account"], entry["region"]
     # The trigger: a push of the release tag, and only that, starts the pipeline.
     events = accounts.client("events", account, region)
-    _, rule_props = _single(body, "AWS::Events::Rule")
+    [rule_props] = [
+        r["Properties"]
+        for r in resources_of_type(config.body(entry["name"]), "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["detail"]["repository-name"] == [release.repository]
+    ]
     rule = events.describe_rule(Name=rule_props["Name"])
     assert rule["State"] == "ENABLED"
     pattern = json.loads(rule["EventPattern"])
@@ -728,11 +827,11 @@ def test_pipeline_stack_deploys(config: Config, accounts: Accounts) -> None:
         "detail": {
             "action-type": ["PUSH"],
             "result": ["SUCCESS"],
-            "repository-name": [project.image.repository],
-            "image-tag": [project.image.release_tag],
+            "repository-name": [release.repository],
+            "image-tag": [release.release_tag],
         },
     }
-    pipeline_arn = f"arn:aws:codepipeline:{region}:{account}:{config.manifest['pipeline']}"
+    pipeline_arn = f"arn:aws:codepipeline:{region}:{account}:{release.pipeline}"
     [target] = events.list_targets_by_rule(Rule=rule_props["Name"])["Targets"]
     assert target["Arn"] == pipeline_arn
     iam = accounts.client("iam", account, region)
@@ -751,8 +850,8 @@ def test_pipeline_stack_deploys(config: Config, accounts: Accounts) -> None:
             "Resource": [pipeline_arn],
         }
     ]
-    assert _delivered(accounts, account, region, rule["EventPattern"], project) == [
-        (project.image.repository, project.image.release_tag)
+    assert _delivered(accounts, account, region, rule["EventPattern"], release) == [
+        (release.repository, release.release_tag)
     ]
 
     # moto's CloudFormation accepts the pipeline without creating it: create it from the template,
@@ -760,8 +859,9 @@ def test_pipeline_stack_deploys(config: Config, accounts: Accounts) -> None:
     declaration = pipeline_declaration(resolver.resolve(props))
     codepipeline = accounts.client("codepipeline", account, region)
     codepipeline.create_pipeline(pipeline=declaration)
-    got = codepipeline.get_pipeline(name=config.manifest["pipeline"])["pipeline"]
-    assert got["roleArn"] == iam.get_role(RoleName=resolver.ref("PipelineRole"))["Role"]["Arn"]
+    got = codepipeline.get_pipeline(name=release.pipeline)["pipeline"]
+    role = resolver.ref(props["RoleArn"]["Fn::GetAtt"][0])
+    assert got["roleArn"] == iam.get_role(RoleName=role)["Role"]["Arn"]
     stores = got.get("artifactStores") or {region: got["artifactStore"]}
     assert set(stores) == set(project.regions)
     assert stores[region]["location"] == out["ArtifactBucketName"]
@@ -787,7 +887,7 @@ def test_pipeline_stack_deploys(config: Config, accounts: Accounts) -> None:
 
 
 def _delivered(
-    accounts: Accounts, account: str, region: str, pattern: str, project: Project
+    accounts: Accounts, account: str, region: str, pattern: str, release: Release
 ) -> list[tuple[str, str]]:
     """Which ECR events the stored pattern matches, through EventBridge (moto) to an SQS probe.
 
@@ -795,22 +895,21 @@ def _delivered(
     """
     events = accounts.client("events", account, region)
     sqs = accounts.client("sqs", account, region)
-    queue = sqs.create_queue(QueueName="trigger-probe")["QueueUrl"]
+    probe = "trigger-probe-" + re.sub(r"[^A-Za-z0-9_-]", "-", release.repository)
+    queue = sqs.create_queue(QueueName=probe)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    events.create_event_bus(Name="trigger-probe")
-    events.put_rule(Name="trigger-probe", EventBusName="trigger-probe", EventPattern=pattern)
-    events.put_targets(
-        Rule="trigger-probe", EventBusName="trigger-probe", Targets=[{"Id": "q", "Arn": queue_arn}]
-    )
-    repository, release = project.image.repository, project.image.release_tag
+    events.create_event_bus(Name=probe)
+    events.put_rule(Name=probe, EventBusName=probe, EventPattern=pattern)
+    events.put_targets(Rule=probe, EventBusName=probe, Targets=[{"Id": "q", "Arn": queue_arn}])
+    repository, tag = release.repository, release.release_tag
     cases = [
-        ("PUSH", "SUCCESS", repository, release),
+        ("PUSH", "SUCCESS", repository, tag),
         ("PUSH", "SUCCESS", repository, "v1.2.3"),
-        ("PUSH", "FAILURE", repository, release),
-        ("DELETE", "SUCCESS", repository, release),
-        ("PUSH", "SUCCESS", f"{repository}-other", release),
+        ("PUSH", "FAILURE", repository, tag),
+        ("DELETE", "SUCCESS", repository, tag),
+        ("PUSH", "SUCCESS", f"{repository}-other", tag),
     ]
     for action, result, repo, tag in cases:
         detail = {
@@ -826,7 +925,7 @@ def _delivered(
                     "Source": "aws.ecr",
                     "DetailType": "ECR Image Action",
                     "Detail": json.dumps(detail),
-                    "EventBusName": "trigger-probe",
+                    "EventBusName": probe,
                 }
             ]
         )
