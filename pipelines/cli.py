@@ -635,8 +635,20 @@ def rehearse(
     show_default=True,
     help="Local port to serve on (0: any free port).",
 )
+@click.option(
+    "--minute",
+    "minute_seconds",
+    type=click.FloatRange(min=0.01, max=60),
+    default=0.1,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a configured minute lasts here: bakes, canary and linear steps (a 15-minute "
+    "canary bake takes 1.5 s by default; --minute 1 leaves time to watch it with `status`).",
+)
 @click.pass_context
-def sandbox(ctx: click.Context, environments: Path, templates: Path, port: int) -> None:
+def sandbox(
+    ctx: click.Context, environments: Path, templates: Path, port: int, minute_seconds: float
+) -> None:
     """Serve a local AWS with the app deployed and its pipeline running: no account.
 
     Synthesizes into --templates, deploys every stack on an embedded AWS (moto) served on
@@ -656,7 +668,7 @@ def sandbox(ctx: click.Context, environments: Path, templates: Path, port: int) 
     from pipelines.console import run_sandbox, run_verb
     from pipelines.local.sandbox import SandboxOptions
 
-    options = SandboxOptions(environments, templates, port)
+    options = SandboxOptions(environments, templates, port, minute_seconds=minute_seconds)
     try:
         run_verb(lambda: run_sandbox(options))
     except (ConfigError, LimitError) as error:

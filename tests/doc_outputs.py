@@ -222,6 +222,7 @@ def _session_block(name: str) -> Output:
 SESSION_BLOCKS = (
     "sandbox-exports",
     "sandbox-release",
+    "sandbox-canary",
     "sandbox-release-again",
     "sandbox-run",
     "prune",

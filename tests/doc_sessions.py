@@ -51,7 +51,8 @@ class Session:
         self.printed: list[str] = []  # everything every command printed, quoted or not
         self._env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
         self._server = subprocess.Popen(
-            [sys.executable, "-m", "pipelines", "sandbox", "--port", "0"],
+            # A minute lasts a second, so that a canary's 15-minute step is there to be seen.
+            [sys.executable, "-m", "pipelines", "sandbox", "--port", "0", "--minute", "1"],
             cwd=workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -175,6 +176,19 @@ def stage_ended(name: str, status: str) -> Callable[[dict[str, Any]], bool]:
     return reached
 
 
+def canary_at(name: str, percent: float) -> Callable[[dict[str, Any]], bool]:
+    """A service of environment `name` is in its canary step, `percent` % on the new revision."""
+
+    def reached(document: dict[str, Any]) -> bool:
+        return any(
+            (service.get("deployment") or {}).get("phase") == "PRODUCTION_TRAFFIC_SHIFT"
+            and (service["deployment"].get("production_percent") or 0) == percent
+            for service in _environment(document, name)["services"]
+        )
+
+    return reached
+
+
 def pushed_digest(output: str) -> str:
     match = re.search(r"^(sha256:[0-9a-f]{64})$", output, re.M)
     if match is None:
@@ -192,6 +206,9 @@ def release_all_the_way(session: Session, block: str | None) -> str:
     say("approve", "staging", "--digest", digest)
     session.wait_until("the approval in prod", approval_pending("prod"))
     say("approve", "prod", "--digest", digest)
+    if block:
+        session.wait_until("the canary step in prod", canary_at("prod", 10))
+        session.type("sandbox-canary", "status")
     session.wait_until(f"prod to run {digest}", released_to("prod", digest))
     if block:
         say("status")

@@ -124,3 +124,12 @@ def test_synth_imports_every_library_whole(tmp_path) -> None:
         "assert troposphere.Template().to_yaml().strip() == 'Resources: {}'\n",
     )
     assert printed.strip() == ""
+
+
+def test_sandbox_minute_defaults_to_the_rehearsals_scale() -> None:
+    # cli.py writes the default out rather than import the local engine on every command.
+    from pipelines.cli import sandbox
+    from pipelines.local.rollout import Timing
+
+    [minute] = [p for p in sandbox.params if p.name == "minute_seconds"]
+    assert minute.default == Timing.bake_seconds_per_minute

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines.aws.errors import BadInput, OperationError
 from pipelines.aws.progress import Reporter, Silent
+from pipelines.local.rollout import Timing
 
 if TYPE_CHECKING:
     from pipelines.aws.deploy import DeployResult
@@ -68,6 +69,8 @@ class SandboxOptions:
     host: str = "127.0.0.1"
     # stack name -> why a deploy of it must fail (`rehearse --fail-at`), or None
     inject_failure: Callable[[str], str | None] | None = None
+    # How long a configured minute (a bake, a canary or linear step) lasts here, in seconds.
+    minute_seconds: float = Timing.bake_seconds_per_minute
 
 
 @dataclass
@@ -174,6 +177,7 @@ def _deployed(
             hooks,
             runners=runners_document(manifest.directory),
             marker_function=_marker_function(view),
+            timing=Timing(bake_seconds_per_minute=options.minute_seconds),
         )
     services = [CodePipelineService(i) for i in interpreters.values()]
     service = services[0] if len(services) == 1 else PipelineRouter(services)

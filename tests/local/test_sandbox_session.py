@@ -87,9 +87,13 @@ class Shell:
 def shell(tmp_path: Path) -> Iterator[tuple[Shell, str]]:
     from pipelines.local.sandbox import SandboxOptions, open_sandbox
 
-    with open_sandbox(SandboxOptions(FOUR_ACCOUNTS, tmp_path / "templates")) as sandbox:
+    # `pipelines sandbox --minute 0.05`: every pipeline waits its bakes at that scale.
+    options = SandboxOptions(FOUR_ACCOUNTS, tmp_path / "templates", minute_seconds=0.05)
+    with open_sandbox(options) as sandbox:
         accounts = {e.account for e in sandbox.manifest.stacks}
         assert len(accounts) == 4, accounts
+        timings = {i.timing.bake_seconds_per_minute for i in sandbox.interpreters.values()}
+        assert timings == {0.05}
         yield Shell(sandbox.exports(), tmp_path / "templates"), sandbox.bootstrap
 
 
