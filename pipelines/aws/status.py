@@ -43,6 +43,7 @@ from pipelines.aws.ecs import running_image
 from pipelines.aws.errors import error_code, located
 from pipelines.aws.manifest import DEPLOYING_KINDS, Manifest, StackEntry, load_manifest
 from pipelines.aws.pipeline_state import (
+    Execution,
     PipelineState,
     Stage,
     Summary,
@@ -167,7 +168,14 @@ def _collect(clients: Clients, cp: Any, manifest: Manifest) -> Report:
                 execution=asdict(stage.latest) if stage and stage.latest else None,
                 queued=[asdict(e) for e in stage.inbound] if stage else [],
                 pending_approval=_pending(cp, manifest, stage),
-                services=_services(clients, cp, manifest, env, state.environment_stages(env)),
+                services=_services(
+                    clients,
+                    cp,
+                    manifest,
+                    env,
+                    state.environment_stages(env),
+                    stage.latest if stage and stage.latest else None,
+                ),
             )
         )
     return report
@@ -182,12 +190,34 @@ def _pending(cp: Any, manifest: Manifest, stage: Stage | None) -> PendingApprova
 
 
 def _services(
-    clients: Clients, cp: Any, manifest: Manifest, env: str, stages: list[str]
+    clients: Clients,
+    cp: Any,
+    manifest: Manifest,
+    env: str,
+    stages: list[str],
+    latest: Execution | None = None,
 ) -> list[ServiceStatus]:
     rows = [_service(clients, entry) for entry in manifest.service_stacks(env)]
     deployed = [r for r in rows if r.digest]
     if cp is None or not deployed:
         return rows
+    _found_in_history(cp, manifest, stages, deployed)
+    if latest is not None and latest.status == "InProgress":
+        # An execution still in the environment's stage has not succeeded there, so the history
+        # above cannot name it; a service already on its digest is being deployed by it.
+        unnamed = [r for r in deployed if r.deployed_by is None and not r.rolled_back]
+        if unnamed and (digest := execution_digest(cp, manifest.pipeline, latest.id)):
+            for row in unnamed:
+                if row.digest == digest:
+                    row.deployed_by = latest.id
+    return rows
+
+
+def _found_in_history(
+    cp: Any, manifest: Manifest, stages: list[str], deployed: list[ServiceStatus]
+) -> None:
+    """Each service's digest in the executions that succeeded in the environment's last stage:
+    who released it, who deployed it here and when, and whether it came back by a rollback."""
     history = recent_executions(cp, manifest.pipeline, limit=HISTORY, succeeded_in=stages[-1])
     actions: dict[str, list[dict[str, Any]]] = {}
     for row in deployed:
@@ -204,7 +234,6 @@ def _services(
         row.deployed_by = execution.id
         names = _deploying_actions(manifest, tuple(stages), row.service)
         row.deployed_at = _deployed_at(actions[execution.id], names) or row.deployed_at
-    return rows
 
 
 def _deploying_actions(manifest: Manifest, stages: tuple[str, ...], service: str) -> set[str]:

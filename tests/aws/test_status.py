@@ -308,3 +308,26 @@ def test_the_manifest_lists_each_environments_stages_in_order(tmp_path) -> None:
         "staging": ("staging",),
         "prod": ("prod",),
     }
+
+
+def test_a_service_already_on_the_digest_of_its_stages_running_execution_names_it(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    # staging's stage runs E_OLD and its service already runs E_OLD's digest (applied, the
+    # stage not yet ended): no execution carrying it succeeded in staging, yet E_OLD deploys it.
+    stubbed.codepipeline().add_response("get_pipeline_state", queued_state(), {"name": PIPELINE})
+    _service(stubbed, DEV, "shop-dev-web", image(D_NEW), image(D_NEW))
+    _succeeded_in(stubbed, "dev", [(E_NEW, D_NEW)])
+    _actions(stubbed, E_NEW, [action_detail(E_NEW, "dev", "Deploy-web", "Succeeded")])
+    _actions(stubbed, E_OLD, old_execution_actions()["actionExecutionDetails"])  # its approval
+    _service(stubbed, DEV, "shop-staging-web", image(D_OLD), image(D_OLD))
+    _succeeded_in(stubbed, "staging", [(E_PREV, D_PREV)])
+    _actions(stubbed, E_OLD, old_execution_actions()["actionExecutionDetails"])  # its digest
+    _service(stubbed, PROD, "shop-prod-web", image(D_PREV), image(D_PREV))
+    _succeeded_in(stubbed, "prod", [(E_PREV, D_PREV)])
+    _actions(stubbed, E_PREV, [action_detail(E_PREV, "prod", "Apply-web", "Succeeded")])
+    result = workspace.run("status")
+    assert result.exit_code == 0, result.output
+    staging = next(line for line in result.output.splitlines() if line.startswith("staging "))
+    assert "outside pipeline" not in staging
+    assert f"{E_OLD[:8]}  " in staging and f"InProgress {E_OLD[:8]}" in staging
