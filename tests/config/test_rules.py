@@ -31,8 +31,8 @@ from pipelines.config.rules.image_tags import (
 from pipelines.config.rules.images import (
     one_image_form,
     repositories_distinct,
-    runners_with_one_image,
     services_name_known_images,
+    steps_name_their_image,
 )
 from pipelines.config.rules.listeners import listener_fits_environment, listener_priorities_distinct
 from pipelines.config.rules.name_clashes import names_distinct
@@ -221,14 +221,21 @@ CASES = [
     Case(
         repositories_distinct, "both name repository 'shop-web'", fixture="images-same-repository"
     ),
-    Case(runners_with_one_image, None, fixture=TWO_IMAGES),
+    Case(steps_name_their_image, None, fixture=TWO_IMAGES),
     Case(
-        runners_with_one_image,
-        "not yet supported with several images",
-        fixture="images-with-runners",
+        steps_name_their_image,
+        'write `{run: "migrate.migrate", image: NAME}`',
+        fixture="step-image-plain",
     ),
-    Case(  # runners with one image under `images`: unambiguous
-        runners_with_one_image,
+    Case(
+        steps_name_their_image,
+        "name the image whose pipeline runs this step",
+        fixture="step-image-missing",
+    ),
+    Case(steps_name_their_image, "unknown image 'wbe'", fixture="step-image-unknown"),
+    Case(steps_name_their_image, "only with `images`", fixture="step-image-with-image"),
+    Case(  # one image under `images`: its steps need not name it
+        steps_name_their_image,
         None,
         {"pipeline.yaml": [(EXAMPLE_IMAGE, AS_IMAGES)]},
     ),
