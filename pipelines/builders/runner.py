@@ -49,7 +49,7 @@ from troposphere import (
 )
 from troposphere import kms as kms_resources
 
-from pipelines import invoker_package, naming, patterns
+from pipelines import image_naming, invoker_package, naming, patterns
 from pipelines.aws_facts import partition_of
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
@@ -184,16 +184,25 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
             ["*"],
         ),
     ]
-    if any(
-        s.on_rollback == "skip"
-        for env in project.environments
-        for s in config_runners.environment_steps(project, env)
-    ):
-        # A step that skips rollbacks: the invoker reads its execution's type (handler.py).
+    skipping = [
+        name
+        for name in project.image_names()
+        if any(
+            s.on_rollback == "skip" and s.image == name
+            for env in project.environments
+            for s in config_runners.environment_steps(project, env)
+        )
+    ]
+    if skipping:
+        # A step that skips rollbacks: the invoker reads its execution's type (handler.py), in
+        # the pipeline of that step's image only.
         invoker_statements.append(
             allow(
                 [codepipeline_actions.GetPipelineExecution],
-                [place.arn("codepipeline", naming.pipeline_name(app))],
+                [
+                    place.arn("codepipeline", image_naming.pipeline_name(app, name))
+                    for name in skipping
+                ],
             )
         )
     invoke_roles = sorted(

@@ -5,11 +5,14 @@ reaches only its own repository."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from pipelines import image_naming
 from pipelines.config.loader import load_project
 from pipelines.config.models import MAX_IMAGE_NAME
+from pipelines.synth import synthesize
 from tests.support import FIXTURES, template
 
 SERVICES = {"web": ["admin", "web"], "worker": ["worker"]}
@@ -236,3 +239,50 @@ def test_a_view_holds_one_image_and_its_services() -> None:
         assert sorted(view.services) == services
         assert view.image_name == name
     assert project.image_of("admin").repository == "shop-web"
+
+
+def test_lifecycle_hooks_work_per_service_with_several_images(tmp_path: Path) -> None:
+    """A hook is a service's, and a service has one image: web's hook in prod runs
+    through prod's hook function as with one image (a hook never runs the release image)."""
+    environments = tmp_path / "two-images"
+    shutil.copytree(FIXTURES / "valid" / "two-images", environments)
+    prod = environments / "prod.yaml"
+    prod.write_text(
+        prod.read_text().replace(
+            "  web:\n    desired_count: 3\n",
+            "  web:\n    desired_count: 3\n    rollout:\n      strategy: blue_green\n"
+            "      hooks:\n        post_scale_up:\n          - smoke.check --url "
+            "https://shop.example.com/healthz\n",
+        )
+    )
+    synthesis = synthesize(environments)
+    runners = json.loads(synthesis.files["runners.json"])
+    assert runners["targets"]["prod"]["hooks"] == {
+        "web": {"POST_SCALE_UP": ["smoke.check --url https://shop.example.com/healthz"]}
+    }
+    service = template(synthesis, "shop-prod-web")["Resources"]["Service"]["Properties"]
+    [hook] = service["DeploymentConfiguration"]["LifecycleHooks"]
+    assert hook["LifecycleStages"] == ["POST_SCALE_UP"]
+    assert "HookFunction" in template(synthesis, "shop-prod-runner")["Resources"]
+
+
+def test_a_step_that_skips_rollbacks_asks_its_own_images_pipeline(syntheses) -> None:
+    """prod's web migration says on_rollback: skip: the invoker reads the execution of
+    shop-web-release, and may read only that pipeline's executions."""
+    resources = _pipeline_stack(syntheses)
+    skips = [
+        json.loads(a["Configuration"]["UserParameters"])["skipOnRollback"]
+        for image in STEPS
+        for a in _actions(resources[f"Pipeline{image.capitalize()}"])
+        if "skipOnRollback" in a.get("Configuration", {}).get("UserParameters", "")
+    ]
+    assert [s["pipeline"] for s in skips] == ["shop-web-release"]
+    runner = template(syntheses["two-images"], "shop-runner")["Resources"]
+    reads = [
+        s["Resource"]
+        for r in runner.values()
+        if r["Type"] == "AWS::IAM::Role"
+        for s in _statements(r)
+        if s["Action"] == ["codepipeline:GetPipelineExecution"]
+    ]
+    assert reads == [["arn:aws:codepipeline:eu-west-1:111111111111:shop-web-release"]]

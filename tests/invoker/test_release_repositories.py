@@ -61,7 +61,7 @@ def _request(image: str | None) -> dict[str, Any]:
 
 
 def test_synths_runners_json_admits_a_digest_of_either_images_repository(syntheses) -> None:
-    document = load_document(syntheses["two-images"].files["runners.json"])
+    document = load_document(syntheses["two-images"].files["runners.json"].decode())
     for repository in (WEB, WORKER):
         admission = admit_request(document, _request(f"{repository}@{DIGEST}"))
         assert admission.image == f"{repository}@{DIGEST}"
@@ -80,7 +80,7 @@ def test_synths_runners_json_admits_a_digest_of_either_images_repository(synthes
 def test_synths_runners_json_admits_no_other_image(
     syntheses, image: str | None, reason: str
 ) -> None:
-    document = load_document(syntheses["two-images"].files["runners.json"])
+    document = load_document(syntheses["two-images"].files["runners.json"].decode())
     with pytest.raises(Refused) as raised:
         admit_request(document, _request(image))
     assert reason in str(raised.value)
