@@ -674,7 +674,7 @@ class PipelineFile(_Model):
         default={},
         description="Deploy-runner jobs environments may run as `steps`: a built-in's name "
         f"({', '.join(BUILTIN_NAMES)}), or a runner of your own with its allow-listed scripts. "
-        "Not yet with several `images`.",
+        "With several `images`, each step names the image whose pipeline runs it.",
     )
 
     def declared_images(self) -> list[tuple[tuple[str, ...], Image]]:

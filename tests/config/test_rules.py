@@ -587,3 +587,27 @@ def test_a_runner_only_hooks_use_has_its_role_names_checked(tmp_path: Path) -> N
     problems = runner_role_names_fit(build_project(files), files.documents)
     assert [p.key for p in problems] == [f"runners.{runner}"]
     assert "-staging-runner-" in problems[0].message and "is 69 characters" in problems[0].message
+
+
+def test_with_several_images_a_step_reads_only_its_own_pipelines_namespaces(
+    tmp_path: Path,
+) -> None:
+    """Both images migrate in staging, each as `staging-migrate-migrate` of its own pipeline (no
+    clash); worker's pipeline never runs web's prod smoke test, so cannot read its namespace."""
+    environments = tmp_path / "two-images"
+    source = FIXTURES / "valid" / "two-images"
+    environments.mkdir()
+    for path in source.iterdir():
+        (environments / path.name).write_text(path.read_text())
+    assert run(steps_work, read_files(environments)) == []
+    prod = environments / "prod.yaml"
+    prod.write_text(
+        prod.read_text().replace(
+            "{run: smoke.check --url https://shop.example.com/healthz, image: worker}",
+            '{run: "smoke.check --url https://shop.example.com/#{prod-smoke-check.summary}", '
+            "image: worker}",
+        )
+    )
+    [problem] = run(steps_work, read_files(environments))
+    assert problem.key == "steps.after_deploy[1]"
+    assert "no earlier step has the namespace 'prod-smoke-check'" in problem.message
