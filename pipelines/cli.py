@@ -157,7 +157,8 @@ def check(templates: Path) -> None:
 @click.option(
     "--image",
     metavar="URI@sha256:DIGEST",
-    help="For a runner whose image is `release`: the app's image to run, by digest.",
+    help="For a runner whose image is `release`: the app's image to run, by digest (with "
+    "several images, from any of their repositories).",
 )
 @click.option("--describe", is_flag=True, help="List the runners, their scripts and options.")
 @click.option(

@@ -335,7 +335,7 @@ def _runner_action(project: Project, env: Environment, step: Step) -> codepipeli
     if run.on_rollback == "skip":
         # The invoker asks CodePipeline whether this execution is a stage rollback.
         request[SKIP_ON_ROLLBACK] = {
-            "pipeline": naming.pipeline_name(project.app),
+            "pipeline": image_naming.pipeline_name(project.app, project.image_name),
             "execution": EXECUTION_VARIABLE,
         }
     return _invoke(

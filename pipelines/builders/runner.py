@@ -49,7 +49,7 @@ from troposphere import (
 )
 from troposphere import kms as kms_resources
 
-from pipelines import invoker_package, naming, patterns
+from pipelines import image_naming, invoker_package, naming, patterns
 from pipelines.aws_facts import partition_of
 from pipelines.builders import fargate
 from pipelines.builders.iam import (
@@ -184,16 +184,25 @@ def build_runner(project: Project, invoker_code_key: str) -> Template:
             ["*"],
         ),
     ]
-    if any(
-        s.on_rollback == "skip"
-        for env in project.environments
-        for s in config_runners.environment_steps(project, env)
-    ):
-        # A step that skips rollbacks: the invoker reads its execution's type (handler.py).
+    skipping = [
+        name
+        for name in project.image_names()
+        if any(
+            s.on_rollback == "skip" and s.image == name
+            for env in project.environments
+            for s in config_runners.environment_steps(project, env)
+        )
+    ]
+    if skipping:
+        # A step that skips rollbacks: the invoker reads its execution's type (handler.py), in
+        # the pipeline of that step's image only.
         invoker_statements.append(
             allow(
                 [codepipeline_actions.GetPipelineExecution],
-                [place.arn("codepipeline", naming.pipeline_name(app))],
+                [
+                    place.arn("codepipeline", image_naming.pipeline_name(app, name))
+                    for name in skipping
+                ],
             )
         )
     invoke_roles = sorted(
@@ -315,6 +324,7 @@ def _add_runner_tasks(
     log_group: logs.LogGroup,
     cells: _TaskCells,
     image_of: Callable[[RunnerSpec], str],
+    release_images: Sequence[str] = (),
 ) -> list[Statement]:
     """A cluster, its security group, and per runner a task role and task definition; returns
     the statements that start, watch and stop those tasks."""
@@ -330,10 +340,10 @@ def _add_runner_tasks(
             "RunnerExecutionRole",
             cells.execution_role,
             cells.starts,
-            project,
             place,
             tasks,
             log_group,
+            release_images,
         )
     )
     task_roles = []
@@ -611,15 +621,23 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
         task_role=lambda name: naming.env_runner_task_role(app, env.name, name),
         family=lambda name: naming.env_runner_task_family(app, env.name, name),
     )
-    release_image = f"{project.repository_uri}:{project.image.release_tag}"
+    # The release images env's steps may run: with several images, only those of the images
+    # whose steps in env use a runner of the `release` image (least privilege).
+    release_images = [
+        f"{view.repository_uri}:{view.image.release_tag}"
+        for view in map(project.for_image, config_runners.release_step_images(project, env))
+    ]
 
     def image_of(spec: RunnerSpec) -> str:
         # A release runner runs the image being promoted: this base revision names the release
-        # tag, and before each run the invoker registers a new revision of the family with the
+        # tag (with several images, the first image's whose steps here use a release runner),
+        # and before each run the invoker registers a new revision of the family with the
         # promoted image's digest, so a job never runs a tag that moved.
-        return release_image if spec.image == RELEASE_IMAGE else spec.image
+        return release_images[0] if spec.image == RELEASE_IMAGE else spec.image
 
-    statements = _add_runner_tasks(template, project, place, tasks, log_group, cells, image_of)
+    statements = _add_runner_tasks(
+        template, project, place, tasks, log_group, cells, image_of, release_images
+    )
     # Registering a revision (for release runners' digests) names its family; reading one has
     # no resource-level permissions in ECS.
     families = [
@@ -802,16 +820,17 @@ def _execution_role(
     title: str,
     name: str,
     description: str,
-    project: Project,
     place: _Place,
     tasks: Mapping[str, RunnerSpec],
     log_group: logs.LogGroup,
+    release_images: Sequence[str],
 ) -> iam.Role:
-    """Pull the runners' images, write their logs, read their secrets: nothing else."""
-    images = []
+    """Pull the runners' images (for a runner of the `release` image, each of
+    `release_images`), write their logs, read their secrets: nothing else."""
+    images: list[str] = []
     for spec in tasks.values():
         if spec.image == RELEASE_IMAGE:
-            images.append(f"{project.repository_uri}:{project.image.release_tag}")
+            images += release_images
         else:
             images.append(spec.image)
     statements = [

@@ -530,6 +530,12 @@ class StepEntry(_Model):
         "image (a migration, say); the action succeeds, saying it was skipped. `run`: run as "
         "on any execution. ECS runners only.",
     )
+    image: ImageName | None = Field(
+        default=None,
+        description="With several `images`: the image whose pipeline runs this step (required "
+        "there), at its phase of this environment's stage; a runner of the `release` image runs "
+        "that image, by digest. Refused with the one `image`. See docs/images.md.",
+    )
 
 
 def _step_kind(value: Any) -> str:
@@ -668,7 +674,7 @@ class PipelineFile(_Model):
         default={},
         description="Deploy-runner jobs environments may run as `steps`: a built-in's name "
         f"({', '.join(BUILTIN_NAMES)}), or a runner of your own with its allow-listed scripts. "
-        "Not yet with several `images`.",
+        "With several `images`, each step names the image whose pipeline runs it.",
     )
 
     def declared_images(self) -> list[tuple[tuple[str, ...], Image]]:

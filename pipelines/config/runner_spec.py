@@ -95,7 +95,8 @@ class RunnerSpec(_Spec):
     on: Platform
     image: str = Field(
         min_length=1,
-        description="An image URI, or `release` for the image being promoted (by digest).",
+        description="An image URI, or `release` for the image being promoted (by digest; with "
+        "several `images`, the image of the pipeline that runs the step).",
     )
     cpu: int = Field(
         default=RUNNER_DEFAULTS["cpu"],

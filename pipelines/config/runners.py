@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pipelines import naming
 from pipelines.aws_facts import partition_of
-from pipelines.config.models import BuiltinRunner, Environment, Project
+from pipelines.config.models import BuiltinRunner, Environment, Project, StepEntry
 from pipelines.config.runner_spec import RunnerSpec
 from pipelines.invoker.defaults import RELEASE_IMAGE
 
@@ -50,6 +50,7 @@ class RunStep(NamedTuple):
     action: str
     namespace: str
     on_rollback: str = "run"  # skip: a stage rollback does not run it again (models.StepEntry)
+    image: str | None = None  # with `images`: the image whose pipeline runs it (None: `image`)
 
 
 class HookStep(NamedTuple):
@@ -155,13 +156,18 @@ def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:
     from pipelines.invoker.allowlist import parse_step
 
     runners = allow_list(project)
-    seen: Counter[str] = Counter()
+    seen: Counter[tuple[str | None, str]] = Counter()
     steps = []
     for phase, entries in env.steps.entries():
         for entry in entries:
+            image = step_image(project, entry)
+            if project.image_name is not None and image != project.image_name:
+                continue  # one image's view: another image's pipeline runs this step
             text = entry.run
             admitted = admit_step(runners, text)
-            key = f"{admitted.runner}.{admitted.script}"
+            # Numbered within its image's steps, so that each pipeline names its actions and
+            # namespaces alike in the whole project and in that image's view.
+            key = (image, f"{admitted.runner}.{admitted.script}")
             seen[key] += 1
             n = seen[key]
             steps.append(
@@ -177,9 +183,33 @@ def _admitted_steps(project: Project, env: Environment) -> list[RunStep]:
                     action=naming.step_action(admitted.runner, admitted.script, n),
                     namespace=naming.step_namespace(env.name, admitted.runner, admitted.script, n),
                     on_rollback=entry.on_rollback,
+                    image=image,
                 )
             )
     return steps
+
+
+def step_image(project: Project, entry: StepEntry) -> str | None:
+    """The name of the image whose pipeline runs the step: the one it names, the only one of
+    `images`, or None for the one `image` (the loader requires a name with several)."""
+    if not project.images:
+        return None
+    return entry.image or next(iter(project.images))
+
+
+def release_step_images(project: Project, env: Environment | None = None) -> list[str | None]:
+    """The images (by name, in `images` order; `[None]` for the one `image`) whose pipelines run
+    a step of a runner of the `release` image, in env or in any environment."""
+    envs = project.environments if env is None else (env,)
+    used = {s.image for e in envs for s in environment_steps(project, e) if s.release_image}
+    return [name for name in project.image_names() if name in used]
+
+
+def release_repository_uris(project: Project) -> list[str]:
+    """Every release repository as image references name it, in `images` order: a runner of
+    the `release` image may run a digest of any of them (`pipelines run --image`), and a step
+    runs its own pipeline's."""
+    return [project.for_image(name).repository_uri for name in project.image_names()]
 
 
 def admit_step(runners: Mapping[str, RunnerSpec], text: str) -> Admitted:
@@ -286,6 +316,6 @@ def runners_document(project: Project) -> str:
         network=network,
         environments=tuple(e.name for e in project.environments),
         targets=targets,
-        release_repository=project.repository_uri,
+        release_repositories=tuple(release_repository_uris(project)),
         task_definitions=toolchain_families,
     )

@@ -13,6 +13,7 @@ Format (version 1), one JSON object:
       "environments": ["dev", "staging", "prod"],   # optional: names a job may target
       "task_definitions": {"migrate": "shop-runner-migrate"},   # optional, per runner
       "release_repository": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-web",  # optional
+      "release_repositories": ["...shop-web", "...shop-worker"],   # instead, with several images
       "targets": {                         # optional: environments whose jobs run in their own
         "prod": {                          # account, on their `<app>-<env>-runner` stack
           "account": "333333333333",
@@ -35,9 +36,11 @@ the invoker assumes `role`, reads the security group from the `SecurityGroup` ou
 `stack`, and runs the task on `cluster`. Without `targets`, every job runs on the toolchain's
 `cluster` in `network`, as before. `release_repository` is the repository of the image being
 promoted: a runner whose image is `release` runs `<release_repository>@sha256:<digest>`, the
-digest coming with each request. A target's `hooks` are the steps each of its services runs as
-an ECS lifecycle hook, by ECS's stage name, in order: the only jobs a hook event can start
-(handler.py, Lifecycle hooks).
+digest coming with each request. An app of several images has one release repository per
+image, listed in `release_repositories` instead (never both): a request's image may be a
+digest of any of them (each image's pipeline passes its own). A target's `hooks` are the steps
+each of its services runs as an ECS lifecycle hook, by ECS's stage name, in order: the only jobs
+a hook event can start (handler.py, Lifecycle hooks).
 
 The loader is plain Python (no pydantic): the invoker Lambda reads this file with nothing but
 the standard library and boto3, which the Lambda runtime provides. It checks every type it
@@ -168,7 +171,13 @@ class RunnersDocument:
     environments: tuple[str, ...] | None = None
     task_definitions: Mapping[str, str] = field(default_factory=dict)
     targets: Mapping[str, Target] = field(default_factory=dict)
-    release_repository: str | None = None
+    # The repositories a `release` runner's image may come from: one, or one per image.
+    release_repositories: tuple[str, ...] = ()
+
+    @property
+    def release_repository(self) -> str | None:
+        """The first (with one image, the only) release repository, or None."""
+        return self.release_repositories[0] if self.release_repositories else None
 
     def task_definition(self, runner: str, target: str | None = None) -> str:
         """The task definition family of a runner: on the toolchain, or in a target."""
@@ -197,11 +206,14 @@ def dump_document(
     targets: Mapping[str, Target] | None = None,
     release_repository: str | None = None,
     task_definitions: Mapping[str, str] | None = None,
+    release_repositories: tuple[str, ...] = (),
 ) -> str:
     """runners.json for these specs, deterministic (sorted keys, one-space indent).
 
     `targets`: environment name -> where its jobs run (see Target.named for the usual names);
-    `release_repository`: the repository the `release` image is pinned from, by digest.
+    `release_repository`: the repository the `release` image is pinned from, by digest;
+    `release_repositories`: with several images, each of their repositories (one is written as
+    `release_repository`, so an app of one image keeps its document).
     """
     data: dict[str, Any] = {
         "format": FORMAT,
@@ -246,8 +258,13 @@ def dump_document(
             }
             for name, target in targets.items()
         }
-    if release_repository is not None:
-        data["release_repository"] = release_repository
+    repositories = ((release_repository,) if release_repository is not None else ()) + tuple(
+        r for r in release_repositories if r != release_repository
+    )
+    if len(repositories) == 1:
+        data["release_repository"] = repositories[0]
+    elif repositories:
+        data["release_repositories"] = list(repositories)
     if task_definitions:
         data["task_definitions"] = dict(task_definitions)
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
@@ -304,9 +321,24 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
         _environment(reader, name, environments): _target(reader, app, name, raw)
         for name, raw in reader.mapping(top.get("targets", {}), "targets").items()
     }
+    release_repositories: tuple[str, ...] = ()
     release_repository = top.get("release_repository")
     if release_repository is not None:
         reader.matching(release_repository, "release_repository", REPOSITORY, "registry/repository")
+        release_repositories = (release_repository,)
+    if top.get("release_repositories") is not None:
+        if release_repository is not None:
+            raise DocumentError(
+                f"{reader.source}: release_repositories: write either release_repository or "
+                "release_repositories, not both"
+            )
+        release_repositories = reader.strings(
+            top["release_repositories"], "release_repositories", min_items=2
+        )
+        for index, repository in enumerate(release_repositories):
+            reader.matching(
+                repository, f"release_repositories[{index}]", REPOSITORY, "registry/repository"
+            )
     region = top.get("region")
     return RunnersDocument(
         app=app,
@@ -318,7 +350,7 @@ def load_document(text: str, source: str = names.RUNNERS_FILE) -> RunnersDocumen
         environments=environments,
         task_definitions=task_definitions,
         targets=targets,
-        release_repository=release_repository,
+        release_repositories=release_repositories,
     )
 
 

@@ -810,7 +810,7 @@ def admit_request(document: RunnersDocument, params: Any) -> Admission:
         admitted.runner,
         document.runners[admitted.runner].image,
         image,
-        document.release_repository,
+        document.release_repositories,
     )
     if admitted.on != "ecs":
         raise Refused(

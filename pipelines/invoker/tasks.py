@@ -171,10 +171,11 @@ class TaskState:
 
 
 def check_release_image(
-    runner: str, runner_image: str, image: str | None, release_repository: str | None
+    runner: str, runner_image: str, image: str | None, release_repositories: tuple[str, ...]
 ) -> str | None:
-    """The image a request may run: a digest of the release repository for a `release` runner
-    (required), nothing for any other runner (its image is in its task definition)."""
+    """The image a request may run: a digest of one of the release repositories (one per image
+    of the app) for a `release` runner (required), nothing for any other runner (its image is in
+    its task definition)."""
     if runner_image != RELEASE_IMAGE:
         if image is not None:
             raise Refused(
@@ -187,14 +188,13 @@ def check_release_image(
             f"runner {runner!r} runs the release image: the request needs `image`, the image "
             "being promoted as <repository>@sha256:<digest>"
         )
-    if not release_repository:
+    if not release_repositories:
         raise Refused("runners.json names no release_repository, so no release image is accepted")
     repository, at, digest = image.partition("@")
-    if not at or repository != release_repository or not HEX_DIGEST.fullmatch(digest):
+    if not at or repository not in release_repositories or not HEX_DIGEST.fullmatch(digest):
         shown = image if len(image) <= 200 else image[:200] + "..."
-        raise Refused(
-            f"image {shown!r} is not {release_repository}@sha256:<64 lowercase hex digits>"
-        )
+        expected = " or ".join(release_repositories)
+        raise Refused(f"image {shown!r} is not {expected}@sha256:<64 lowercase hex digits>")
     return image
 
 

@@ -169,7 +169,7 @@ def test_the_manifest_says_which_pipeline_deploys_which_services(two_images: Wor
     web = manifest.for_image("web")
     assert [e.name for e in web.service_stacks("dev")] == ["shop-dev-admin", "shop-dev-web"]
     # Every stack is still deployed and destroyed: picking an image filters only service stacks.
-    assert len(manifest.stacks) == 14
+    assert len(manifest.stacks) == 18  # with the toolchain runner and three environment runners
     assert {e.name for e in manifest.stacks} - {e.name for e in web.stacks} == {
         "shop-dev-worker",
         "shop-staging-worker",

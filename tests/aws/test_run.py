@@ -322,3 +322,29 @@ def test_the_invokers_refusal_and_failure(lam: Lambda) -> None:
     result = _run("echo", "args", "hi")
     assert result.exit_code == 1
     assert "the invoker shop-runner-invoker failed" in result.output
+
+
+@pytest.mark.parametrize("repository", ["shop-web", "shop-worker"])
+def test_with_several_images_the_release_image_may_be_any_images(
+    lam: Lambda, syntheses, tmp_path, repository: str
+) -> None:
+    runners = tmp_path / "runners.json"
+    runners.write_bytes(syntheses["two-images"].files["runners.json"])
+    image = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/{repository}@sha256:{'ab12' * 16}"
+    lam.answer(START)
+    arguments = ["run", "--runners", str(runners), "migrate", "migrate", "--env", "staging"]
+    result = CliRunner().invoke(cli.main, [*arguments, "--image", image, "--no-wait"])
+    assert result.exit_code == 0, result.output
+    assert lam.sent[0]["image"] == image
+
+
+def test_with_several_images_another_repository_is_refused_locally(syntheses, tmp_path) -> None:
+    runners = tmp_path / "runners.json"
+    runners.write_bytes(syntheses["two-images"].files["runners.json"])
+    image = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-admin@sha256:{'ab12' * 16}"
+    arguments = ["run", "--runners", str(runners), "migrate", "migrate", "--env", "staging"]
+    result = CliRunner().invoke(cli.main, [*arguments, "--image", image])
+    assert result.exit_code == 2, result.output
+    assert "shop-web or 111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-worker@sha256" in (
+        result.output
+    )

@@ -5,11 +5,14 @@ reaches only its own repository."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from pipelines import image_naming
 from pipelines.config.loader import load_project
 from pipelines.config.models import MAX_IMAGE_NAME
+from pipelines.synth import synthesize
 from tests.support import FIXTURES, template
 
 SERVICES = {"web": ["admin", "web"], "worker": ["worker"]}
@@ -61,7 +64,12 @@ def test_each_pipeline_deploys_only_its_own_services(syntheses) -> None:
         }
         uri = f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/{REPOSITORIES[image]}@"
         assert overrides == {json.dumps({"ImageUri": uri + "#{SourceVariables.ImageDigest}"})}
-        markers = [a for a in actions if a["ActionTypeId"]["Provider"] == "Lambda"]
+        markers = [
+            a
+            for a in actions
+            if a["ActionTypeId"]["Provider"] == "Lambda"
+            and a["Configuration"]["FunctionName"] != "shop-runner-invoker"
+        ]
         assert {a["Configuration"]["FunctionName"] for a in markers} == {
             f"shop-{image}-release-marker"
         }
@@ -96,9 +104,78 @@ def test_each_pipelines_roles_reach_only_its_own_repository(syntheses) -> None:
             for s in _statements(resources[f"PipelineRole{sfx}"])
             if s["Action"] == ["lambda:InvokeFunction"]
         ]
+        # Each image's pipeline has runner steps (STEPS), so it may invoke the invoker too.
         assert invoked == [
-            [f"arn:aws:lambda:eu-west-1:111111111111:function:shop-{image}-release-marker"]
+            [
+                "arn:aws:lambda:eu-west-1:111111111111:function:shop-runner-invoker",
+                f"arn:aws:lambda:eu-west-1:111111111111:function:shop-{image}-release-marker",
+            ]
         ]
+
+
+# The fixture's steps, by image: (stage, runner.script, its arguments, runs the release image).
+STEPS = {
+    "web": [
+        ("dev", "migrate.migrate", [], True),
+        ("staging", "migrate.migrate", [], True),
+        ("prod", "migrate.migrate", [], True),
+        ("prod", "smoke.check", ["--url", "https://shop.example.com/healthz"], False),
+    ],
+    "worker": [
+        ("dev", "smoke.check", ["--url", "https://dev.shop.example.com/healthz"], False),
+        ("staging", "migrate.migrate", ["--target", "7"], True),
+        ("prod", "smoke.check", ["--url", "https://shop.example.com/healthz"], False),
+    ],
+}
+
+
+def test_each_pipeline_runs_only_its_images_steps_with_its_own_release_image(syntheses) -> None:
+    resources = _pipeline_stack(syntheses)
+    for image, expected in STEPS.items():
+        pipeline = resources[f"Pipeline{image.capitalize()}"]
+        found = []
+        for stage in pipeline["Properties"]["Stages"]:
+            for action in stage["Actions"]:
+                config = action.get("Configuration", {})
+                if config.get("FunctionName") != "shop-runner-invoker":
+                    continue
+                request = json.loads(config["UserParameters"])
+                assert request["environment"] == stage["Name"]
+                found.append(
+                    (
+                        stage["Name"],
+                        f"{request['runner']}.{request['script']}",
+                        request["args"],
+                        "image" in request,
+                    )
+                )
+                if "image" in request:  # the image being promoted: this pipeline's, by digest
+                    assert request["image"] == (
+                        f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/{REPOSITORIES[image]}"
+                        "@#{SourceVariables.ImageDigest}"
+                    )
+        assert found == expected
+
+
+def test_runners_json_admits_every_images_repository(syntheses) -> None:
+    document = json.loads(syntheses["two-images"].files["runners.json"])
+    assert "release_repository" not in document
+    assert document["release_repositories"] == [
+        f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/{REPOSITORIES[i]}" for i in ("web", "worker")
+    ]
+
+
+def test_runner_execution_roles_pull_only_the_repositories_their_steps_release(syntheses) -> None:
+    """dev and prod run a release runner only in web's pipeline; staging in both."""
+    expected = {"dev": ["web"], "staging": ["web", "worker"], "prod": ["web"]}
+    for env, images in expected.items():
+        resources = template(syntheses["two-images"], f"shop-{env}-runner")["Resources"]
+        pulls = [
+            s["Resource"]
+            for s in _statements(resources["RunnerExecutionRole"])
+            if "ecr:BatchGetImage" in s["Action"]
+        ]
+        assert pulls == [[REPO_ARN.format(REPOSITORIES[i]) for i in images]]
 
 
 def test_a_service_pulls_only_from_its_own_images_repository(syntheses) -> None:
@@ -162,3 +239,50 @@ def test_a_view_holds_one_image_and_its_services() -> None:
         assert sorted(view.services) == services
         assert view.image_name == name
     assert project.image_of("admin").repository == "shop-web"
+
+
+def test_lifecycle_hooks_work_per_service_with_several_images(tmp_path: Path) -> None:
+    """A hook is a service's, and a service has one image: web's hook in prod runs
+    through prod's hook function as with one image (a hook never runs the release image)."""
+    environments = tmp_path / "two-images"
+    shutil.copytree(FIXTURES / "valid" / "two-images", environments)
+    prod = environments / "prod.yaml"
+    prod.write_text(
+        prod.read_text().replace(
+            "  web:\n    desired_count: 3\n",
+            "  web:\n    desired_count: 3\n    rollout:\n      strategy: blue_green\n"
+            "      hooks:\n        post_scale_up:\n          - smoke.check --url "
+            "https://shop.example.com/healthz\n",
+        )
+    )
+    synthesis = synthesize(environments)
+    runners = json.loads(synthesis.files["runners.json"])
+    assert runners["targets"]["prod"]["hooks"] == {
+        "web": {"POST_SCALE_UP": ["smoke.check --url https://shop.example.com/healthz"]}
+    }
+    service = template(synthesis, "shop-prod-web")["Resources"]["Service"]["Properties"]
+    [hook] = service["DeploymentConfiguration"]["LifecycleHooks"]
+    assert hook["LifecycleStages"] == ["POST_SCALE_UP"]
+    assert "HookFunction" in template(synthesis, "shop-prod-runner")["Resources"]
+
+
+def test_a_step_that_skips_rollbacks_asks_its_own_images_pipeline(syntheses) -> None:
+    """prod's web migration says on_rollback: skip: the invoker reads the execution of
+    shop-web-release, and may read only that pipeline's executions."""
+    resources = _pipeline_stack(syntheses)
+    skips = [
+        json.loads(a["Configuration"]["UserParameters"])["skipOnRollback"]
+        for image in STEPS
+        for a in _actions(resources[f"Pipeline{image.capitalize()}"])
+        if "skipOnRollback" in a.get("Configuration", {}).get("UserParameters", "")
+    ]
+    assert [s["pipeline"] for s in skips] == ["shop-web-release"]
+    runner = template(syntheses["two-images"], "shop-runner")["Resources"]
+    reads = [
+        s["Resource"]
+        for r in runner.values()
+        if r["Type"] == "AWS::IAM::Role"
+        for s in _statements(r)
+        if s["Action"] == ["codepipeline:GetPipelineExecution"]
+    ]
+    assert reads == [["arn:aws:codepipeline:eu-west-1:111111111111:shop-web-release"]]

@@ -394,12 +394,38 @@ CASES: dict[str, list[Expect]] = {
             "images 'web' and 'worker' both name repository 'shop-web'; each image needs its own",
         )
     ],
-    "images-with-runners": [
+    "step-image-plain": [
         Expect(
-            "pipeline.yaml",
-            "runners:",
-            "runners",
-            "runners (and environment steps) are not yet supported with several images",
+            "dev.yaml",
+            "- migrate.migrate",
+            "steps.before_deploy[0]",
+            "with several images, each step names the image whose pipeline runs it: write "
+            '`{run: "migrate.migrate", image: NAME}` (web, worker)',
+        )
+    ],
+    "step-image-missing": [
+        Expect(
+            "dev.yaml",
+            "- {run: migrate.migrate, on_rollback: skip}",
+            "steps.before_deploy[0].image",
+            "missing required key: with several images, name the image whose pipeline runs "
+            "this step (web, worker)",
+        )
+    ],
+    "step-image-unknown": [
+        Expect(
+            "dev.yaml",
+            "image: wbe",
+            "steps.before_deploy[0].image",
+            "unknown image 'wbe'",
+        )
+    ],
+    "step-image-with-image": [
+        Expect(
+            "staging.yaml",
+            "image: web}",
+            "steps.before_deploy[0].image",
+            "a step names its image only with `images`",
         )
     ],
     "release-tag-deployed-prefix": [

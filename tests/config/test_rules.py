@@ -31,8 +31,8 @@ from pipelines.config.rules.image_tags import (
 from pipelines.config.rules.images import (
     one_image_form,
     repositories_distinct,
-    runners_with_one_image,
     services_name_known_images,
+    steps_name_their_image,
 )
 from pipelines.config.rules.listeners import listener_fits_environment, listener_priorities_distinct
 from pipelines.config.rules.name_clashes import names_distinct
@@ -221,14 +221,21 @@ CASES = [
     Case(
         repositories_distinct, "both name repository 'shop-web'", fixture="images-same-repository"
     ),
-    Case(runners_with_one_image, None, fixture=TWO_IMAGES),
+    Case(steps_name_their_image, None, fixture=TWO_IMAGES),
     Case(
-        runners_with_one_image,
-        "not yet supported with several images",
-        fixture="images-with-runners",
+        steps_name_their_image,
+        'write `{run: "migrate.migrate", image: NAME}`',
+        fixture="step-image-plain",
     ),
-    Case(  # runners with one image under `images`: unambiguous
-        runners_with_one_image,
+    Case(
+        steps_name_their_image,
+        "name the image whose pipeline runs this step",
+        fixture="step-image-missing",
+    ),
+    Case(steps_name_their_image, "unknown image 'wbe'", fixture="step-image-unknown"),
+    Case(steps_name_their_image, "only with `images`", fixture="step-image-with-image"),
+    Case(  # one image under `images`: its steps need not name it
+        steps_name_their_image,
         None,
         {"pipeline.yaml": [(EXAMPLE_IMAGE, AS_IMAGES)]},
     ),
@@ -580,3 +587,27 @@ def test_a_runner_only_hooks_use_has_its_role_names_checked(tmp_path: Path) -> N
     problems = runner_role_names_fit(build_project(files), files.documents)
     assert [p.key for p in problems] == [f"runners.{runner}"]
     assert "-staging-runner-" in problems[0].message and "is 69 characters" in problems[0].message
+
+
+def test_with_several_images_a_step_reads_only_its_own_pipelines_namespaces(
+    tmp_path: Path,
+) -> None:
+    """Both images migrate in staging, each as `staging-migrate-migrate` of its own pipeline (no
+    clash); worker's pipeline never runs web's prod smoke test, so cannot read its namespace."""
+    environments = tmp_path / "two-images"
+    source = FIXTURES / "valid" / "two-images"
+    environments.mkdir()
+    for path in source.iterdir():
+        (environments / path.name).write_text(path.read_text())
+    assert run(steps_work, read_files(environments)) == []
+    prod = environments / "prod.yaml"
+    prod.write_text(
+        prod.read_text().replace(
+            "{run: smoke.check --url https://shop.example.com/healthz, image: worker}",
+            '{run: "smoke.check --url https://shop.example.com/#{prod-smoke-check.summary}", '
+            "image: worker}",
+        )
+    )
+    [problem] = run(steps_work, read_files(environments))
+    assert problem.key == "steps.after_deploy[1]"
+    assert "no earlier step has the namespace 'prod-smoke-check'" in problem.message

@@ -52,7 +52,7 @@ def admit_case(doc: RunnersDocument, case: dict[str, Any]) -> Admitted:
     if environment is not None:
         check_environment(environment, doc.known_environments)
     check_release_image(
-        admitted.runner, doc.runners[admitted.runner].image, image, doc.release_repository
+        admitted.runner, doc.runners[admitted.runner].image, image, doc.release_repositories
     )
     return admitted
 

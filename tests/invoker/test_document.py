@@ -63,7 +63,7 @@ def test_pydantic_specs_and_the_loaded_document_admit_alike(name: str) -> None:
         app="shop",
         runners=fixture_runners.runners(),
         environments=("dev", "staging", "prod"),
-        release_repository=fixture_runners.RELEASE_REPOSITORY,
+        release_repositories=(fixture_runners.RELEASE_REPOSITORY,),
     )
     for case in cases(name):
         outcomes = []

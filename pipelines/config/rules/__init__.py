@@ -25,8 +25,8 @@ from pipelines.config.rules.image_tags import (
 from pipelines.config.rules.images import (
     one_image_form,
     repositories_distinct,
-    runners_with_one_image,
     services_name_known_images,
+    steps_name_their_image,
 )
 from pipelines.config.rules.listeners import listener_fits_environment, listener_priorities_distinct
 from pipelines.config.rules.name_clashes import names_distinct
@@ -54,12 +54,12 @@ ENVIRONMENT_RULES: tuple[EnvironmentRule, ...] = (
     alarms_make_distinct_bake_rules,
     listener_fits_environment,
     resource_names_fit,
+    steps_name_their_image,
 )
 PIPELINE_RULES: tuple[PipelineRule, ...] = (
     one_image_form,
     services_name_known_images,
     repositories_distinct,
-    runners_with_one_image,
     release_tag_not_deployed_prefix,
     deployed_tags_distinct,
     push_principals_in_toolchain_partition,

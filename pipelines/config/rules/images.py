@@ -3,8 +3,11 @@ repositories, each of which starts one pipeline."""
 
 from __future__ import annotations
 
-from pipelines.config.models import PipelineFile
-from pipelines.config.rules.documents import problem_at
+import json
+
+from pipelines.config.models import EnvironmentFile, PipelineFile, StepEntry
+from pipelines.config.rules.documents import KeyPath, problem_at
+from pipelines.config.runners import PHASES
 from pipelines.config.yaml_source import Document
 from pipelines.errors import Problem, unknown_name
 
@@ -99,17 +102,53 @@ def repositories_distinct(pipeline: PipelineFile, doc: Document) -> list[Problem
     return problems
 
 
-def runners_with_one_image(pipeline: PipelineFile, doc: Document) -> list[Problem]:
-    """Deploy runners and steps are not yet supported with several images: which pipeline runs
-    an environment's steps, and which image a `release` runner runs, would be ambiguous."""
-    if pipeline.images is None or len(pipeline.images) < 2 or not pipeline.runners:
-        return []
-    return [
-        problem_at(
-            doc,
-            ("runners",),
-            "runners (and environment steps) are not yet supported with several images: which "
-            "image's pipeline runs a step, and which image a `release` runner runs, is not "
-            "defined; see docs/images.md",
-        )
-    ]
+def steps_name_their_image(
+    pipeline: PipelineFile, env_name: str, env_file: EnvironmentFile, doc: Document
+) -> list[Problem]:
+    """With several images, each step names the image whose pipeline runs it (a step runs in
+    exactly one pipeline, and a runner of the `release` image runs that pipeline's image); with
+    one `image` a step names none (there is nothing to choose)."""
+    problems: list[Problem] = []
+    images = pipeline.images
+    for phase in PHASES:
+        for index, item in enumerate(getattr(env_file.steps, phase)):
+            path: KeyPath = ("steps", phase, index)
+            named = item.image if isinstance(item, StepEntry) else None
+            if images is None:
+                if named is not None:
+                    problems.append(
+                        problem_at(
+                            doc,
+                            (*path, "image"),
+                            "a step names its image only with `images`; with `image`, every "
+                            "step runs in that image's one pipeline: remove this key",
+                        )
+                    )
+            elif named is not None:
+                if named not in images:
+                    problems.append(
+                        problem_at(
+                            doc, (*path, "image"), unknown_name("image", named, list(images))
+                        )
+                    )
+            elif len(images) > 1:
+                choices = ", ".join(sorted(images))
+                if isinstance(item, StepEntry):
+                    problems.append(
+                        problem_at(
+                            doc,
+                            (*path, "image"),
+                            "missing required key: with several images, name the image whose "
+                            f"pipeline runs this step ({choices})",
+                        )
+                    )
+                else:
+                    problems.append(
+                        problem_at(
+                            doc,
+                            path,
+                            "with several images, each step names the image whose pipeline runs "
+                            f"it: write `{{run: {json.dumps(item)}, image: NAME}}` ({choices})",
+                        )
+                    )
+    return problems

@@ -88,7 +88,11 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
         problems.append(problem_at(doc, path, message))
 
     allowed = runners.allow_list(project)
-    namespaces = set(BUILT_IN_NAMESPACES)  # grows with each step, in the order steps run
+    # Per image's pipeline (None: the one `image`): grows with each step, in the order steps
+    # run; a step reads and writes namespaces of its own pipeline only.
+    pipeline_namespaces: dict[str | None, set[str]] = {
+        name: set(BUILT_IN_NAMESPACES) for name in project.image_names()
+    }
     for env in project.environments:
         doc = documents.environments[env.name]
         for name, override in env.runners.items():
@@ -127,11 +131,13 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                 f"{env.name} has no approval to run these before; set requires_approval: true "
                 "or move them to before_deploy",
             )
-        seen: Counter[str] = Counter()
+        seen: Counter[tuple[str | None, str]] = Counter()
         for phase, entries in env.steps.entries():
             for i, entry in enumerate(entries):
                 text = entry.run
                 path = ("steps", phase, i)
+                image = runners.step_image(project, entry)
+                namespaces = pipeline_namespaces[image]
                 try:
                     admitted = runners.admit_step(allowed, text)
                 except Refused as refused:
@@ -147,7 +153,7 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                             f"{namespace!r} (earlier steps' namespaces: {earlier}; also "
                             f"{', '.join(sorted(BUILT_IN_NAMESPACES))})",
                         )
-                key = f"{admitted.runner}.{admitted.script}"
+                key = (image, f"{admitted.runner}.{admitted.script}")
                 seen[key] += 1
                 namespace = naming.step_namespace(
                     env.name, admitted.runner, admitted.script, seen[key]
