@@ -200,16 +200,7 @@ def _alarm_during_a_bake() -> None:
         History(),
         timing=Timing(bake_seconds_per_minute=0.001),
     )
-    action = Action(
-        "Apply-web", TypeId("Deploy", "AWS", "CloudFormation", "1"), 1, {}, (), (), None, None, None
-    )
-    run = ActionRun(
-        Execution(1, "exec-1", "sha256:" + "b" * 64),
-        Stage("prod", (action,), None, None),
-        action,
-        {},
-        REGION,
-    )
+    run = prod_apply_run()
     with pytest.raises(ActionFailed, match="alarm shop-prod-5xx in ALARM during canary"):
         roll_out(context, run, cfn, ecs, before)
     [service] = ecs.describe_services(cluster="shop-prod", services=["shop-prod-web"])["services"]
@@ -276,3 +267,17 @@ def test_the_sandboxs_ecs_answers_are_in_botocores_shapes() -> None:
     assert ecs_api.call("ListServiceDeployments", {"service": "other"}) == {
         "serviceDeployments": []
     }
+
+
+def prod_apply_run() -> ActionRun:
+    """The run of prod's Apply-web action in a first execution, as the interpreter makes it."""
+    action = Action(
+        "Apply-web", TypeId("Deploy", "AWS", "CloudFormation", "1"), 1, {}, (), (), None, None, None
+    )
+    return ActionRun(
+        Execution(1, "exec-1", "sha256:" + "b" * 64),
+        Stage("prod", (action,), None, None),
+        action,
+        {},
+        REGION,
+    )

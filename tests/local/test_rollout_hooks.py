@@ -18,15 +18,14 @@ from pipelines import naming
 from pipelines.aws.cloudformation import change_set_type, create_change_set, describe, execute
 from pipelines.invoker import names
 from pipelines.invoker.document import load_document
-from pipelines.local.actions.context import ActionRun, Context
+from pipelines.local.actions.context import Context
 from pipelines.local.actions.deployment import hook_failure_key, roll_out, service_before
 from pipelines.local.changesets import cloudformation_like_change_sets
 from pipelines.local.clients import ActionClients
-from pipelines.local.declaration import Action, Stage, TypeId
-from pipelines.local.execution import ActionFailed, Execution, Hooks, Journal
+from pipelines.local.execution import ActionFailed, Hooks, Journal
 from pipelines.local.history import History
 from pipelines.local.rollout import Timing
-from tests.local.test_rollout import _TEMPLATE, _Accounts, _image
+from tests.local.test_rollout import _TEMPLATE, _Accounts, _image, prod_apply_run
 from tests.support import FIXTURES
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -118,16 +117,7 @@ def _roll_out(fail: set[str]) -> tuple[Any, Any, Any, list[str], Context]:
         History(),
         timing=Timing(bake_seconds_per_minute=0.001),
     )
-    action = Action(
-        "Apply-web", TypeId("Deploy", "AWS", "CloudFormation", "1"), 1, {}, (), (), None, None, None
-    )
-    run = ActionRun(
-        Execution(1, "exec-1", "sha256:" + "b" * 64),
-        Stage("prod", (action,), None, None),
-        action,
-        {},
-        REGION,
-    )
+    run = prod_apply_run()
     return run, before, (cfn, ecs), lines, context
 
 
