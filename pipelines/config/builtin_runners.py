@@ -38,10 +38,11 @@ class BuiltinContext:
     """What the builtins need to know about the app they serve."""
 
     app: str
-    account: str  # the toolchain account: the runner, the app's repository
+    account: str  # the toolchain account: the runner, the app's repositories
     region: str
     runner_image: str  # an image with python, this package, terraform, packer, kaniko
-    repository: str = ""  # image.repository, for image-builder
+    # Every release repository of the app (one per image), for image-builder.
+    repositories: tuple[str, ...] = ()
     partition: str = "aws"
     artifact_bucket: str | None = None  # templates bundle, build contexts, terraform plans
     environments: tuple[str, ...] = ()  # narrows stack names to <app>-<env>-*
@@ -359,7 +360,9 @@ def _image_builder(context: BuiltinContext, on: Platform = "ecs") -> RunnerSpec:
     if on not in ("ecs", "codebuild"):
         raise ValueError("image-builder runs on ecs (kaniko) or codebuild (docker)")
     registry = re.escape(context.registry)
-    repository = re.escape(context.repository or context.app)
+    pushed = context.repositories or (context.app,)
+    escaped = [re.escape(r) for r in pushed]
+    repository = escaped[0] if len(escaped) == 1 else "(?:" + "|".join(escaped) + ")"
     bucket = re.escape(context.artifact_bucket or "invalid-no-artifact-bucket")
     build = ScriptSpec(
         command=[*JOBS, "build"],
@@ -368,7 +371,7 @@ def _image_builder(context: BuiltinContext, on: Platform = "ecs") -> RunnerSpec:
             "--context": rf"s3://{bucket}/(?!.*\.\.)[A-Za-z0-9_./-]{{1,900}}\.tar\.gz|"
             + _ARTIFACT_PATH,
             "--dockerfile": _PATH,
-            # Only the app's repository: a push of its release tag starts a release.
+            # Only the app's repositories: a push of a release tag starts that image's release.
             "--destination": rf"{registry}/{repository}:[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}",
             "--build-arg": _KEY_VALUE,
         },
@@ -395,8 +398,7 @@ def _image_builder(context: BuiltinContext, on: Platform = "ecs") -> RunnerSpec:
                     "ecr:UploadLayerPart",
                 ],
                 resources=[
-                    f"arn:{p}:ecr:{context.region}:{context.account}:repository/"
-                    f"{context.repository or context.app}"
+                    f"arn:{p}:ecr:{context.region}:{context.account}:repository/{r}" for r in pushed
                 ],
             ),
             *_artifact_read(context),

@@ -74,7 +74,7 @@ def builtin_context(project: Project, environments: tuple[Environment, ...]) -> 
         account=toolchain.account,
         region=toolchain.region,
         runner_image=(project.runner.image if project.runner else None) or "",
-        repository=project.image.repository,
+        repositories=tuple(image.repository for image in project.all_images),
         partition=partition_of(toolchain.region),
         artifact_bucket=naming.artifact_bucket(project.app, toolchain.account, toolchain.region),
         environments=tuple(e.name for e in environments),

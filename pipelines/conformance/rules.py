@@ -14,6 +14,7 @@ from pipelines.conformance import (
     cloudformation_role_scope,
     cloudformation_template_body_size,
     codepipeline_lambda_permissions,
+    ecr_cross_account_access,
     ecr_repository_policy_size,
     ecs_lifecycle_hook_role,
     iam_managed_policies_per_role,
@@ -50,6 +51,7 @@ SYNTH_RULES: tuple[Rule, ...] = (
     cloudformation_role_scope.RULE,
     ecs_lifecycle_hook_role.RULE,
     lambda_cross_account_invoke.RULE,
+    ecr_cross_account_access.RULE,
 )
 
 

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines import image_naming
 from pipelines.config.loader import load_project
 from pipelines.config.models import MAX_IMAGE_NAME
@@ -286,3 +288,50 @@ def test_a_step_that_skips_rollbacks_asks_its_own_images_pipeline(syntheses) -> 
         if s["Action"] == ["codepipeline:GetPipelineExecution"]
     ]
     assert reads == [["arn:aws:codepipeline:eu-west-1:111111111111:shop-web-release"]]
+
+
+def test_the_image_builder_pushes_to_every_images_repository_and_nowhere_else(
+    tmp_path: Path,
+) -> None:
+    """A build step runs in one image's pipeline, and a push of an image's release tag starts
+    that image's release: the built-in image-builder may push to each of the app's repositories,
+    and to no other repository of the registry."""
+    from pipelines.invoker.allowlist import Refused, admit, parse_step
+    from pipelines.invoker.document import load_document
+
+    environments = tmp_path / "two-images"
+    shutil.copytree(FIXTURES / "valid" / "two-images", environments)
+    pipeline = environments / "pipeline.yaml"
+    pipeline.write_text(
+        pipeline.read_text().replace(
+            "runners:\n",
+            "runner:\n  image: 111111111111.dkr.ecr.eu-west-1.amazonaws.com/runner:1\n"
+            "runners:\n  kaniko: {builtin: image-builder, on: codebuild}\n",
+        )
+    )
+    staging = environments / "staging.yaml"
+    staging.write_text(
+        staging.read_text()
+        + "    - {run: kaniko.build --context s3://shop-artifacts-111111111111-eu-west-1/w.tar.gz"
+        " --destination 111111111111.dkr.ecr.eu-west-1.amazonaws.com/shop-worker:b1,"
+        " image: worker}\n"
+    )
+    synthesis = synthesize(environments)
+    runners = load_document(synthesis.files["runners.json"]).runners
+    registry = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
+    build = "kaniko.build --context s3://shop-artifacts-111111111111-eu-west-1/c.tar.gz"
+    for repository in REPOSITORIES.values():
+        admitted = admit(runners, parse_step(f"{build} --destination {registry}/{repository}:1"))
+        assert admitted.argv[-2:] == ("--destination", f"{registry}/{repository}:1")
+    for elsewhere in ("shop-runner", "shop-web-other", "shop"):
+        with pytest.raises(Refused):
+            admit(runners, parse_step(f"{build} --destination {registry}/{elsewhere}:1"))
+    role = template(synthesis, "shop-runner")["Resources"]
+    pushes = [
+        s["Resource"]
+        for r in role.values()
+        if r["Type"] == "AWS::IAM::Role"
+        for s in _statements(r)
+        if "ecr:PutImage" in s["Action"]
+    ]
+    assert pushes == [[REPO_ARN.format(REPOSITORIES[i]) for i in ("web", "worker")]]

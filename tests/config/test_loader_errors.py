@@ -249,6 +249,16 @@ CASES: dict[str, list[Expect]] = {
             "smoke runs on CodeBuild, where nothing checks arguments again at run time",
         )
     ],
+    "image-builder-in-another-account": [
+        Expect(
+            "prod.yaml",
+            "kaniko.build --context",
+            "steps.before_deploy[0]",
+            "kaniko is the built-in image-builder on ECS, which runs in prod's account "
+            "333333333333, and the app's repositories in the toolchain account 111111111111 let "
+            "other accounts pull only: build on CodeBuild",
+        )
+    ],
     "canary-without-load-balancer": [
         Expect(
             "dev.yaml",

@@ -7,6 +7,7 @@ test_loader_errors.py checks the same rules through `load_project`, with exact f
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ from pipelines.config.rules.strategies import (
     timezone_problem_of,
 )
 from pipelines.errors import ConfigError, Problem
+from pipelines.synth import synthesize
 from tests.config.editing import Edits, edited_example
 from tests.support import EXAMPLE, FIXTURES
 
@@ -374,6 +376,7 @@ CASES = [
     Case(steps_work, "is an earlier step's too", fixture="step-namespace-clash"),
     Case(steps_work, "no earlier step has the namespace", fixture="step-unknown-variable"),
     Case(steps_work, "not #{...} variables", fixture="codebuild-step-variable"),
+    Case(steps_work, "let other accounts pull only", fixture="image-builder-in-another-account"),
     Case(runners_and_steps_work, None),
     Case(
         runners_and_steps_work,
@@ -611,3 +614,27 @@ def test_with_several_images_a_step_reads_only_its_own_pipelines_namespaces(
     [problem] = run(steps_work, read_files(environments))
     assert problem.key == "steps.after_deploy[1]"
     assert "no earlier step has the namespace 'prod-smoke-check'" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (("  kaniko: image-builder", "  kaniko: {builtin: image-builder, on: codebuild}"),
+         "CodeBuild runs in the toolchain account"),
+        (('account: "333333333333"', 'account: "111111111111"'),
+         "prod in the toolchain account"),
+    ],
+)  # fmt: skip
+def test_the_image_builder_may_push_from_the_toolchain_account(
+    tmp_path: Path, edit: tuple[str, str], why: str
+) -> None:
+    environments = tmp_path / "env"
+    shutil.copytree(FIXTURES / "invalid" / "image-builder-in-another-account", environments)
+    for name in ("pipeline.yaml", "prod.yaml"):
+        file = environments / name
+        file.write_text(file.read_text().replace(*edit))
+    if "111111111111" in edit[1]:  # prod's resources name its account too
+        prod = environments / "prod.yaml"
+        prod.write_text(prod.read_text().replace("333333333333", "111111111111"))
+    synthesis = synthesize(environments)  # the conformance rules run too
+    assert "runners.json" in synthesis.files, why

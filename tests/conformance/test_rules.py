@@ -189,6 +189,33 @@ def _invoker_forgets_prod_hooks(t: Templates) -> None:
     del stack(t, "shop-runner").body["Resources"]["HookInvokeProd"]
 
 
+def _repository_forgets_prod(t: Templates) -> None:
+    [pull] = resource(t, "shop-source", "Repository")["Properties"]["RepositoryPolicyText"][
+        "Statement"
+    ]
+    pull["Principal"]["AWS"].remove("arn:aws:iam::333333333333:root")
+
+
+def _prod_role_pushes(t: Templates) -> None:
+    """A task role of prod allowed to push to the toolchain's repository, which admits the
+    environment accounts to pull only."""
+    role = resource(t, "shop-prod-web", "TaskRole")
+    role["Properties"].setdefault("Policies", []).append(
+        {
+            "PolicyName": "push",
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ecr:PutImage", "ecr:BatchGetImage"],
+                        "Resource": "arn:aws:ecr:eu-west-1:111111111111:repository/shop-web",
+                    }
+                ]
+            },
+        }
+    )
+
+
 CASES = [
     Case("iam-role-inline-policies-size", _grow_inline, "shop-prod-deploy",
          "CloudFormationRole.Policies", "IAM allows 10,240 per role"),
@@ -256,6 +283,12 @@ CASES = [
          HOOKS),
     Case("lambda-cross-account-invoke", _invoker_forgets_prod_hooks, "shop-prod-runner",
          "HookFunctionRole.Policies", "whose resource-based policy does not admit it", HOOKS),
+    Case("ecr-cross-account-access", _repository_forgets_prod, "shop-prod-web",
+         "ExecutionRole.Policies", "may ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, "
+         "ecr:GetDownloadUrlForLayer on arn:aws:ecr:eu-west-1:111111111111:repository/shop-web, "
+         "whose repository policy does not admit account 333333333333"),
+    Case("ecr-cross-account-access", _prod_role_pushes, "shop-prod-web", "TaskRole.Policies",
+         "the role may ecr:PutImage on arn:aws:ecr:eu-west-1:111111111111:repository/shop-web,"),
 ]  # fmt: skip
 
 

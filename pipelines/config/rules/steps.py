@@ -167,6 +167,16 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                         "rename the runner or script so each step's namespace is its own",
                     )
                 namespaces.add(namespace)
+                if _pushes_from_another_account(project, env, admitted.runner, admitted.on):
+                    problem(
+                        doc,
+                        path,
+                        f"{admitted.runner} is the built-in image-builder on ECS, which runs in "
+                        f"{env.name}'s account {env.account}, and the app's repositories in the "
+                        f"toolchain account {project.toolchain.account} let other accounts pull "
+                        f"only: build on CodeBuild, in the toolchain account "
+                        f"(`{admitted.runner}: {{builtin: image-builder, on: codebuild}}`)",
+                    )
                 if admitted.on == "codebuild" and entry.on_rollback == "skip":
                     problem(
                         doc,
@@ -183,6 +193,19 @@ def steps_work(project: Project, documents: Documents) -> list[Problem]:
                         "again at run time: give it fixed arguments, not #{...} variables",
                     )
     return problems
+
+
+def _pushes_from_another_account(project: Project, env: Environment, runner: str, on: str) -> bool:
+    """Whether a step would push to the app's repositories from another account: an ECS job
+    runs in its environment's account, and a repository admits another account only as its
+    policy says (conformance rule ecr-cross-account-access)."""
+    entry = project.runners.get(runner)
+    return (
+        isinstance(entry, BuiltinRunner)
+        and entry.builtin == "image-builder"
+        and on == "ecs"
+        and env.account != project.toolchain.account
+    )
 
 
 def _step_runners(project: Project, env: Environment) -> set[str]:
