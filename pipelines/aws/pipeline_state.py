@@ -23,8 +23,17 @@ DIGEST_VARIABLE = "ImageDigest"
 
 @dataclass(frozen=True)
 class Execution:
+    """A stage's latest or inbound execution, as get_pipeline_state names it."""
+
     id: str
     status: str
+    # StageExecution.type: STANDARD | ROLLBACK. Older responses leave it out; those executions
+    # are treated as releases, as before the field existed.
+    kind: str = "STANDARD"
+
+    @property
+    def is_rollback(self) -> bool:
+        return self.kind == "ROLLBACK"
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,9 @@ def _approve_action(raw: dict[str, Any]) -> dict[str, Any] | None:
 def _execution(raw: dict[str, Any] | None) -> Execution | None:
     if not raw:
         return None
-    return Execution(raw["pipelineExecutionId"], raw.get("status", ""))
+    return Execution(
+        raw["pipelineExecutionId"], raw.get("status", ""), raw.get("type") or "STANDARD"
+    )
 
 
 def _stage(env: str, raw: dict[str, Any]) -> Stage:
@@ -186,7 +197,11 @@ def digest_from_actions(details: list[dict[str, Any]]) -> str | None:
 
 def digest_from_revisions(cp: Any, pipeline: str, execution_id: str) -> str | None:
     execution = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)
-    for revision in execution["pipelineExecution"].get("artifactRevisions", []):
+    return _image_revision(execution["pipelineExecution"])
+
+
+def _image_revision(execution: dict[str, Any]) -> str | None:
+    for revision in execution.get("artifactRevisions", []):
         if revision.get("name") == naming.IMAGE_ARTIFACT and digests.is_full(
             revision.get("revisionId", "")
         ):
@@ -237,12 +252,39 @@ def recent_executions(
             )
         )
     carried = {r.id: r.digest for r in result}
-    return [
-        replace(r, digest=_target_digest(cp, pipeline, r.rollback_of, carried))
-        if r.is_rollback and r.digest is None and r.rollback_of
-        else r
-        for r in result
+    return [_with_target_digest(cp, pipeline, r, carried) for r in result]
+
+
+def described_execution(
+    cp: Any, pipeline: str, execution_id: str, carried: dict[str, str | None] | None = None
+) -> Summary:
+    """One execution as get_pipeline_execution describes it, in the terms of `recent_executions`
+    (it has no times). An execution still running is in no list filtered by the stages it
+    succeeded in, yet a rollback among them must still be told apart and name its target.
+    `carried`: digests already known by execution, which spare reading the target's."""
+    raw = cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)[
+        "pipelineExecution"
     ]
+    summary = Summary(
+        raw.get("pipelineExecutionId", execution_id),
+        raw.get("status", ""),
+        _image_revision(raw),
+        None,
+        None,
+        raw.get("trigger", {}).get("triggerType", ""),
+        raw.get("executionType", "STANDARD"),
+        raw.get("rollbackMetadata", {}).get("rollbackTargetPipelineExecutionId"),
+    )
+    return _with_target_digest(cp, pipeline, summary, carried or {})
+
+
+def _with_target_digest(
+    cp: Any, pipeline: str, summary: Summary, carried: dict[str, str | None]
+) -> Summary:
+    """A rollback that names no source revision of its own carries its target's digest."""
+    if summary.is_rollback and summary.digest is None and summary.rollback_of:
+        return replace(summary, digest=_target_digest(cp, pipeline, summary.rollback_of, carried))
+    return summary
 
 
 def _target_digest(

@@ -12,7 +12,8 @@ Rolled back: a digest can be back on a service without being the latest release 
 - A stage rollback (RollbackStage, or the stage's automatic rollback) is an execution of its own,
   executionType ROLLBACK, whose rollbackMetadata names the execution it goes back to
   (GetPipelineExecution, ListPipelineExecutions). It deployed the digest; the execution it names
-  released it.
+  released it. While it still runs in the environment's stage (get_pipeline_state's stage
+  execution type ROLLBACK), a service already on its digest is shown as rolled back by it.
 - `pipelines rollback` changes the stack through CloudFormation, outside the pipeline, so the
   pipeline's history shows only the execution that once released the digest. If a later
   execution succeeded in the environment with another digest, the digest came back after it:
@@ -48,6 +49,7 @@ from pipelines.aws.pipeline_state import (
     Stage,
     Summary,
     action_executions,
+    described_execution,
     execution_digest,
     read_state,
     recent_executions,
@@ -165,8 +167,8 @@ def _collect(clients: Clients, cp: Any, manifest: Manifest) -> Report:
                 account=account,
                 region=region,
                 requires_approval=bool(stage and stage.has_approval),
-                execution=asdict(stage.latest) if stage and stage.latest else None,
-                queued=[asdict(e) for e in stage.inbound] if stage else [],
+                execution=_brief(stage.latest) if stage and stage.latest else None,
+                queued=[_brief(e) for e in stage.inbound] if stage else [],
                 pending_approval=_pending(cp, manifest, stage),
                 services=_services(
                     clients,
@@ -179,6 +181,12 @@ def _collect(clients: Clients, cp: Any, manifest: Manifest) -> Report:
             )
         )
     return report
+
+
+def _brief(execution: Execution) -> dict[str, str]:
+    # The document keeps the shape it had before the stage execution's type was read: a
+    # rollback shows in the services it rolled back.
+    return {"id": execution.id, "status": execution.status}
 
 
 def _pending(cp: Any, manifest: Manifest, stage: Stage | None) -> PendingApproval | None:
@@ -201,8 +209,11 @@ def _services(
     deployed = [r for r in rows if r.digest]
     if cp is None or not deployed:
         return rows
-    _found_in_history(cp, manifest, stages, deployed)
-    if latest is not None and latest.status == "InProgress":
+    updated = {r.stack: r.deployed_at for r in deployed}  # the stacks' own times
+    history = _found_in_history(cp, manifest, stages, deployed)
+    if latest is not None and latest.status == "InProgress" and latest.is_rollback:
+        _rolling_back(cp, manifest, latest, history, deployed, updated)
+    elif latest is not None and latest.status == "InProgress":
         # An execution still in the environment's stage has not succeeded there, so the history
         # above cannot name it; a service already on its digest is being deployed by it.
         unnamed = [r for r in deployed if r.deployed_by is None and not r.rolled_back]
@@ -213,11 +224,36 @@ def _services(
     return rows
 
 
+def _rolling_back(
+    cp: Any,
+    manifest: Manifest,
+    latest: Execution,
+    history: list[Summary],
+    deployed: list[ServiceStatus],
+    updated: dict[str, datetime | None],
+) -> None:
+    """A stage rollback still running has not succeeded in the environment either, and the
+    history may name its digest's release or take it for `pipelines rollback`; a service
+    already on that digest is being rolled back by it. Its actions may not all have finished,
+    so the time is the stack's last update."""
+    carried = {s.id: s.digest for s in history}
+    rollback = described_execution(cp, manifest.pipeline, latest.id, carried)
+    if rollback.digest is None:
+        return
+    for row in deployed:
+        if row.digest == rollback.digest:
+            row.deployed_by = latest.id
+            row.rolled_back = True
+            row.released_by = rollback.rollback_of or row.released_by
+            row.deployed_at = updated[row.stack]
+
+
 def _found_in_history(
     cp: Any, manifest: Manifest, stages: list[str], deployed: list[ServiceStatus]
-) -> None:
+) -> list[Summary]:
     """Each service's digest in the executions that succeeded in the environment's last stage:
-    who released it, who deployed it here and when, and whether it came back by a rollback."""
+    who released it, who deployed it here and when, and whether it came back by a rollback.
+    Returns those executions, newest first."""
     history = recent_executions(cp, manifest.pipeline, limit=HISTORY, succeeded_in=stages[-1])
     actions: dict[str, list[dict[str, Any]]] = {}
     for row in deployed:
@@ -234,6 +270,7 @@ def _found_in_history(
         row.deployed_by = execution.id
         names = _deploying_actions(manifest, tuple(stages), row.service)
         row.deployed_at = _deployed_at(actions[execution.id], names) or row.deployed_at
+    return history
 
 
 def _deploying_actions(manifest: Manifest, stages: tuple[str, ...], service: str) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from pipelines.aws.status import DEPLOYMENT_IN_PROGRESS
 from tests.aws.queued import (
@@ -331,3 +332,18 @@ def test_a_service_already_on_the_digest_of_its_stages_running_execution_names_i
     staging = next(line for line in result.output.splitlines() if line.startswith("staging "))
     assert "outside pipeline" not in staging
     assert f"{E_OLD[:8]}  " in staging and f"InProgress {E_OLD[:8]}" in staging
+
+
+def test_a_stage_execution_without_a_type_is_a_standard_one() -> None:
+    from pipelines.aws.pipeline_state import read_state
+
+    state = queued_state()
+    for raw in state["stageStates"]:
+        raw.get("latestExecution", {}).pop("type", None)  # as older responses have it
+
+    class CodePipeline:
+        def get_pipeline_state(self, name: str) -> dict[str, Any]:
+            return state
+
+    latest = read_state(CodePipeline(), PIPELINE, ("staging",)).stages["staging"].latest
+    assert latest is not None and (latest.kind, latest.is_rollback) == ("STANDARD", False)

@@ -40,11 +40,17 @@ def _not_deployed(stubbed: StubbedClients, home: tuple[str, str], name: str) -> 
     )
 
 
-def _prod_runs(stubbed: StubbedClients, digest: str, history: list[dict[str, Any]]) -> None:
+def _prod_runs(
+    stubbed: StubbedClients,
+    digest: str,
+    history: list[dict[str, Any]],
+    state: dict[str, Any] | None = None,
+) -> None:
     """The pipeline with an approval pending in staging (dev and staging not deployed); prod's
-    service on `digest`, and `history` the executions that succeeded in prod, newest first."""
+    service on `digest`, and `history` the executions that succeeded in prod, newest first.
+    `state`: get_pipeline_state's answer, queued_state() if None."""
     cp = stubbed.codepipeline()
-    cp.add_response("get_pipeline_state", queued_state(), {"name": PIPELINE})
+    cp.add_response("get_pipeline_state", state or queued_state(), {"name": PIPELINE})
     cp.add_response(
         "list_action_executions",
         old_execution_actions(),
@@ -206,3 +212,86 @@ def test_a_stage_rollback_without_source_revisions_carries_its_targets_digest(
         f"rolled back in prod/web by rollback execution {E_ROLLBACK} at 2025-03-14 09:15 UTC: "
         f"{D_PREV} was released by execution {E_PREV}"
     ) in result.output
+
+
+def _rolling_back_in_prod(
+    stubbed: StubbedClients,
+    history: list[dict[str, Any]] | None = None,
+    revisions: list[dict[str, str]] | None = None,
+) -> None:
+    """prod's stage runs E_ROLLBACK, a stage rollback to E_PREV not yet ended, and its service
+    already runs D_PREV again. `history`: what succeeded in prod, by default E_OLD (D_OLD)
+    after E_PREV (D_PREV). `revisions`: the rollback's own artifact revisions, by default none,
+    so its digest is its target's, found in that history."""
+    if history is None:
+        history = [_release(E_OLD, D_OLD, 1), _release(E_PREV, D_PREV, 2)]
+    state = queued_state()
+    [prod] = [s for s in state["stageStates"] if s["stageName"] == "prod"]
+    prod["latestExecution"] = {
+        "pipelineExecutionId": E_ROLLBACK,
+        "status": "InProgress",
+        "type": "ROLLBACK",
+    }
+    _prod_runs(stubbed, D_PREV, history, state)
+    stubbed.codepipeline().add_response(
+        "get_pipeline_execution",
+        {
+            "pipelineExecution": {
+                "pipelineName": PIPELINE,
+                "pipelineExecutionId": E_ROLLBACK,
+                "status": "InProgress",
+                "artifactRevisions": revisions or [],
+                "trigger": {"triggerType": "ManualRollback", "triggerDetail": "prod"},
+                "executionMode": "QUEUED",
+                "executionType": "ROLLBACK",
+                "rollbackMetadata": {"rollbackTargetPipelineExecutionId": E_PREV},
+            }
+        },
+        {"pipelineName": PIPELINE, "pipelineExecutionId": E_ROLLBACK},
+    )
+
+
+def test_a_stage_rollback_still_running_names_itself_on_the_service_it_rolled_back(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    _rolling_back_in_prod(stubbed)
+    result = workspace.run("status")
+    assert result.exit_code == 0, result.output
+    prod = next(line for line in result.output.splitlines() if line.startswith("prod "))
+    assert f"rollback {E_ROLLBACK[:8]}  InProgress {E_ROLLBACK[:8]}" in prod
+    assert (
+        f"rolled back in prod/web by rollback execution {E_ROLLBACK} at 2025-03-14 09:10 UTC: "
+        f"{D_PREV} was released by execution {E_PREV}"
+    ) in result.output
+
+
+def test_a_stage_rollback_still_running_is_in_the_json_as_a_rollback(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    _rolling_back_in_prod(stubbed)
+    result = workspace.run("status", "--output", "json")
+    assert result.exit_code == 0, result.output
+    web = _prod(result.output)
+    assert (web["rolled_back"], web["released_by"], web["deployed_by"]) == (
+        True,
+        E_PREV,
+        E_ROLLBACK,
+    )
+    assert web["deployed_at"] == ROLLED_BACK.isoformat()  # the stack's: the stage still runs
+
+
+def test_a_stage_rollback_still_running_to_a_release_past_the_history_is_still_a_rollback(
+    stubbed: StubbedClients, workspace: Workspace
+) -> None:
+    # E_PREV is older than the executions read; the rollback's revisions say the digest.
+    _rolling_back_in_prod(
+        stubbed, [_release(E_OLD, D_OLD, 1)], [{"name": "Image", "revisionId": D_PREV}]
+    )
+    result = workspace.run("status", "--output", "json")
+    assert result.exit_code == 0, result.output
+    web = _prod(result.output)
+    assert (web["rolled_back"], web["released_by"], web["deployed_by"]) == (
+        True,
+        E_PREV,
+        E_ROLLBACK,
+    )

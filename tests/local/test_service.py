@@ -338,6 +338,16 @@ def test_start_with_a_digest_and_roll_a_stage_back(world: World) -> None:
     assert summary["trigger"]["triggerType"] == "ManualRollback"
     assert summary["rollbackMetadata"] == {"rollbackTargetPipelineExecutionId": started[0]}
     assert summary["sourceRevisions"][0]["revisionId"] == older
+    # The stage says which kind of execution ran it last, as `pipelines status` reads it.
+    stages = {
+        s["stageName"]: s for s in world.call("GetPipelineState", name=PIPELINE)["stageStates"]
+    }
+    assert stages["prod"]["latestExecution"] == {
+        "pipelineExecutionId": rollback,
+        "status": "Succeeded",
+        "type": "ROLLBACK",
+    }
+    assert stages["dev"]["latestExecution"]["type"] == "STANDARD"
     # The rollback ran prod only; its approval is not asked again.
     details = world.call(
         "ListActionExecutions", pipelineName=PIPELINE, filter={"pipelineExecutionId": rollback}
