@@ -233,9 +233,9 @@ def _manifest(
 
 def _image(project: Project) -> dict[str, Any]:
     return {
-        "repository": project.image.repository,
-        "release_tag": project.image.release_tag,
-        "bootstrap": project.image.bootstrap,
+        "repository": project.pipeline_image.repository,
+        "release_tag": project.pipeline_image.release_tag,
+        "bootstrap": project.pipeline_image.bootstrap,
     }
 
 

@@ -98,7 +98,7 @@ def add_release_marker(template: Template, project: Project) -> awslambda.Functi
         )
     )
     repository = naming.repository_arn(
-        partition, toolchain.region, toolchain.account, project.image.repository
+        partition, toolchain.region, toolchain.account, project.pipeline_image.repository
     )
     role = template.add_resource(
         iam.Role(
@@ -139,7 +139,7 @@ def add_release_marker(template: Template, project: Project) -> awslambda.Functi
         f"{MARKER_FUNCTION}{sfx}",
         FunctionName=function_name,
         Description=f"{app}'s release marker: tags the digest each environment runs as "
-        f"{naming.deployed_tag('<env>')} in {project.image.repository}",
+        f"{naming.deployed_tag('<env>')} in {project.pipeline_image.repository}",
         Runtime=MARKER_RUNTIME,
         Handler=MARKER_HANDLER,
         Code=awslambda.Code(ZipFile=marker_source()),

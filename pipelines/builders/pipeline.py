@@ -54,7 +54,7 @@ def build_pipeline(project: Project, plans: Mapping[str | None, ReleasePlan]) ->
     if project.images:
         described = "Each image's pipeline is started by a push to that image's repository"
     else:
-        described = f"A push of {project.image.repository}:{project.image.release_tag}"
+        described = f"A push of {project.pipeline_image.repository}:{project.pipeline_image.release_tag}"
     template = new_template(
         f"{app}: release pipeline. {described} deploys to {project.environments[0].name} and is "
         "promoted through each later environment."
@@ -246,8 +246,8 @@ def _action(project: Project, env: Environment | None, step: Step) -> codepipeli
             Name=step.name,
             ActionTypeId=_type("Source", "ECR"),
             Configuration={
-                "RepositoryName": project.image.repository,
-                "ImageTag": project.image.release_tag,
+                "RepositoryName": project.pipeline_image.repository,
+                "ImageTag": project.pipeline_image.release_tag,
             },
             OutputArtifacts=[codepipeline.OutputArtifacts(Name=naming.IMAGE_ARTIFACT)],
             Namespace=naming.SOURCE_NAMESPACE,
@@ -281,7 +281,7 @@ def _marker_action(project: Project, env: Environment, step: Step) -> codepipeli
     digest becomes `deployed-<env>`, and the digest that tag named before becomes
     `deployed-<env>-previous`, so the repository's lifecycle policy keeps both."""
     request = {
-        "repository": project.image.repository,
+        "repository": project.pipeline_image.repository,
         "digest": DIGEST_VARIABLE,
         "tag": naming.deployed_tag(env.name),
         "previous": naming.previous_deployed_tag(env.name),
@@ -409,14 +409,14 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         shown = plans[:MAX_PLANS_IN_APPROVAL]
         more = len(plans) - len(shown)
         message = (
-            f"{project.app}: promote {project.image.repository}@{DIGEST_VARIABLE} to {env.name} "
+            f"{project.app}: promote {project.pipeline_image.repository}@{DIGEST_VARIABLE} to {env.name} "
             f"({env.account}, {env.region}), execution {EXECUTION_VARIABLE}. Plans: "
             + " | ".join(f"#{{{ns}.summary}}" for ns in shown)
             + (f" (+{more} more in the actions' details)" if more else "")
         )
     else:
         message = (
-            f"{project.app}: promote image {project.image.repository}@{DIGEST_VARIABLE} to "
+            f"{project.app}: promote image {project.pipeline_image.repository}@{DIGEST_VARIABLE} to "
             f"{env.name} (account {env.account}, {env.region}). Pipeline execution "
             f"{EXECUTION_VARIABLE}. The change sets named "
             f"{naming.change_set(project.app, env.name, '<service>')} in that account show what "
@@ -424,7 +424,7 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         )
     link = (
         f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
-        f"{project.image.repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
+        f"{project.pipeline_image.repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
     )
     approval = codepipeline.Actions(
         Name=step.name,
@@ -479,7 +479,7 @@ def _pipeline_role(project: Project) -> iam.Role:
             [ecr_actions.DescribeImages],
             [
                 naming.repository_arn(
-                    partition, toolchain.region, toolchain.account, project.image.repository
+                    partition, toolchain.region, toolchain.account, project.pipeline_image.repository
                 )
             ],
         ),
@@ -589,7 +589,7 @@ def _add_trigger(template: Template, project: Project) -> None:
         events.Rule(
             f"TriggerRule{sfx}",
             Name=image_naming.trigger_rule(app, image),
-            Description=f"A push of {project.image.repository}:{project.image.release_tag} "
+            Description=f"A push of {project.pipeline_image.repository}:{project.pipeline_image.release_tag} "
             "starts a release",
             State="ENABLED",
             EventPattern={
@@ -598,8 +598,8 @@ def _add_trigger(template: Template, project: Project) -> None:
                 "detail": {
                     "action-type": ["PUSH"],
                     "result": ["SUCCESS"],
-                    "repository-name": [project.image.repository],
-                    "image-tag": [project.image.release_tag],
+                    "repository-name": [project.pipeline_image.repository],
+                    "image-tag": [project.pipeline_image.release_tag],
                 },
             },
             Targets=[

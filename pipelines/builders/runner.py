@@ -624,7 +624,7 @@ def build_environment_runner(project: Project, env: Environment) -> Template:
     # The release images env's steps may run: with several images, only those of the images
     # whose steps in env use a runner of the `release` image (least privilege).
     release_images = [
-        f"{view.repository_uri}:{view.image.release_tag}"
+        f"{view.repository_uri}:{view.pipeline_image.release_tag}"
         for view in map(project.for_image, config_runners.release_step_images(project, env))
     ]
 

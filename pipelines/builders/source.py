@@ -59,7 +59,7 @@ def _add_repository(template: Template, project: Project, first: bool) -> None:
     retained and named, so under a new ID CloudFormation would try to create it again, and fail,
     when an app of one image lists it first under `images` (docs/images.md)."""
     sfx = image_naming.logical_suffix(project.image_name)
-    image = project.image
+    image = project.pipeline_image
     repository = ecr.Repository(
         "Repository" if first else f"Repository{sfx}",
         RepositoryName=image.repository,
@@ -147,13 +147,13 @@ def _lifecycle(keep: int) -> str:
 def _push_role(project: Project) -> iam.Role:
     partition = partition_of(project.toolchain.region)
     repository = naming.repository_arn(
-        partition, project.toolchain.region, project.toolchain.account, project.image.repository
+        partition, project.toolchain.region, project.toolchain.account, project.pipeline_image.repository
     )
     role = iam.Role(
         f"PushRole{image_naming.logical_suffix(project.image_name)}",
         RoleName=image_naming.push_role(project.app, project.image_name),
-        Description=f"Lets an external CI push images to {project.image.repository}",
-        AssumeRolePolicyDocument=principals_trust(partition, project.image.push_principals),
+        Description=f"Lets an external CI push images to {project.pipeline_image.repository}",
+        AssumeRolePolicyDocument=principals_trust(partition, project.pipeline_image.push_principals),
         Policies=[
             role_policy(
                 "push-images",

@@ -118,8 +118,9 @@ def build_project(files: Files) -> Project:
     return Project(
         app=pipeline.app,
         toolchain=pipeline.toolchain,
-        # The rules have checked that exactly one of `image` and `images` is written.
-        image=pipeline.image or next(iter((pipeline.images or {}).values())),
+        # The rules have checked that exactly one of `image` and `images` is written; a project
+        # of several images has no one image (Project.pipeline_image).
+        image=pipeline.image,
         images=pipeline.images or {},
         services=pipeline.services,
         notifications=pipeline.notifications,

@@ -819,9 +819,9 @@ class Environment(_Model):
 class Project(_Model):
     app: str
     toolchain: Toolchain
-    # The image of this pipeline. A project of several images holds them in `images` (and here
-    # the first of them); `for_image` gives the project one pipeline sees.
-    image: Image
+    # The one `image`, or in a view of one of several `images` (`for_image`), that image; None
+    # in a project of several images, which has no one image: read `pipeline_image`.
+    image: Image | None
     services: dict[str, Service]
     notifications: Notifications
     environments: tuple[Environment, ...]
@@ -830,6 +830,17 @@ class Project(_Model):
     # Several images by name (empty: the one `image`), and in a view of one of them, its name.
     images: dict[str, Image] = Field(default={})
     image_name: str | None = None
+
+    @property
+    def pipeline_image(self) -> Image:
+        """The image this project's one pipeline releases. A project of several images has no
+        such image (each has its pipeline): ask `for_image(name)` for the view of one."""
+        if self.image is None:
+            raise ValueError(
+                f"{self.app} has several images ({', '.join(self.images)}): "
+                "take the view of one with for_image(name)"
+            )
+        return self.image
 
     def image_names(self) -> list[str | None]:
         """The name of each pipeline's image: `[None]` for the one `image`."""
@@ -856,7 +867,7 @@ class Project(_Model):
     def image_of(self, service: str) -> Image:
         """The image the service runs."""
         name = self.image_name_of(service)
-        return self.image if name is None else self.images[name]
+        return self.pipeline_image if name is None else self.images[name]
 
     @property
     def accounts(self) -> list[str]:
@@ -873,12 +884,12 @@ class Project(_Model):
         from pipelines import naming
 
         registry = naming.image_registry(self.toolchain.account, self.toolchain.region)
-        return f"{registry}/{self.image.repository}"
+        return f"{registry}/{self.pipeline_image.repository}"
 
     @property
     def all_images(self) -> list[Image]:
         """Every image of the project: its one `image`, or each of `images`."""
-        return list(self.images.values()) if self.images else [self.image]
+        return list(self.images.values()) if self.images else [self.pipeline_image]
 
     @property
     def regions(self) -> list[str]:

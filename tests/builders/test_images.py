@@ -241,6 +241,11 @@ def test_a_view_holds_one_image_and_its_services() -> None:
         assert sorted(view.services) == services
         assert view.image_name == name
     assert project.image_of("admin").repository == "shop-web"
+    # The whole project has no one image to fall back on: code that needs the image of a
+    # pipeline must take that pipeline's view.
+    assert project.image is None
+    with pytest.raises(ValueError, match="several images"):
+        project.pipeline_image  # noqa: B018 (the property's refusal is what is tested)
 
 
 def test_lifecycle_hooks_work_per_service_with_several_images(tmp_path: Path) -> None:
