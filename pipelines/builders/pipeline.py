@@ -54,7 +54,9 @@ def build_pipeline(project: Project, plans: Mapping[str | None, ReleasePlan]) ->
     if project.images:
         described = "Each image's pipeline is started by a push to that image's repository"
     else:
-        described = f"A push of {project.pipeline_image.repository}:{project.pipeline_image.release_tag}"
+        described = (
+            f"A push of {project.pipeline_image.repository}:{project.pipeline_image.release_tag}"
+        )
     template = new_template(
         f"{app}: release pipeline. {described} deploys to {project.environments[0].name} and is "
         "promoted through each later environment."
@@ -401,6 +403,7 @@ def _cloudformation(project: Project, env: Environment, step: Step) -> codepipel
 
 def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Actions:
     region, account = project.toolchain.region, project.toolchain.account
+    repository = project.pipeline_image.repository
     plans = [s.namespace for s in environment_steps(project, env) if s.phase == "before_approval"]
     if plans:
         # CustomData holds at most 500 characters once CodePipeline resolves the variables, so
@@ -409,14 +412,14 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         shown = plans[:MAX_PLANS_IN_APPROVAL]
         more = len(plans) - len(shown)
         message = (
-            f"{project.app}: promote {project.pipeline_image.repository}@{DIGEST_VARIABLE} to {env.name} "
+            f"{project.app}: promote {repository}@{DIGEST_VARIABLE} to {env.name} "
             f"({env.account}, {env.region}), execution {EXECUTION_VARIABLE}. Plans: "
             + " | ".join(f"#{{{ns}.summary}}" for ns in shown)
             + (f" (+{more} more in the actions' details)" if more else "")
         )
     else:
         message = (
-            f"{project.app}: promote image {project.pipeline_image.repository}@{DIGEST_VARIABLE} to "
+            f"{project.app}: promote image {repository}@{DIGEST_VARIABLE} to "
             f"{env.name} (account {env.account}, {env.region}). Pipeline execution "
             f"{EXECUTION_VARIABLE}. The change sets named "
             f"{naming.change_set(project.app, env.name, '<service>')} in that account show what "
@@ -424,7 +427,7 @@ def _approval(project: Project, env: Environment, step: Step) -> codepipeline.Ac
         )
     link = (
         f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/"
-        f"{project.pipeline_image.repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
+        f"{repository}/_/image/{DIGEST_VARIABLE}/details?region={region}"
     )
     approval = codepipeline.Actions(
         Name=step.name,
@@ -479,7 +482,10 @@ def _pipeline_role(project: Project) -> iam.Role:
             [ecr_actions.DescribeImages],
             [
                 naming.repository_arn(
-                    partition, toolchain.region, toolchain.account, project.pipeline_image.repository
+                    partition,
+                    toolchain.region,
+                    toolchain.account,
+                    project.pipeline_image.repository,
                 )
             ],
         ),
@@ -561,6 +567,7 @@ def _runner_statements(project: Project) -> list[Statement]:
 
 def _add_trigger(template: Template, project: Project) -> None:
     app, toolchain, image = project.app, project.toolchain, project.image_name
+    released = project.pipeline_image
     sfx = image_naming.logical_suffix(image)
     pipeline_arn = naming.arn(
         partition_of(toolchain.region),
@@ -589,8 +596,7 @@ def _add_trigger(template: Template, project: Project) -> None:
         events.Rule(
             f"TriggerRule{sfx}",
             Name=image_naming.trigger_rule(app, image),
-            Description=f"A push of {project.pipeline_image.repository}:{project.pipeline_image.release_tag} "
-            "starts a release",
+            Description=f"A push of {released.repository}:{released.release_tag} starts a release",
             State="ENABLED",
             EventPattern={
                 "source": ["aws.ecr"],
@@ -598,8 +604,8 @@ def _add_trigger(template: Template, project: Project) -> None:
                 "detail": {
                     "action-type": ["PUSH"],
                     "result": ["SUCCESS"],
-                    "repository-name": [project.pipeline_image.repository],
-                    "image-tag": [project.pipeline_image.release_tag],
+                    "repository-name": [released.repository],
+                    "image-tag": [released.release_tag],
                 },
             },
             Targets=[

@@ -147,13 +147,18 @@ def _lifecycle(keep: int) -> str:
 def _push_role(project: Project) -> iam.Role:
     partition = partition_of(project.toolchain.region)
     repository = naming.repository_arn(
-        partition, project.toolchain.region, project.toolchain.account, project.pipeline_image.repository
+        partition,
+        project.toolchain.region,
+        project.toolchain.account,
+        project.pipeline_image.repository,
     )
     role = iam.Role(
         f"PushRole{image_naming.logical_suffix(project.image_name)}",
         RoleName=image_naming.push_role(project.app, project.image_name),
         Description=f"Lets an external CI push images to {project.pipeline_image.repository}",
-        AssumeRolePolicyDocument=principals_trust(partition, project.pipeline_image.push_principals),
+        AssumeRolePolicyDocument=principals_trust(
+            partition, project.pipeline_image.push_principals
+        ),
         Policies=[
             role_policy(
                 "push-images",

@@ -52,6 +52,10 @@ class BuiltinContext:
     targets: tuple[tuple[str, str], ...] = ()
     terraform_state_bucket: str | None = None
     terraform_lock_table: str | None = None
+    # An environment's runners get input artifacts (`Artifact::path`) as links the invoker signs
+    # with the job's artifact credentials, so their roles read no artifact directly; the
+    # toolchain's runners read `s3://` artifacts with their own role.
+    artifacts_by_link: bool = False
 
     @property
     def stack_targets(self) -> tuple[tuple[str, str], ...]:
@@ -147,18 +151,32 @@ def _change_set(context: BuiltinContext) -> str:
     return rf"{_CHANGE_SET_NAME}|{arn}"
 
 
-def _artifact_read(context: BuiltinContext, prefix: str = "*") -> list[Permission]:
+def _artifact_read(context: BuiltinContext, key: bool = True) -> list[Permission]:
+    """Reading input artifacts with the runner's own role: on the toolchain only (see
+    BuiltinContext.artifacts_by_link). `key=False` for a runner granted the artifact key
+    already."""
+    return [] if context.artifacts_by_link else _artifact_objects_read(context, key)
+
+
+def _artifact_objects_read(context: BuiltinContext, key: bool = True) -> list[Permission]:
+    """Reading objects of the artifact bucket, which its KMS key encrypts by default: reading
+    an SSE-KMS object takes kms:Decrypt with its key as well. The key statement is the one a
+    CodeBuild runner's role holds anyway, so the two are written once."""
     if not context.artifact_bucket:
         return []
     return [
         Permission(
             actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resources=[f"arn:{context.partition}:s3:::{context.artifact_bucket}/{prefix}"],
-        )
+            resources=[f"arn:{context.partition}:s3:::{context.artifact_bucket}/*"],
+        ),
+        *(_artifact_key(context, ("kms:Decrypt", "kms:DescribeKey")) if key else []),
     ]
 
 
-def _artifact_key(context: BuiltinContext) -> list[Permission]:
+def _artifact_key(
+    context: BuiltinContext,
+    actions: tuple[str, ...] | list[str] = ("kms:Decrypt", "kms:GenerateDataKey"),
+) -> list[Permission]:
     """Using the artifact bucket's KMS key (SSE-KMS). The key is the pipeline stack's and its
     ARN is not known here, so the statement names the keys of the toolchain's account and
     region and admits only the one known by the artifact key's alias."""
@@ -166,7 +184,7 @@ def _artifact_key(context: BuiltinContext) -> list[Permission]:
         return []
     return [
         Permission(
-            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            actions=list(actions),
             resources=[f"arn:{context.partition}:kms:{context.region}:{context.account}:key/*"],
             conditions={
                 "ForAnyValue:StringEquals": {
@@ -323,9 +341,22 @@ def _terraform_planner(context: BuiltinContext) -> RunnerSpec:
         max_wait_minutes=60,
         # Read access to the infrastructure itself is the team's to add: which services a
         # configuration reads cannot be known here.
-        permissions=[*_state(context, write=False), *store, *_artifact_read(context)],
+        permissions=[*_state(context, write=False), *store, *_artifact_read(context, key=False)],
         scripts={"plan": plan},
     )
+
+
+def _plan_read(context: BuiltinContext) -> list[Permission]:
+    """The applier reads the stored plan with its own role (`--store`), in an environment too,
+    where the artifact bucket's policy admits it to plans/ (builders/artifacts.py)."""
+    if not context.artifact_bucket or not context.artifacts_by_link:
+        return []  # on the toolchain, _artifact_read covers plans/
+    return [
+        Permission(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{context.partition}:s3:::{context.artifact_bucket}/plans/*"],
+        )
+    ]
 
 
 def _terraform_applier(context: BuiltinContext) -> RunnerSpec:
@@ -346,7 +377,8 @@ def _terraform_applier(context: BuiltinContext) -> RunnerSpec:
         max_wait_minutes=120,
         permissions=[
             *_state(context, write=True),
-            *_artifact_read(context),
+            *_artifact_read(context, key=False),
+            *_plan_read(context),
             *_artifact_key(context),
         ],
         scripts={"apply": apply},
@@ -401,7 +433,8 @@ def _image_builder(context: BuiltinContext, on: Platform = "ecs") -> RunnerSpec:
                     f"arn:{p}:ecr:{context.region}:{context.account}:repository/{r}" for r in pushed
                 ],
             ),
-            *_artifact_read(context),
+            # `--context s3://...` is read with the runner's own role wherever it runs.
+            *_artifact_objects_read(context),
         ],
         scripts={"build": build},
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -130,7 +130,7 @@ def environment_runners(project: Project, env: Environment) -> dict[str, RunnerS
         {step.runner for step in environment_steps(project, env)}
         | {hook.runner for hook in hook_steps(project, env)}
     )
-    context = builtin_context(project, (env,))
+    context = replace(builtin_context(project, (env,)), artifacts_by_link=True)
     runners = {}
     for name in used:
         spec = _resolve(project.runners[name], context)

@@ -27,6 +27,7 @@ from pipelines.conformance import (
     lambda_cross_account_invoke,
     permissions_boundary,
     s3_bucket_policy_size,
+    s3_cross_account_access,
     sns_topic_policy_size,
     trust_condition_keys,
 )
@@ -52,6 +53,7 @@ SYNTH_RULES: tuple[Rule, ...] = (
     ecs_lifecycle_hook_role.RULE,
     lambda_cross_account_invoke.RULE,
     ecr_cross_account_access.RULE,
+    s3_cross_account_access.RULE,
 )
 
 

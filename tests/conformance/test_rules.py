@@ -216,6 +216,22 @@ def _prod_role_pushes(t: Templates) -> None:
     )
 
 
+def _without_prod(statement: dict[str, Any]) -> None:
+    statement["Principal"]["AWS"].remove("arn:aws:iam::333333333333:root")
+
+
+def _bucket_forgets_prod_reads(t: Templates) -> None:
+    policy = resource(t, "shop-pipeline", "ArtifactBucketPolicy")["Properties"]["PolicyDocument"]
+    _without_prod(next(s for s in policy["Statement"] if s["Effect"] == "Allow"))
+
+
+def _key_forgets_prod_reads(t: Templates) -> None:
+    policy = resource(t, "shop-pipeline", "ArtifactKey")["Properties"]["KeyPolicy"]
+    _without_prod(
+        next(s for s in policy["Statement"] if s.get("Sid", "").startswith("Environment"))
+    )
+
+
 CASES = [
     Case("iam-role-inline-policies-size", _grow_inline, "shop-prod-deploy",
          "CloudFormationRole.Policies", "IAM allows 10,240 per role"),
@@ -287,6 +303,15 @@ CASES = [
          "ExecutionRole.Policies", "may ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, "
          "ecr:GetDownloadUrlForLayer on arn:aws:ecr:eu-west-1:111111111111:repository/shop-web, "
          "whose repository policy does not admit account 333333333333"),
+    Case("s3-cross-account-access", _bucket_forgets_prod_reads, "shop-prod-deploy",
+         "DeployRole.Policies", "which the policy of bucket ArtifactBucket (account "
+         "111111111111) does not admit account 333333333333"),
+    Case("s3-cross-account-access", _key_forgets_prod_reads, "shop-prod-deploy",
+         "DeployRole.Policies", "which key ArtifactKey (account 111111111111) encrypts, whose key "
+         "policy does not admit account 333333333333 or the role to kms:Decrypt"),
+    Case("s3-cross-account-access", lambda t: _drop_action(_pipeline_role(t), "kms:Decrypt"),
+         "shop-pipeline", "PipelineRole.Policies",
+         "which key ArtifactKey encrypts, but its own policy does not allow kms:Decrypt with it"),
     Case("ecr-cross-account-access", _prod_role_pushes, "shop-prod-web", "TaskRole.Policies",
          "the role may ecr:PutImage on arn:aws:ecr:eu-west-1:111111111111:repository/shop-web,"),
 ]  # fmt: skip
