@@ -7,33 +7,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pipelines.conformance import graph
+from pipelines.conformance.cross_account import admits
 from pipelines.conformance.model import Finding, Rule, StackTemplate
-from pipelines.conformance.policy_text import action_matches, as_list, matches, statements
-
-
-def admits(policy: list[dict[str, Any]], principal: str, action: str) -> bool:
-    """Whether a resource policy's Allow statements name `principal` (directly, or as its
-    account root narrowed by aws:PrincipalArn) for `action`."""
-    account_root = ":".join(principal.split(":")[:5]) + ":root"
-    for statement in policy:
-        if statement.get("Effect") != "Allow":
-            continue
-        if not any(action_matches(a, action) for a in as_list(statement.get("Action", []))):
-            continue
-        named = [str(p) for p in as_list(statement.get("Principal", {}).get("AWS", []))]
-        if principal in named:
-            return True
-        if account_root in named:
-            narrowed = [
-                str(arn)
-                for operator in ("ArnEquals", "ArnLike")
-                for arn in as_list(
-                    statement.get("Condition", {}).get(operator, {}).get("aws:PrincipalArn", [])
-                )
-            ]
-            if not narrowed or any(matches(arn, principal) for arn in narrowed):
-                return True
-    return False
+from pipelines.conformance.policy_text import statements
 
 
 def _store_policies(
@@ -76,7 +52,7 @@ def check(templates: Sequence[StackTemplate]) -> Iterable[Finding]:
                     templates, pipeline_stack, location
                 ):
                     for role, where in sorted(used.items()):
-                        if not admits(policy, role, needed):
+                        if not admits(policy, role, role, needed):
                             yield RULE.finding(
                                 stack,
                                 f"{logical_id}.{prop}",

@@ -62,16 +62,21 @@ def role_grants(stack: StackTemplate) -> Iterator[RoleGrant]:
 
 def admits(
     policy: list[dict[str, Any]],
-    stack: StackTemplate,
+    role: StackTemplate | str,
     role_arn: str | None,
     action: str,
     resource: str | None = None,
 ) -> bool:
-    """Whether an Allow statement of a resource policy admits a role of `stack`'s account for
-    `action` (on `resource`, when the policy's statements name resources): by the role's ARN,
-    by its account (root or bare id, narrowed by aws:PrincipalArn if at all), or everyone.
-    Conditions on other keys are taken as met: the question is whether it can admit the role."""
-    root = f"arn:{stack.partition}:iam::{stack.account}:root"
+    """Whether an Allow statement of a resource policy admits a role for `action` (on
+    `resource`, when the policy's statements name resources): by the role's ARN, by its account
+    (root or bare id, narrowed by aws:PrincipalArn if at all), or everyone. `role` is the
+    role's stack, or its ARN when no template of it is at hand. Conditions on other keys are
+    taken as met: the question is whether the policy can admit the role."""
+    if isinstance(role, str):
+        partition, account = role.split(":")[1], role.split(":")[4]
+    else:
+        partition, account = role.partition, role.account
+    root = f"arn:{partition}:iam::{account}:root"
     for statement in policy:
         if statement.get("Effect") != "Allow":
             continue
@@ -90,7 +95,7 @@ def admits(
         }
         if "*" in named or (role_arn is not None and role_arn in named):
             return True
-        if named & {root, stack.account}:
+        if named & {root, account}:
             narrowed = [
                 str(arn)
                 for operator in ("ArnEquals", "ArnLike")
