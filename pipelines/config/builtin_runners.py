@@ -175,7 +175,7 @@ def _artifact_objects_read(context: BuiltinContext, key: bool = True) -> list[Pe
 
 def _artifact_key(
     context: BuiltinContext,
-    actions: tuple[str, ...] | list[str] = ("kms:Decrypt", "kms:GenerateDataKey"),
+    actions: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey"),
 ) -> list[Permission]:
     """Using the artifact bucket's KMS key (SSE-KMS). The key is the pipeline stack's and its
     ARN is not known here, so the statement names the keys of the toolchain's account and

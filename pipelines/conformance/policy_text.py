@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import eq
 from typing import Any, NamedTuple
 
@@ -22,26 +22,34 @@ UNRESOLVED_CHARS = 200
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
-def resolved(value: Any, stack: StackTemplate) -> Any:
+def resolved(
+    value: Any, stack: StackTemplate, fixed: Mapping[str, tuple[str, str]] | None = None
+) -> Any:
     """`value` with every intrinsic function replaced by its text, or a stand-in as long as
-    the longest value it can take."""
+    the longest value it can take. `fixed`: resources of the stack whose name and ARN the
+    template fixes (logical id -> (name, ARN)), so that their Ref and Fn::GetAtt Arn resolve
+    to those."""
     if isinstance(value, list):
-        return [resolved(v, stack) for v in value]
+        return [resolved(v, stack, fixed) for v in value]
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
         ((key, argument),) = value.items()
         if key == "Ref":
+            if fixed and argument in fixed:
+                return fixed[argument][0]
             return _pseudo(argument, stack)
+        if key == "Fn::GetAtt" and fixed and argument[0] in fixed and argument[1] == "Arn":
+            return fixed[argument[0]][1]
         if key == "Fn::Sub":
             text = argument if isinstance(argument, str) else argument[0]
             return _SUB_VARIABLE.sub(lambda m: _pseudo(m.group(1), stack), text)
         if key == "Fn::Join":
             separator, parts = argument
-            return separator.join(str(resolved(p, stack)) for p in parts)
+            return separator.join(str(resolved(p, stack, fixed)) for p in parts)
         if key.startswith("Fn::"):
             return "x" * UNRESOLVED_CHARS
-    return {k: resolved(v, stack) for k, v in value.items()}
+    return {k: resolved(v, stack, fixed) for k, v in value.items()}
 
 
 def _pseudo(name: str, stack: StackTemplate) -> str:

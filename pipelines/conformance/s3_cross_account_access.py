@@ -62,7 +62,7 @@ def _resources(grant: RoleGrant, bucket: Bucket) -> list[str]:
         return list(grant.resources)
     name = bucket.arn.split(":::", 1)[1]
     return [
-        str(resolved(_named(w, bucket.logical_id, name, bucket.arn), grant.stack))
+        str(resolved(w, grant.stack, {bucket.logical_id: (name, bucket.arn)}))
         for w in grant.written
     ]
 
@@ -148,8 +148,7 @@ def _buckets(templates: Sequence[StackTemplate]) -> Iterator[Bucket]:
                 if found.get("Properties", {}).get("Bucket") in ({"Ref": bucket_id}, name)
                 for statement in statements(
                     resolved(
-                        _named(found["Properties"].get("PolicyDocument"), bucket_id, name, arn),
-                        stack,
+                        found["Properties"].get("PolicyDocument"), stack, {bucket_id: (name, arn)}
                     )
                 )
             ]
@@ -171,20 +170,6 @@ def _keys(stack: StackTemplate) -> Iterator[Key]:
     for logical_id, key in stack.resources("AWS::KMS::Key"):
         policy = statements(resolved(key.get("Properties", {}).get("KeyPolicy"), stack))
         yield Key(stack, logical_id, tuple(aliases.get(logical_id, ())), policy)
-
-
-def _named(value: Any, logical_id: str, name: str, arn: str) -> Any:
-    """`value` with the bucket's own Ref and Fn::GetAtt Arn replaced by its name and ARN, which
-    the template fixes, so that its policy's resources can be compared."""
-    if isinstance(value, list):
-        return [_named(v, logical_id, name, arn) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if value == {"Ref": logical_id}:
-        return name
-    if value == {"Fn::GetAtt": [logical_id, "Arn"]}:
-        return arn
-    return {k: _named(v, logical_id, name, arn) for k, v in value.items()}
 
 
 RULE = Rule(
